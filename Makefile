@@ -1,0 +1,34 @@
+# Entry points; the logic lives in scripts/.
+FUZZ_SECONDS ?= 300
+
+.PHONY: build release run test bench fuzz conformance clean
+
+build:
+	scripts/install-deps.sh runtime
+	swift build
+
+release:
+	scripts/install-deps.sh runtime
+	swift build -c release
+
+run:
+	scripts/install-deps.sh runtime
+	swift build -c release
+	exec .build/release/bridge serve $(ARGS)
+
+test:
+	@scripts/test.sh
+
+bench:
+	scripts/install-deps.sh runtime
+	bench/run.sh
+
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+conformance: build
+	scripts/install-deps.sh test
+	scripts/autobahn.sh full
+
+clean:
+	rm -rf .build .fuzz reports

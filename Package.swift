@@ -1,0 +1,24 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// No package dependencies, by design: Foundation, Dispatch, Glibc, Synchronization,
+// and the C libraries libcurl and OpenSSL through the system-library targets below.
+let package = Package(
+    name: "Bridge",
+    products: [
+        .executable(name: "bridge", targets: ["BridgeServer"]),
+        .library(name: "Bridge", targets: ["Bridge"]),
+        .library(name: "Webhooks", targets: ["Webhooks"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        .target(name: "Bridge", dependencies: ["CSystem", "COpenSSL"]),
+        .target(name: "Webhooks", dependencies: ["CCurl", "COpenSSL"]),
+        .executableTarget(name: "BridgeServer", dependencies: ["Bridge", "Webhooks"]),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge"]),
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,133 @@
+extension Connection {
+    func startHTTP() {
+        http = HTTPExchange(limits: config.http)
+        // A connection that never sends a byte is cut off like a slow request.
+        loop.schedule(self, afterSeconds: config.requestTimeout)
+    }
+
+    func handleHTTP(_ input: UnsafeRawBufferPointer) {
+        var offset = 0
+        // Keep calling after every event, even with no input left: a request without a body
+        // completes on the call after `.headComplete`. Only a nil event means "need more bytes".
+        parsing: while phase == .open, let exchange = http {
+            let step: (consumed: Int, event: HTTPParseEvent?)
+            do {
+                step = try exchange.parser.parse(UnsafeRawBufferPointer(rebasing: input[offset...]))
+            } catch {
+                reject(status: error.status, message: error.message)
+                return
+            }
+            offset += step.consumed
+            switch step.event {
+            case nil:
+                break parsing
+            case .headComplete:
+                headComplete(exchange)
+            case .requestComplete(let request):
+                requestComplete(request, exchange)
+                if decoder != nil {
+                    // Frames pipelined right behind the upgrade request belong to the WebSocket.
+                    if offset < input.count { handleWebSocket(UnsafeRawBufferPointer(rebasing: input[offset...])) }
+                    return
+                }
+            }
+        }
+        if let exchange = http, phase == .open, !exchange.requestInProgress, !exchange.parser.isIdle {
+            // The first bytes of a request: from now on it must complete within the request timeout.
+            exchange.requestInProgress = true
+            loop.schedule(self, afterSeconds: config.requestTimeout)
+        }
+    }
+
+    private func headComplete(_ exchange: HTTPExchange) {
+        guard let head = exchange.parser.head else { return }
+        var limit = config.http.maxBodyBytes
+        if case .found(_, _, let routeLimit?) = loop.server.router.match(method: head.method, path: head.path) {
+            limit = routeLimit
+        }
+        do {
+            try exchange.parser.setBodyLimit(limit)
+        } catch {
+            reject(status: error.status, message: error.message)
+            return
+        }
+        if exchange.parser.expectsContinue {
+            enqueue(Connection.continueResponse)
+        }
+    }
+
+    private static let continueResponse = OutboundBuffer("HTTP/1.1 100 Continue\r\n\r\n")
+
+    private func requestComplete(_ request: HTTPRequest, _ exchange: HTTPExchange) {
+        exchange.requestInProgress = false
+        let server = loop.server
+        if CORSPolicy.isPreflight(request) {
+            respond(server.cors.preflightResponse(for: request), to: request)
+            return
+        }
+        switch server.router.match(method: request.method, path: request.path) {
+        case .found(.http(let handler), let parameters, _):
+            respond(handler(request, parameters), to: request)
+        case .found(.webSocket(let service), let parameters, _):
+            upgrade(request, to: service, parameters: parameters)
+        case .methodNotAllowed(let allowed):
+            var response = HTTPResponse.error(405, "method \(request.method) not allowed here")
+            response.headers.add("Allow", allowed.joined(separator: ", "))
+            respond(response, to: request)
+        case .notFound:
+            respond(.error(404, "no route for \(request.path)"), to: request)
+        }
+    }
+
+    func respond(_ response: HTTPResponse, to request: HTTPRequest) {
+        var response = response
+        loop.server.cors.decorate(&response, for: request)
+        let keepAlive = request.keepAlive && !loop.isDraining && !(http?.closeAfterResponse ?? true)
+        enqueue(OutboundBuffer(response.serialized(date: loop.httpDate, keepAlive: keepAlive, headOnly: request.method == "HEAD")))
+        if keepAlive {
+            loop.schedule(self, afterSeconds: config.keepAliveTimeout)
+        } else {
+            closeAfterFlush()
+        }
+    }
+
+    /// A request the parser refused (or that timed out): answer with the error and close,
+    /// since the rest of the stream can no longer be framed.
+    private func reject(status: Int, message: String) {
+        Log.debug("rejecting request: \(status) \(message)", conn: id)
+        http = nil
+        enqueue(OutboundBuffer(HTTPResponse.error(status, message).serialized(date: loop.httpDate, keepAlive: false)))
+        closeAfterFlush()
+    }
+
+    func httpDeadlineReached() {
+        guard let exchange = http else { return }
+        if exchange.requestInProgress {
+            reject(status: 408, message: "request not completed within \(config.requestTimeout) seconds")
+        } else {
+            closeNow()
+        }
+    }
+
+    private func upgrade(_ request: HTTPRequest, to service: any WebSocketService, parameters: [String: String]) {
+        switch WebSocketHandshake.validate(request) {
+        case .failure(let rejection):
+            var response = HTTPResponse.error(rejection.status, rejection.message)
+            for (name, value) in rejection.headers { response.headers.add(name, value) }
+            respond(response, to: request)
+        case .success(let accept):
+            if let refusal = service.shouldUpgrade(request, parameters: parameters) {
+                respond(refusal, to: request)
+                return
+            }
+            enqueue(OutboundBuffer(WebSocketHandshake.switchingProtocolsResponse(accept: accept)))
+            http = nil
+            decoder = WebSocketDecoder(limits: config.webSocket)
+            self.service = service
+            lastActivity = loop.now
+            loop.schedule(self, afterSeconds: config.webSocketPingInterval)
+            Log.debug("websocket open on \(request.path)", conn: id)
+            service.didOpen(self, request: request, parameters: parameters)
+        }
+    }
+}

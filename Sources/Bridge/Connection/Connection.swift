@@ -1,0 +1,228 @@
+import Glibc
+
+/// One accepted TCP connection: first HTTP/1.1, possibly upgraded to WebSocket. Owned and touched
+/// by its loop only. It reads through the loop's shared buffer and holds no input buffer itself;
+/// output goes through a `WriteQueue` that is flushed once per loop turn.
+public final class Connection {
+    /// Lifecycle of the TCP connection itself, whatever protocol runs on it.
+    enum Phase {
+        /// Reading and writing.
+        case open
+        /// No more input is processed; output is flushed, then the write side is shut down.
+        case draining
+        /// Write side shut down; input is read and discarded until the peer closes or the close timeout.
+        case lingering
+        /// Waiting to be released at the end of the loop turn.
+        case closed
+    }
+
+    public let id: UInt64
+    let fd: Int32
+    let generation: UInt32
+    unowned let loop: EventLoop
+    /// Whether this connection counts against `--max-connections` (a refused one does not).
+    let counted: Bool
+
+    var phase = Phase.open
+    /// Set once the peer closed its side: epoll then watches for writability only.
+    var readingStopped = false
+    var awaitingFlush = false
+    var writableArmed = false
+    var output = WriteQueue()
+
+    // Timer wheel links (see TimerWheel).
+    var timerSlot: Int32 = -1
+    var timerPrev: Int32 = -1
+    var timerNext: Int32 = -1
+    var deadline: UInt32 = 0
+
+    /// HTTP state until the connection upgrades; nil afterwards.
+    var http: HTTPExchange?
+    /// WebSocket state after the upgrade.
+    var decoder: WebSocketDecoder?
+    var service: (any WebSocketService)?
+    var lastActivity: UInt32 = 0
+    var pingOutstanding = false
+    var closeSent = false
+    var closeNotified = false
+
+    /// Per-connection state of the WebSocket service (for example a Pusher session).
+    public var userInfo: AnyObject?
+
+    init(fd: Int32, generation: UInt32, id: UInt64, loop: EventLoop, counted: Bool) {
+        self.fd = fd
+        self.generation = generation
+        self.id = id
+        self.loop = loop
+        self.counted = counted
+    }
+
+    public var address: ConnectionAddress {
+        ConnectionAddress(loop: loop.index, fd: fd, generation: generation)
+    }
+
+    var isClosed: Bool { phase == .closed }
+    var config: ServerConfig { loop.server.config }
+
+    // MARK: Input
+
+    func readable() {
+        guard phase != .closed else { return }
+        if readingStopped {
+            // Only hang-up or error can be reported now; the flush finds out which and closes.
+            flush()
+            return
+        }
+        let count: Int
+        do {
+            guard case .done(let n) = try Syscall.read(fd, into: loop.readBuffer) else { return }
+            count = n
+        } catch {
+            Log.debug("read: \(error)", conn: id)
+            closeNow()
+            return
+        }
+        if count == 0 {
+            peerClosed()
+            return
+        }
+        // Draining and lingering connections read only to discard.
+        guard phase == .open else { return }
+        let input = UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<count])
+        if http != nil {
+            handleHTTP(input)
+        } else if decoder != nil {
+            handleWebSocket(input)
+        }
+    }
+
+    /// The peer closed its write side. Whatever we still owe it is flushed, then the fd is closed.
+    private func peerClosed() {
+        notifyClosed(nil)
+        if output.isEmpty || phase == .lingering {
+            closeNow()
+            return
+        }
+        readingStopped = true
+        loop.setWritableInterest(self, writableArmed)
+        if phase == .open { closeAfterFlush() }
+    }
+
+    // MARK: Output
+
+    /// Queues bytes; they leave in this turn's flush. A peer that lets more than
+    /// `maxOutboundBytes` pile up is too slow to keep and is disconnected.
+    func enqueue(_ buffer: OutboundBuffer) {
+        guard phase == .open || phase == .draining else { return }
+        output.append(buffer)
+        if output.pendingBytes > config.maxOutboundBytes {
+            Log.warn("slow consumer: \(output.pendingBytes) bytes unsent, disconnecting", conn: id)
+            closeNow()
+            return
+        }
+        requestFlush()
+    }
+
+    private func requestFlush() {
+        // While EPOLLOUT is armed the socket is full: the writable event will flush.
+        guard !awaitingFlush, !writableArmed else { return }
+        awaitingFlush = true
+        loop.needsFlush(self)
+    }
+
+    func flush() {
+        guard phase != .closed else { return }
+        do {
+            switch try output.flush(to: fd, scratch: loop.iovecs, maxBatch: EventLoop.maxIOVecs) {
+            case .blocked:
+                if !writableArmed {
+                    writableArmed = true
+                    loop.setWritableInterest(self, true)
+                }
+            case .drained:
+                if writableArmed {
+                    writableArmed = false
+                    loop.setWritableInterest(self, false)
+                }
+                if phase == .draining { finishDraining() }
+            }
+        } catch {
+            Log.debug("write: \(error)", conn: id)
+            closeNow()
+        }
+    }
+
+    // MARK: Closing
+
+    /// Stops processing input, sends what is queued, then shuts down the write side and waits
+    /// (at most `closeTimeout`) for the peer to close: closing with unread input would make the
+    /// kernel send RST and could destroy the response we just wrote.
+    func closeAfterFlush() {
+        guard phase == .open else { return }
+        phase = .draining
+        loop.schedule(self, afterSeconds: config.closeTimeout)
+        if output.isEmpty {
+            finishDraining()
+        } else {
+            requestFlush()
+        }
+    }
+
+    private func finishDraining() {
+        if readingStopped {
+            closeNow()
+            return
+        }
+        shutdown(fd, Int32(SHUT_WR))
+        phase = .lingering
+    }
+
+    /// Drops the connection; the fd is released at the end of the loop turn.
+    func closeNow() {
+        guard phase != .closed else { return }
+        phase = .closed
+        output.removeAll()
+        notifyClosed(nil)
+        http = nil
+        decoder = nil
+        loop.needsClose(self)
+    }
+
+    func deadlineReached() {
+        switch phase {
+        case .closed:
+            return
+        case .draining, .lingering:
+            closeNow()
+        case .open:
+            if http != nil {
+                httpDeadlineReached()
+            } else if decoder != nil {
+                webSocketDeadlineReached()
+            } else {
+                closeNow()
+            }
+        }
+    }
+
+    /// Answers a connection past `--max-connections` with 503 and closes it.
+    func refuse() {
+        let response = HTTPResponse.error(503, "server at connection limit, retry later")
+        enqueue(OutboundBuffer(response.serialized(date: loop.httpDate, keepAlive: false)))
+        closeAfterFlush()
+    }
+
+    /// SIGTERM: WebSockets get close 1001; HTTP connections finish the request in flight.
+    func drain() {
+        guard phase == .open else { return }
+        if decoder != nil {
+            close(code: .goingAway, reason: "server shutting down")
+        } else if let exchange = http {
+            if exchange.parser.isIdle && output.isEmpty {
+                closeNow()
+            } else {
+                exchange.closeAfterResponse = true
+            }
+        }
+    }
+}

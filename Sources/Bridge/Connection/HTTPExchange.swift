@@ -1,0 +1,13 @@
+/// The HTTP side of a connection: the request parser and the request-deadline bookkeeping.
+/// Boxed so that an upgraded WebSocket connection drops it entirely.
+final class HTTPExchange {
+    var parser: HTTPRequestParser
+    /// Bytes of a request have arrived and it is not complete yet: the request deadline runs.
+    var requestInProgress = false
+    /// Set while draining: answer the request in flight with `Connection: close`.
+    var closeAfterResponse = false
+
+    init(limits: HTTPParserLimits) {
+        parser = HTTPRequestParser(limits: limits)
+    }
+}

@@ -1,0 +1,312 @@
+import CSystem
+import Glibc
+import Synchronization
+
+/// One thread, one epoll instance, one listening socket (SO_REUSEPORT) and every connection that
+/// socket accepted. A turn is: wait → handle readiness → run posted tasks → expire deadlines →
+/// flush every connection that queued output (one `writev` each) → close what asked to close.
+/// Connections are touched by their loop only, so nothing on the per-connection path takes a lock.
+public final class EventLoop: @unchecked Sendable {
+    public let index: Int
+    unowned let group: LoopGroup
+    let server: ServerContext
+    let epoll: Epoll
+    private let wakeFD: Int32
+    private let timerFD: Int32
+    private(set) var listenFD: Int32 = -1
+    /// Kept open so that at the fd limit (EMFILE) one pending connection can still be accepted
+    /// and closed, instead of spinning on a listener that stays readable.
+    private var spareFD: Int32 = -1
+
+    let connections: ConnectionTable
+    private var nextGeneration: UInt32 = 1
+    private var wheel: TimerWheel
+    /// Ticks of `tickMs` since the loop started: the clock of every deadline.
+    private(set) var now: UInt32 = 0
+    static let tickMs = 100
+    private let startNanos: UInt64
+
+    /// Connections that queued output this turn, flushed once before the loop sleeps.
+    private var pendingFlush: [Connection] = []
+    /// Connections to close at the end of the turn, never in the middle of one.
+    private var pendingClose: [Connection] = []
+    private var expired: [Connection] = []
+
+    /// One read buffer per loop: an idle connection holds none.
+    let readBuffer: UnsafeMutableRawBufferPointer
+    static let readBufferSize = 64 * 1024
+    let iovecs: UnsafeMutablePointer<iovec>
+    static let maxIOVecs = 64
+
+    private let tasks = Mutex<[@Sendable (EventLoop) -> Void]>([])
+    private var threadID: pthread_t?
+    private(set) var isDraining = false
+
+    init(index: Int, group: LoopGroup, server: ServerContext) throws(SystemError) {
+        self.index = index
+        self.group = group
+        self.server = server
+        epoll = try Epoll()
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard wakeFD >= 0 else { throw SystemError("eventfd") }
+        timerFD = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK | TFD_CLOEXEC))
+        guard timerFD >= 0 else { throw SystemError("timerfd_create") }
+        connections = ConnectionTable(capacity: min(ServerConfig.openFileLimit, 1 << 16))
+        startNanos = EventLoop.monotonicNanos()
+        wheel = TimerWheel(now: 0)
+        readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
+        iovecs = .allocate(capacity: Self.maxIOVecs)
+        spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+
+        try epoll.add(wakeFD, events: Epoll.readable, token: Self.wakeToken)
+        try epoll.add(timerFD, events: Epoll.readable, token: Self.timerToken)
+        var interval = itimerspec()
+        interval.it_interval.tv_nsec = Self.tickMs * 1_000_000
+        interval.it_value.tv_nsec = Self.tickMs * 1_000_000
+        guard timerfd_settime(timerFD, 0, &interval, nil) == 0 else { throw SystemError("timerfd_settime") }
+    }
+
+    // Tokens below 2^32 with generation 0 are the loop's own fds; connections start at generation 1.
+    private static let wakeToken: UInt64 = 1
+    private static let timerToken: UInt64 = 2
+    private static let listenToken: UInt64 = 3
+
+    func listen(host: String, port: Int) throws(SystemError) -> Int {
+        let (fd, bound) = try ListeningSocket.open(host: host, port: port)
+        listenFD = fd
+        try epoll.add(fd, events: UInt32(EPOLLIN.rawValue), token: Self.listenToken)
+        return bound
+    }
+
+    // MARK: Cross-thread tasks
+
+    /// Runs `task` on this loop's thread: at once when called from it, otherwise at its next turn.
+    public func execute(_ task: @escaping @Sendable (EventLoop) -> Void) {
+        if inLoop {
+            task(self)
+            return
+        }
+        let wasEmpty = tasks.withLock { queue in
+            queue.append(task)
+            return queue.count == 1
+        }
+        if wasEmpty {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
+    }
+
+    public var inLoop: Bool {
+        guard let threadID else { return false }
+        return pthread_equal(threadID, pthread_self()) != 0
+    }
+
+    private func runTasks() {
+        var counter: UInt64 = 0
+        _ = Glibc.read(wakeFD, &counter, 8)
+        let batch = tasks.withLock { queue in
+            let taken = queue
+            queue = []
+            return taken
+        }
+        for task in batch { task(self) }
+    }
+
+    // MARK: The loop
+
+    func run() {
+        threadID = pthread_self()
+        let capacity: Int32 = 256
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(capacity))
+        defer { events.deallocate() }
+        while !group.isStopped {
+            let count = epoll.wait(events, capacity: capacity, timeoutMs: 1000)
+            for i in 0..<count {
+                var event = events[i]
+                dispatch(token: bridge_epoll_event_data(&event), events: bridge_epoll_event_events(&event))
+            }
+            endTurn()
+        }
+    }
+
+    private func dispatch(token: UInt64, events: UInt32) {
+        switch token {
+        case Self.wakeToken: runTasks()
+        case Self.timerToken: expireDeadlines()
+        case Self.listenToken: acceptConnections()
+        default:
+            let fd = Int32(truncatingIfNeeded: token & 0xFFFF_FFFF)
+            let generation = UInt32(truncatingIfNeeded: token >> 32)
+            // A stale event: the fd was closed (and maybe reused) earlier in this turn.
+            guard let connection = connections[fd], connection.generation == generation else { return }
+            if events & UInt32(EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+                connection.readable()
+            }
+            if events & UInt32(EPOLLOUT.rawValue) != 0, !connection.isClosed {
+                connection.flush()
+            }
+        }
+    }
+
+    private func endTurn() {
+        // Flushing may close (write error), closing never queues output: flush first.
+        while !pendingFlush.isEmpty {
+            let batch = pendingFlush
+            pendingFlush = []
+            for connection in batch {
+                connection.awaitingFlush = false
+                if !connection.isClosed { connection.flush() }
+            }
+        }
+        if !pendingClose.isEmpty {
+            let batch = pendingClose
+            pendingClose = []
+            for connection in batch { release(connection) }
+        }
+    }
+
+    // MARK: Accepting
+
+    private func acceptConnections() {
+        // Bounded per turn so a connection storm cannot starve established connections.
+        for _ in 0..<256 {
+            let fd: Int32
+            do {
+                switch try Syscall.accept(listenFD) {
+                case .wouldBlock: return
+                case .done(let accepted): fd = accepted
+                }
+            } catch {
+                if error.errno == EMFILE || error.errno == ENFILE {
+                    shedOneConnection()
+                } else {
+                    Log.warn("accept: \(error)")
+                }
+                return
+            }
+            register(fd)
+        }
+    }
+
+    /// At the fd limit: free the spare fd, accept and close one pending connection, take the spare back.
+    private func shedOneConnection() {
+        Log.warn("out of file descriptors: refusing a connection")
+        guard spareFD >= 0 else { return }
+        close(spareFD)
+        if case .done(let fd)? = try? Syscall.accept(listenFD) { close(fd) }
+        spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+    }
+
+    private func register(_ fd: Int32) {
+        try? Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        let admitted = !isDraining && group.admitConnection()
+        let generation = nextGeneration
+        nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
+        let connection = Connection(fd: fd, generation: generation, id: group.nextConnectionID(), loop: self, counted: admitted)
+        do {
+            try epoll.add(fd, events: Epoll.readable, token: Epoll.token(fd: fd, generation: generation))
+        } catch {
+            Log.warn("register: \(error)")
+            if admitted { group.releaseConnection() }
+            close(fd)
+            return
+        }
+        connections.insert(connection)
+        if admitted {
+            Log.debug("accepted", conn: connection.id)
+            connection.startHTTP()
+        } else {
+            Log.warn("connection limit reached (\(server.config.maxConnections)): answering 503", conn: connection.id)
+            connection.refuse()
+        }
+    }
+
+    // MARK: Connection bookkeeping (called by Connection)
+
+    func needsFlush(_ connection: Connection) {
+        pendingFlush.append(connection)
+    }
+
+    func needsClose(_ connection: Connection) {
+        pendingClose.append(connection)
+    }
+
+    func setWritableInterest(_ connection: Connection, _ on: Bool) {
+        let events = on ? Epoll.readable | Epoll.writable : Epoll.readable
+        try? epoll.modify(connection.fd, events: connection.readingStopped ? (on ? Epoll.writable : 0) : events,
+                          token: Epoll.token(fd: connection.fd, generation: connection.generation))
+    }
+
+    func schedule(_ connection: Connection, afterSeconds seconds: Double) {
+        wheel.schedule(connection, at: now &+ Self.ticks(seconds), in: connections)
+    }
+
+    func schedule(_ connection: Connection, atTick tick: UInt32) {
+        wheel.schedule(connection, at: tick, in: connections)
+    }
+
+    /// Whole ticks covering `seconds`, at least one.
+    static func ticks(_ seconds: Double) -> UInt32 {
+        UInt32(min(Double(UInt32.max / 2), max(1, (seconds * 1000 / Double(tickMs)).rounded(.up))))
+    }
+
+    /// The `Date` header value, formatted at most once per second per loop.
+    var httpDate: String {
+        let second = time(nil)
+        if second != cachedDateSecond {
+            cachedDateSecond = second
+            cachedDate = HTTPResponse.httpDate(epochSeconds: Int(second))
+        }
+        return cachedDate
+    }
+    private var cachedDateSecond: time_t = 0
+    private var cachedDate = ""
+
+    func cancelDeadline(_ connection: Connection) {
+        wheel.cancel(connection, in: connections)
+    }
+
+    private func release(_ connection: Connection) {
+        wheel.cancel(connection, in: connections)
+        epoll.remove(connection.fd)
+        connections.remove(connection)
+        close(connection.fd)
+        if connection.counted { group.releaseConnection() }
+        Log.debug("closed", conn: connection.id)
+    }
+
+    // MARK: Time
+
+    private func expireDeadlines() {
+        var expirations: UInt64 = 0
+        _ = Glibc.read(timerFD, &expirations, 8)
+        now = UInt32(truncatingIfNeeded: (Self.monotonicNanos() - startNanos) / UInt64(Self.tickMs * 1_000_000))
+        wheel.advance(to: now, in: connections, expired: &expired)
+        for connection in expired where !connection.isClosed {
+            connection.deadlineReached()
+        }
+        expired.removeAll(keepingCapacity: true)
+    }
+
+    static func monotonicNanos() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    // MARK: Draining
+
+    /// SIGTERM: stop accepting, ask every connection to finish (WebSocket: close 1001).
+    func beginDrain() {
+        isDraining = true
+        if listenFD >= 0 {
+            epoll.remove(listenFD)
+            close(listenFD)
+            listenFD = -1
+        }
+        for connection in connections.all where !connection.isClosed {
+            connection.drain()
+        }
+        endTurn()
+    }
+}

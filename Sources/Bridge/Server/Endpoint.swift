@@ -1,0 +1,28 @@
+/// What a route leads to: a plain HTTP handler, or a WebSocket service that takes over the connection.
+public enum Endpoint: Sendable {
+    case http(HTTPHandler)
+    case webSocket(any WebSocketService)
+}
+
+/// Handles one request on the loop that read it and returns the response at once.
+/// `parameters` are the route's `:name` segments, percent-decoded.
+public typealias HTTPHandler = @Sendable (_ request: HTTPRequest, _ parameters: [String: String]) -> HTTPResponse
+
+/// The seam for WebSocket protocols (the echo endpoint now, the Pusher protocol next).
+/// One service instance serves every connection on every loop; each call happens on the loop that
+/// owns `connection`, so per-connection state can live in `connection.userInfo` without locks.
+public protocol WebSocketService: AnyObject, Sendable {
+    /// Called before the 101: return a response to refuse the upgrade, nil to accept.
+    func shouldUpgrade(_ request: HTTPRequest, parameters: [String: String]) -> HTTPResponse?
+    func didOpen(_ connection: Connection, request: HTTPRequest, parameters: [String: String])
+    /// A complete text or binary message (control frames are handled by the transport).
+    func didReceive(_ message: WebSocketMessage, on connection: Connection)
+    /// The connection is gone; `code` is the close code received or sent, nil when the TCP connection just dropped.
+    func didClose(_ connection: Connection, code: CloseCode?)
+}
+
+extension WebSocketService {
+    public func shouldUpgrade(_ request: HTTPRequest, parameters: [String: String]) -> HTTPResponse? { nil }
+    public func didOpen(_ connection: Connection, request: HTTPRequest, parameters: [String: String]) {}
+    public func didClose(_ connection: Connection, code: CloseCode?) {}
+}

@@ -1,0 +1,83 @@
+import Glibc
+
+/// The transport core put together: routes, loops, signals. Build one, add routes, call `run()`.
+public final class Server {
+    public let config: ServerConfig
+    public private(set) var router = Router<Endpoint>()
+    /// The loops, for fan-out (`LoopGroup.send`); they run once `start()` returns.
+    public let loops: LoopGroup
+
+    public init(config: ServerConfig) {
+        self.config = config
+        self.loops = LoopGroup(maxConnections: config.maxConnections)
+        addOperationalRoutes()
+        if let echoPath = config.echoPath {
+            router.add("GET", echoPath, .webSocket(EchoService()))
+        }
+    }
+
+    /// Adds a route; call before `start()`.
+    public func route(_ method: String, _ pattern: String, maxBodyBytes: Int? = nil, _ endpoint: Endpoint) {
+        router.add(method, pattern, maxBodyBytes: maxBodyBytes, endpoint)
+    }
+
+    /// Starts the loops and returns the bound port. Blocks SIGTERM/SIGINT in every thread it
+    /// creates, so that only `run()`'s `sigwait` sees them.
+    @discardableResult
+    public func start() throws -> Int {
+        Log.level = config.logLevel
+        signal(SIGPIPE, SIG_IGN)
+        var signals = Server.shutdownSignals
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        let port = try loops.start(count: config.threads, server: ServerContext(config: config, router: router))
+        Log.info("listening on http://\(config.host):\(port) threads=\(config.threads) max-connections=\(config.maxConnections)"
+                 + (config.echoPath.map { " echo=\($0)" } ?? ""))
+        return port
+    }
+
+    /// Waits for SIGTERM or SIGINT, then drains: stop accepting, close WebSockets with 1001,
+    /// finish HTTP responses, and return once every connection is gone or `shutdownGrace` has
+    /// passed. A second signal during the drain exits the process at once.
+    public func runUntilSignalled() {
+        let group = loops
+        var signals = Server.shutdownSignals
+        var received: Int32 = 0
+        sigwait(&signals, &received)
+        Log.info("signal \(received): draining \(group.activeConnections) connections (grace \(config.shutdownGrace)s)")
+        group.beginDrain()
+
+        let deadline = EventLoop.monotonicNanos() + UInt64(config.shutdownGrace * 1e9)
+        var poll = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+        var info = siginfo_t()
+        while group.activeConnections > 0 && EventLoop.monotonicNanos() < deadline {
+            if sigtimedwait(&signals, &info, &poll) > 0 {
+                Log.warn("second signal: exiting now")
+                exit(1)
+            }
+        }
+        if group.activeConnections > 0 {
+            Log.warn("grace period over with \(group.activeConnections) connections left")
+        }
+        group.stop()
+        Log.info("stopped")
+    }
+
+    private static var shutdownSignals: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        return set
+    }
+
+    private func addOperationalRoutes() {
+        router.add("GET", "/health", .http { _, _ in .json(200, #"{"status":"ok"}"#) })
+        let group = loops
+        router.add("GET", "/ready", .http { _, _ in
+            guard !group.isDraining else {
+                return .json(503, #"{"status":"draining"}"#)
+            }
+            return .json(200, #"{"status":"ready"}"#)
+        })
+    }
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Runs the Autobahn|Testsuite fuzzing client against bridge's WebSocket echo endpoint.
+#
+#   scripts/autobahn.sh [quick|full]
+#
+# Needs .venv/autobahn (scripts/install-deps.sh test) and a built server
+# (.build/debug/bridge, or the binary named by BRIDGE_BIN). Writes the reports to
+# reports/autobahn/ (index.html for people, index.json for this script) and
+# "passed failed" to reports/autobahn.counts. Exits non-zero when any case fails.
+set -euo pipefail
+
+mode="${1:-quick}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bridge="${BRIDGE_BIN:-.build/debug/bridge}"
+wstest=.venv/autobahn/bin/wstest
+outdir="$root/reports/autobahn"
+counts="$root/reports/autobahn.counts"
+startup_seconds=30
+
+# permessage-deflate (12.*, 13.*) is never negotiated, by design.
+excluded='["12.*", "13.*"]'
+case "$mode" in
+quick)
+    # 9.* (limits and performance) is trimmed to fit CI: 9.1.1-9.1.3 and 9.2.1-9.2.3
+    # (single text/binary messages up to 256 KiB), 9.5.* and 9.6.* (many small
+    # frames and chunked messages), 9.7.* and 9.8.* (1000 round trips each). Left
+    # out: 9.1.4-9.1.6 and 9.2.4-9.2.6 (1-16 MiB messages) and 9.3.*/9.4.*
+    # (a 4 MiB message in ever smaller fragments) - they run in `full`.
+    cases='["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*",
+            "9.1.1", "9.1.2", "9.1.3", "9.2.1", "9.2.2", "9.2.3",
+            "9.5.*", "9.6.*", "9.7.*", "9.8.*"]'
+    wstest_timeout=900
+    ;;
+full)
+    cases='["*"]'
+    wstest_timeout=3600
+    ;;
+*)
+    echo "usage: $0 [quick|full]" >&2
+    exit 2
+    ;;
+esac
+
+say() { printf 'autobahn: %s\n' "$*" >&2; }
+
+mkdir -p "$root/reports"
+rm -rf "$outdir" "$counts"
+mkdir -p "$outdir"
+
+# Whatever happens below, a run that gets no verdict counts as one failure.
+echo "0 1" >"$counts"
+
+if [[ ! -x $wstest ]]; then
+    say "$wstest is missing; run scripts/install-deps.sh test"
+    exit 1
+fi
+if [[ ! -x $bridge ]]; then
+    say "$bridge is missing; run swift build"
+    exit 1
+fi
+
+server_log="$outdir/server.log"
+"$bridge" serve --host 127.0.0.1 --port 0 --echo-path /echo \
+    --max-frame-bytes 20000000 --max-message-bytes 20000000 --threads 1 \
+    >"$server_log" 2>&1 &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
+trap 'exit 143' TERM INT
+
+port=""
+for _ in $(seq $((startup_seconds * 10))); do
+    port="$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$server_log" | head -n 1)"
+    [[ -n $port ]] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        say "server exited before listening:"
+        tail -n 20 "$server_log" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+if [[ -z $port ]]; then
+    say "no 'listening on' line from the server within ${startup_seconds}s"
+    exit 1
+fi
+
+spec="$outdir/spec.json"
+cat >"$spec" <<EOF
+{
+  "outdir": "$outdir",
+  "servers": [{"agent": "bridge", "url": "ws://127.0.0.1:$port/echo"}],
+  "cases": $cases,
+  "exclude-cases": $excluded,
+  "exclude-agent-cases": {}
+}
+EOF
+
+say "$mode run against ws://127.0.0.1:$port/echo (log: $outdir/wstest.log)"
+started=$SECONDS
+wstest_status=0
+PYTHONWARNINGS=ignore timeout "$wstest_timeout" "$wstest" -m fuzzingclient -s "$spec" \
+    >"$outdir/wstest.log" 2>&1 || wstest_status=$?
+elapsed=$((SECONDS - started))
+
+server_alive=1
+kill -0 "$server_pid" 2>/dev/null || server_alive=0
+
+if [[ ! -f $outdir/index.json ]]; then
+    say "wstest wrote no index.json (exit $wstest_status after ${elapsed}s):"
+    tail -n 20 "$outdir/wstest.log" >&2
+    exit 1
+fi
+
+# A case fails on a FAILED behaviour, or when the close handshake was FAILED,
+# UNCLEAN or had the WRONG CODE. NON-STRICT, INFORMATIONAL and UNIMPLEMENTED pass.
+python=python3
+[[ -x .venv/py3/bin/python ]] && python=.venv/py3/bin/python
+verdict_status=0
+"$python" - "$outdir/index.json" "$counts" "$mode" "$elapsed" "$server_alive" "$wstest_status" <<'EOF' || verdict_status=$?
+import collections, json, sys
+
+index_path, counts_path, mode, elapsed, server_alive, wstest_status = sys.argv[1:]
+failing_close = {"FAILED", "UNCLEAN", "WRONG CODE"}
+with open(index_path) as f:
+    agents = json.load(f)
+cases = {case_id: result for agent in agents.values() for case_id, result in agent.items()}
+
+def case_key(case_id):
+    return tuple(int(part) for part in case_id.split("."))
+
+behaviors = collections.Counter(r["behavior"] for r in cases.values())
+closes = collections.Counter(r["behaviorClose"] for r in cases.values())
+failed = sorted(
+    (c for c, r in cases.items() if r["behavior"] == "FAILED" or r["behaviorClose"] in failing_close),
+    key=case_key,
+)
+extra = []
+if server_alive != "1":
+    extra.append("server died")
+if wstest_status != "0":
+    extra.append(f"wstest exit {wstest_status}")
+passed = len(cases) - len(failed)
+failures = len(failed) + (1 if extra else 0)
+with open(counts_path, "w") as f:
+    f.write(f"{passed} {failures}\n")
+
+for case_id in failed:
+    r = cases[case_id]
+    print(f"autobahn: FAILED {case_id}: behavior={r['behavior']} close={r['behaviorClose']} "
+          f"remoteCloseCode={r['remoteCloseCode']}", file=sys.stderr)
+slow = sorted(cases.items(), key=lambda item: -item[1]["duration"])[:3]
+order = ["OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED"]
+summary = " ".join(f"{b}={behaviors.get(b, 0)}" for b in order)
+others = {b: n for b, n in behaviors.items() if b not in order}
+if others:
+    summary += " " + " ".join(f"{b}={n}" for b, n in sorted(others.items()))
+close_summary = ",".join(f"{b}={n}" for b, n in sorted(closes.items()))
+slowest = ",".join(f"{c}={r['duration']}ms" for c, r in slow)
+print(f"autobahn {mode}: {len(cases)} cases in {elapsed}s: {summary} close[{close_summary}] "
+      f"slowest[{slowest}]" + (f" ({'; '.join(extra)})" if extra else ""))
+sys.exit(1 if failures else 0)
+EOF
+exit "$verdict_status"

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets and fuzzes each for a while.
+#
+#   scripts/fuzz.sh [seconds-per-target]      (default 30)
+#
+# Each target is compiled straight from its source files with swiftc (SwiftPM has no
+# fuzzer mode) into .fuzz/<target>, and rebuilt only when a source changed. It starts
+# from the committed seeds in Tests/Fuzz/corpus/<target>/ plus what earlier runs
+# found in .fuzz/corpus-<target>/. A crash, leak, timeout or out-of-memory input is
+# written to .fuzz/artifacts/<target>/ and fails the target. Writes "passed failed"
+# (one per target) to reports/fuzz.counts.
+set -euo pipefail
+
+seconds="${1:-30}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+targets=(HTTPParserFuzz FrameParserFuzz)
+
+# The sources of each target: the parser's own files (no syscalls, no Foundation)
+# and the harness that defines LLVMFuzzerTestOneInput. Read through a nameref.
+# shellcheck disable=SC2034
+sources_HTTPParserFuzz=(
+    Sources/Bridge/HTTP/HTTPHeaders.swift
+    Sources/Bridge/HTTP/HTTPRequest.swift
+    Sources/Bridge/HTTP/HTTPParserLimits.swift
+    Sources/Bridge/HTTP/HTTPParseError.swift
+    Sources/Bridge/HTTP/HTTPRequestParser.swift
+    Tests/Fuzz/HTTPParserFuzz.swift
+)
+# shellcheck disable=SC2034
+sources_FrameParserFuzz=(
+    Sources/Bridge/WebSocket/Opcode.swift
+    Sources/Bridge/WebSocket/CloseCode.swift
+    Sources/Bridge/WebSocket/WebSocketLimits.swift
+    Sources/Bridge/WebSocket/WebSocketError.swift
+    Sources/Bridge/WebSocket/FrameParser.swift
+    Sources/Bridge/WebSocket/UTF8Validator.swift
+    Sources/Bridge/WebSocket/WebSocketMessage.swift
+    Sources/Bridge/WebSocket/WebSocketDecoder.swift
+    Tests/Fuzz/FrameParserFuzz.swift
+)
+
+swiftc_flags=("-sanitize=fuzzer,address" -parse-as-library -O)
+fuzzer_flags=(-rss_limit_mb=2048 -timeout=20 -print_final_stats=1)
+
+say() { printf 'fuzz: %s\n' "$*" >&2; }
+
+mkdir -p .fuzz reports/fuzz
+counts=reports/fuzz.counts
+rm -f "$counts"
+passed=0
+failed=0
+
+# Builds .fuzz/<target> unless it is newer than every input (the sources, the flags).
+build_target() {
+    local target="$1" binary=".fuzz/$1" stamp=".fuzz/$1.stamp" log="reports/fuzz/$1-build.log" want
+    local -n sources="sources_$target"
+    local missing=() file
+    for file in "${sources[@]}"; do
+        [[ -f $file ]] || missing+=("$file")
+    done
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        say "$target: missing sources: ${missing[*]}"
+        return 1
+    fi
+    want="$(cat "${sources[@]}" | sha256sum | cut -d' ' -f1) ${swiftc_flags[*]} $(swiftc --version 2>&1 | head -n 1)"
+    if [[ -x $binary && -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
+        return 0
+    fi
+    say "$target: building"
+    rm -f "$binary" "$stamp"
+    if ! swiftc "${swiftc_flags[@]}" -module-name "$target" "${sources[@]}" -o "$binary" >"$log" 2>&1; then
+        say "$target: build failed (log: $log)"
+        tail -n 30 "$log" >&2
+        return 1
+    fi
+    printf '%s\n' "$want" >"$stamp"
+}
+
+run_target() {
+    local target="$1" binary=".fuzz/$1" corpus=".fuzz/corpus-$1" seeds="Tests/Fuzz/corpus/$1"
+    local artifacts=".fuzz/artifacts/$1" log="reports/fuzz/$1.log" status=0 artifact
+    mkdir -p "$corpus" "$artifacts"
+    if [[ -d $seeds ]]; then
+        cp -R "$seeds/." "$corpus/"
+    else
+        say "$target: no seed corpus at $seeds; starting empty"
+    fi
+    touch "$log.start"
+    # Swift's own crash handler would run inside ASan and muddle the report; a trap
+    # lets libFuzzer report the crash and save the input.
+    SWIFT_BACKTRACE=enable=no "$binary" "${fuzzer_flags[@]}" -max_total_time="$seconds" \
+        -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || status=$?
+    artifact="$(find "$artifacts" -type f -newer "$log.start" 2>/dev/null | head -n 1)"
+    if [[ $status -ne 0 ]]; then
+        say "$target: FAILED (exit $status, log: $log)"
+        grep -i -E 'fatal error|==[0-9]+== ?ERROR|^SUMMARY' "$log" | head -n 5 >&2 || true
+        if [[ -n $artifact ]]; then
+            say "$target: input: $artifact"
+            say "$target: reproduce: $binary $artifact"
+        fi
+        return 1
+    fi
+    local runs
+    runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
+    say "$target: ok, ${runs:-?} inputs in ${seconds}s, corpus $(find "$corpus" -type f | wc -l) files"
+}
+
+for target in "${targets[@]}"; do
+    if build_target "$target"; then
+        if run_target "$target"; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1))
+        fi
+    else
+        failed=$((failed + 1))
+    fi
+done
+
+echo "$passed $failed" >"$counts"
+echo "fuzz: $passed passed, $failed failed (${seconds}s per target)"
+[[ $failed -eq 0 ]]
