@@ -32,10 +32,12 @@ quick)
             "9.1.1", "9.1.2", "9.1.3", "9.2.1", "9.2.2", "9.2.3",
             "9.5.*", "9.6.*", "9.7.*", "9.8.*"]'
     wstest_timeout=900
+    stall_seconds=60
     ;;
 full)
     cases='["*"]'
     wstest_timeout=3600
+    stall_seconds=300
     ;;
 *)
     echo "usage: $0 [quick|full]" >&2
@@ -65,8 +67,14 @@ server_log="$outdir/server.log"
 "$bridge" serve --host 127.0.0.1 --port 0 --echo-path /echo \
     --max-frame-bytes 20000000 --max-message-bytes 20000000 --threads 1 \
     >"$server_log" 2>&1 &
+children=($!)
 server_pid=$!
-trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+    kill "${children[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
 trap 'exit 143' TERM INT
 
 port=""
@@ -97,11 +105,41 @@ cat >"$spec" <<EOF
 EOF
 
 say "$mode run against ws://127.0.0.1:$port/echo (log: $outdir/wstest.log)"
+# wstest waits forever on a server that stops answering, so it runs in the
+# background under a watchdog: no new case within stall_seconds, or the whole run
+# over wstest_timeout, and it is stopped.
+PYTHONWARNINGS=ignore "$wstest" -m fuzzingclient -s "$spec" >"$outdir/wstest.log" 2>&1 &
+wstest_pid=$!
+children+=("$wstest_pid")
 started=$SECONDS
+last_progress=$SECONDS
+seen=0
+stopped=""
+while kill -0 "$wstest_pid" 2>/dev/null; do
+    now="$(grep -c '^Running test case ID' "$outdir/wstest.log" || true)"
+    if [[ $now -ne $seen ]]; then
+        seen=$now
+        last_progress=$SECONDS
+    fi
+    if ((SECONDS - last_progress > stall_seconds)); then
+        current="$(grep '^Running test case ID' "$outdir/wstest.log" | tail -n 1 | awk '{print $5}' || true)"
+        stopped="no progress for ${stall_seconds}s in case ${current:-before the first case}"
+    elif ((SECONDS - started > wstest_timeout)); then
+        stopped="over ${wstest_timeout}s"
+    fi
+    if [[ -n $stopped ]]; then
+        kill "$wstest_pid" 2>/dev/null || true
+        break
+    fi
+    sleep 1
+done
 wstest_status=0
-PYTHONWARNINGS=ignore timeout "$wstest_timeout" "$wstest" -m fuzzingclient -s "$spec" \
-    >"$outdir/wstest.log" 2>&1 || wstest_status=$?
+wait "$wstest_pid" || wstest_status=$?
 elapsed=$((SECONDS - started))
+if [[ -n $stopped ]]; then
+    say "wstest stopped: $stopped"
+    exit 1
+fi
 
 server_alive=1
 kill -0 "$server_pid" 2>/dev/null || server_alive=0

@@ -15,33 +15,37 @@ seconds="${1:-30}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-targets=(HTTPParserFuzz FrameParserFuzz)
+# Each target's name is also its seed folder, Tests/Fuzz/corpus/<name>/.
+targets=(http frame)
 
 # The sources of each target: the parser's own files (no syscalls, no Foundation)
 # and the harness that defines LLVMFuzzerTestOneInput. Read through a nameref.
 # shellcheck disable=SC2034
-sources_HTTPParserFuzz=(
+sources_http=(
     Sources/Bridge/HTTP/HTTPHeaders.swift
     Sources/Bridge/HTTP/HTTPRequest.swift
     Sources/Bridge/HTTP/HTTPParserLimits.swift
     Sources/Bridge/HTTP/HTTPParseError.swift
+    Sources/Bridge/HTTP/HTTPParseEvent.swift
     Sources/Bridge/HTTP/HTTPRequestParser.swift
+    Sources/Bridge/HTTP/HTTPRequestParser+Target.swift
+    Sources/Bridge/HTTP/HTTPRequestParser+Bytes.swift
     Tests/Fuzz/HTTPParserFuzz.swift
 )
 # shellcheck disable=SC2034
-sources_FrameParserFuzz=(
+sources_frame=(
     Sources/Bridge/WebSocket/Opcode.swift
     Sources/Bridge/WebSocket/CloseCode.swift
     Sources/Bridge/WebSocket/WebSocketLimits.swift
     Sources/Bridge/WebSocket/WebSocketError.swift
+    Sources/Bridge/WebSocket/WebSocketMessage.swift
     Sources/Bridge/WebSocket/FrameParser.swift
     Sources/Bridge/WebSocket/UTF8Validator.swift
-    Sources/Bridge/WebSocket/WebSocketMessage.swift
     Sources/Bridge/WebSocket/WebSocketDecoder.swift
     Tests/Fuzz/FrameParserFuzz.swift
 )
 
-swiftc_flags=("-sanitize=fuzzer,address" -parse-as-library -O)
+swiftc_flags=("-sanitize=fuzzer,address" -parse-as-library -O -wmo)
 fuzzer_flags=(-rss_limit_mb=2048 -timeout=20 -print_final_stats=1)
 
 say() { printf 'fuzz: %s\n' "$*" >&2; }
@@ -52,7 +56,7 @@ rm -f "$counts"
 passed=0
 failed=0
 
-# Builds .fuzz/<target> unless it is newer than every input (the sources, the flags).
+# Builds .fuzz/<target> unless its stamp matches the sources, flags and compiler.
 build_target() {
     local target="$1" binary=".fuzz/$1" stamp=".fuzz/$1.stamp" log="reports/fuzz/$1-build.log" want
     local -n sources="sources_$target"
@@ -70,7 +74,7 @@ build_target() {
     fi
     say "$target: building"
     rm -f "$binary" "$stamp"
-    if ! swiftc "${swiftc_flags[@]}" -module-name "$target" "${sources[@]}" -o "$binary" >"$log" 2>&1; then
+    if ! swiftc "${swiftc_flags[@]}" -module-name "${target^}Fuzz" "${sources[@]}" -o "$binary" >"$log" 2>&1; then
         say "$target: build failed (log: $log)"
         tail -n 30 "$log" >&2
         return 1

@@ -123,7 +123,7 @@ start=$SECONDS
 status=0
 if [[ -x .venv/py3/bin/pytest ]]; then
     BRIDGE_BIN="$bridge" timeout --kill-after=10 "$suite_timeout" .venv/py3/bin/pytest Tests/Integration \
-        -q -p no:cacheprovider --junitxml="$reports/pytest.xml" || status=$?
+        -q --tb=short -p no:cacheprovider --junitxml="$reports/pytest.xml" || status=$?
     if [[ $status -eq 5 ]]; then
         record pytest 0 0 $((SECONDS - start)) "no tests collected"
     elif [[ -f $reports/pytest.xml ]] && counted="$(count_xml "$reports/pytest.xml")"; then

@@ -11,6 +11,7 @@ import errno
 import hashlib
 import os
 import re
+import resource
 import select
 import signal
 import socket
@@ -53,7 +54,7 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 class BridgeProcess:
     """One running `bridge serve`, its port and its stderr captured line by line."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path):
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, fd_limit: int | None = None):
         self.args = args
         self.signals_sent: set[int] = set()
         self._lines: list[str] = []
@@ -66,6 +67,7 @@ class BridgeProcess:
             stderr=subprocess.PIPE,
             env=env,
             cwd=cwd,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))) if fd_limit else None,
         )
         self._reader = threading.Thread(target=self._drain, name="bridge-stderr", daemon=True)
         self._reader.start()
@@ -162,7 +164,7 @@ def bridge(tmp_path, request):
     started: list[BridgeProcess] = []
 
     def start(*flags: str, env: dict[str, str] | None = None, port: bool = True,
-              echo_path: str | None = "/echo") -> BridgeProcess:
+              echo_path: str | None = "/echo", fd_limit: int | None = None) -> BridgeProcess:
         args = ["serve", "--host", "127.0.0.1"]
         if port:
             args += ["--port", "0"]
@@ -170,7 +172,7 @@ def bridge(tmp_path, request):
         if echo_path is not None:
             args += ["--echo-path", echo_path]
         args += list(flags)
-        server = BridgeProcess(args, clean_env(env), tmp_path)
+        server = BridgeProcess(args, clean_env(env), tmp_path, fd_limit)
         started.append(server)
         return server
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -417,3 +418,28 @@ def test_connection_limit(bridge):
     finally:
         for conn in held:
             conn.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_file_descriptors_sheds_without_spinning(bridge):
+    # 64 fds for the whole process: the loops take about a dozen, so the rest of 80 clients
+    # hit EMFILE. The server must shed them (accept + close via its spare fd), not spin on a
+    # listener that stays readable, and must serve again once fds are free.
+    server = bridge("--max-connections", "1000", fd_limit=64)
+    held: list[Conn] = []
+    try:
+        for _ in range(80):
+            held.append(Conn(server.port))
+        assert server.wait_for_log("out of file descriptors", timeout=5) is not None
+        before = _cpu_seconds(server.pid)
+        time.sleep(1.0)
+        assert _cpu_seconds(server.pid) - before < 0.5, "server busy-loops at the fd limit"
+    finally:
+        for conn in held:
+            conn.close()
+    assert retry_until(lambda: try_health(server.port) == 200, timeout=5)
