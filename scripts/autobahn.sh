@@ -23,20 +23,18 @@ startup_seconds=30
 excluded='["12.*", "13.*"]'
 case "$mode" in
 quick)
-    # 9.* (limits and performance) is trimmed to fit CI: 9.1.1-9.1.3 and 9.2.1-9.2.3
-    # (single text/binary messages up to 256 KiB), 9.5.* and 9.6.* (many small
-    # frames and chunked messages), 9.7.* and 9.8.* (1000 round trips each). Left
-    # out: 9.1.4-9.1.6 and 9.2.4-9.2.6 (1-16 MiB messages) and 9.3.*/9.4.*
-    # (a 4 MiB message in ever smaller fragments) - they run in `full`.
-    cases='["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*",
-            "9.1.1", "9.1.2", "9.1.3", "9.2.1", "9.2.2", "9.2.3",
-            "9.5.*", "9.6.*", "9.7.*", "9.8.*"]'
-    wstest_timeout=900
+    # 9.* (limits and performance: messages up to 16 MiB, 4 MiB in ever smaller
+    # fragments, 1000 round trips) is kept whole: against the debug build all 50
+    # cases took 5 s of the 12 s run (9.4.1 and 9.1.6 the slowest, 0.4 and 0.2 s).
+    # So quick names the same groups full reaches with "*"; it differs in its time
+    # limits, and full also picks up any group a later wstest adds.
+    cases='["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"]'
+    wstest_timeout=300
     stall_seconds=60
     ;;
 full)
     cases='["*"]'
-    wstest_timeout=3600
+    wstest_timeout=1800
     stall_seconds=300
     ;;
 *)
@@ -63,9 +61,12 @@ if [[ ! -x $bridge ]]; then
     exit 1
 fi
 
+# 9.1.6 and 9.2.6 echo a 16 MiB message, so the frame, message and unsent-output
+# limits are raised above that; the defaults would close with 1009 or drop the
+# connection as a slow reader.
 server_log="$outdir/server.log"
-"$bridge" serve --host 127.0.0.1 --port 0 --echo-path /echo \
-    --max-frame-bytes 20000000 --max-message-bytes 20000000 --threads 1 \
+"$bridge" serve --host 127.0.0.1 --port 0 --echo-path /echo --threads 1 \
+    --max-frame-bytes 20000000 --max-message-bytes 20000000 --max-outbound-bytes 40000000 \
     >"$server_log" 2>&1 &
 children=($!)
 server_pid=$!
@@ -108,6 +109,7 @@ say "$mode run against ws://127.0.0.1:$port/echo (log: $outdir/wstest.log)"
 # wstest waits forever on a server that stops answering, so it runs in the
 # background under a watchdog: no new case within stall_seconds, or the whole run
 # over wstest_timeout, and it is stopped.
+: >"$outdir/wstest.log"
 PYTHONWARNINGS=ignore "$wstest" -m fuzzingclient -s "$spec" >"$outdir/wstest.log" 2>&1 &
 wstest_pid=$!
 children+=("$wstest_pid")
