@@ -188,13 +188,37 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// At the fd limit: free the spare fd, accept and close one pending connection, take the spare back.
+    /// At the fd limit: free the spare fd, accept and close one pending connection, take the spare
+    /// back. Loops share the process's fds, so another loop may take the freed number first; when
+    /// nothing could be shed, accepting pauses for a tick instead of spinning on a listener that
+    /// stays readable.
     private func shedOneConnection() {
         Log.warn("out of file descriptors: refusing a connection")
-        guard spareFD >= 0 else { return }
-        close(spareFD)
-        if case .done(let fd)? = try? Syscall.accept(listenFD) { close(fd) }
+        var shed = false
+        if spareFD >= 0 {
+            close(spareFD)
+            if case .done(let fd)? = try? Syscall.accept(listenFD) {
+                close(fd)
+                shed = true
+            }
+        }
         spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        if !shed || spareFD < 0 { pauseAccepting() }
+    }
+
+    private var acceptPausedUntil: UInt32?
+
+    private func pauseAccepting() {
+        guard listenFD >= 0, acceptPausedUntil == nil else { return }
+        try? epoll.modify(listenFD, events: 0, token: Self.listenToken)
+        acceptPausedUntil = now &+ 2
+    }
+
+    private func resumeAcceptingIfDue() {
+        guard let until = acceptPausedUntil, now >= until else { return }
+        acceptPausedUntil = nil
+        if spareFD < 0 { spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        if listenFD >= 0 { try? epoll.modify(listenFD, events: UInt32(EPOLLIN.rawValue), token: Self.listenToken) }
     }
 
     private func register(_ fd: Int32) {
@@ -281,6 +305,7 @@ public final class EventLoop: @unchecked Sendable {
         var expirations: UInt64 = 0
         _ = Glibc.read(timerFD, &expirations, 8)
         now = UInt32(truncatingIfNeeded: (Self.monotonicNanos() - startNanos) / UInt64(Self.tickMs * 1_000_000))
+        resumeAcceptingIfDue()
         wheel.advance(to: now, in: connections, expired: &expired)
         for connection in expired where !connection.isClosed {
             connection.deadlineReached()
