@@ -1,3 +1,5 @@
+import Glibc
+
 /// Everything the transport core needs to run, fixed at start. Every limit has its default and
 /// reason here; `bridge serve --help` lists the same names as flags.
 public struct ServerConfig: Sendable {
@@ -54,7 +56,5 @@ public struct ServerConfig: Sendable {
         max(16, openFileLimit - 100)
     }
 }
-
-import Glibc
 
 private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)

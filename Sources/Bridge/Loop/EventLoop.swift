@@ -255,10 +255,12 @@ public final class EventLoop: @unchecked Sendable {
         pendingClose.append(connection)
     }
 
+    /// Watches the connection for writability (only while output is blocked) and for input
+    /// (until the peer has closed its side).
     func setWritableInterest(_ connection: Connection, _ on: Bool) {
-        let events = on ? Epoll.readable | Epoll.writable : Epoll.readable
-        try? epoll.modify(connection.fd, events: connection.readingStopped ? (on ? Epoll.writable : 0) : events,
-                          token: Epoll.token(fd: connection.fd, generation: connection.generation))
+        var events: UInt32 = connection.readingStopped ? 0 : Epoll.readable
+        if on { events |= Epoll.writable }
+        try? epoll.modify(connection.fd, events: events, token: Epoll.token(fd: connection.fd, generation: connection.generation))
     }
 
     func schedule(_ connection: Connection, afterSeconds seconds: Double) {
