@@ -5,10 +5,10 @@ public enum PusherEvent {
     /// `data` is already a string (an application event's payload, or a JSON-encoded object for
     /// `pusher:`/`pusher_internal:` events): it is sent as a JSON string, never re-encoded.
     public static func encode(event: String, channel: String? = nil, data: String?, userID: String? = nil) -> [UInt8] {
-        var json = "{\"event\":\"" + HTTPResponse.jsonEscaped(event) + "\""
-        if let channel { json += ",\"channel\":\"" + HTTPResponse.jsonEscaped(channel) + "\"" }
-        if let data { json += ",\"data\":\"" + HTTPResponse.jsonEscaped(data) + "\"" }
-        if let userID { json += ",\"user_id\":\"" + HTTPResponse.jsonEscaped(userID) + "\"" }
+        var json = "{\"event\":\"" + JSONString.escaped(event) + "\""
+        if let channel { json += ",\"channel\":\"" + JSONString.escaped(channel) + "\"" }
+        if let data { json += ",\"data\":\"" + JSONString.escaped(data) + "\"" }
+        if let userID { json += ",\"user_id\":\"" + JSONString.escaped(userID) + "\"" }
         json += "}"
         return Array(json.utf8)
     }

@@ -22,9 +22,9 @@ import Testing
     }
 
     @Test func jsonEscaping() {
-        #expect(HTTPResponse.jsonEscaped("plain ✓") == "plain ✓")
-        #expect(HTTPResponse.jsonEscaped("\u{8}\u{C}\r\u{1F}\u{7F}/") == #"\b\f\r\u001f"# + "\u{7F}/")
-        #expect(HTTPResponse.jsonEscaped("") == "")
+        #expect(JSONString.escaped("plain ✓") == "plain ✓")
+        #expect(JSONString.escaped("\u{8}\u{C}\r\u{1F}\u{7F}/") == #"\b\f\r\u001f"# + "\u{7F}/")
+        #expect(JSONString.escaped("") == "")
     }
 
     @Test func headResponseKeepsTheLengthAndDropsTheBody() {
