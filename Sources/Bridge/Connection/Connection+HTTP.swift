@@ -91,9 +91,10 @@ extension Connection {
         }
     }
 
-    /// A request the parser refused (or that timed out): answer with the error and close,
-    /// since the rest of the stream can no longer be framed.
-    private func reject(status: Int, message: String) {
+    /// A request the parser refused, one that timed out, or a connection past
+    /// `--max-connections`: answer with the error and close, since the rest of the stream can
+    /// no longer be framed.
+    func reject(status: Int, message: String) {
         Log.debug("rejecting request: \(status) \(message)", conn: id)
         http = nil
         enqueue(OutboundBuffer(HTTPResponse.error(status, message).serialized(date: loop.httpDate, keepAlive: false)))

@@ -205,13 +205,6 @@ public final class Connection {
         }
     }
 
-    /// Answers a connection past `--max-connections` with 503 and closes it.
-    func refuse() {
-        let response = HTTPResponse.error(503, "server at connection limit, retry later")
-        enqueue(OutboundBuffer(response.serialized(date: loop.httpDate, keepAlive: false)))
-        closeAfterFlush()
-    }
-
     /// SIGTERM: WebSockets get close 1001; HTTP connections finish the request in flight.
     func drain() {
         guard phase == .open else { return }

@@ -156,7 +156,6 @@ public struct HTTPResponse: Sendable {
         return n >= 0 && digits.count < 4 ? String(repeating: "0", count: 4 - digits.count) + digits : digits
     }
 
-
     private static func isOwnedField(_ name: String) -> Bool {
         name.caseInsensitiveEquals("Date") || name.caseInsensitiveEquals("Content-Length")
             || name.caseInsensitiveEquals("Connection")

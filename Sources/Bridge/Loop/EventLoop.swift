@@ -241,7 +241,7 @@ public final class EventLoop: @unchecked Sendable {
             connection.startHTTP()
         } else {
             Log.warn("connection limit reached (\(server.config.maxConnections)): answering 503", conn: connection.id)
-            connection.refuse()
+            connection.reject(status: 503, message: "server at connection limit, retry later")
         }
     }
 

@@ -20,8 +20,7 @@ public struct ChannelName: Hashable, Sendable {
     /// Nil when the name is empty, too long, or has a character outside `[A-Za-z0-9_\-=@,.;]`
     /// (`#` only in the reserved `#server-to-user-` prefix).
     public init?(_ name: String, maxLength: Int = ChannelName.defaultMaxLength) {
-        let bytes = Array(name.utf8)
-        guard !bytes.isEmpty, bytes.count <= maxLength else { return nil }
+        guard !name.isEmpty, name.utf8.count <= maxLength else { return nil }
         self.name = name
         let serverToUser = "#server-to-user-"
         if name.hasPrefix(serverToUser) {
@@ -31,21 +30,22 @@ public struct ChannelName: Hashable, Sendable {
             isCache = false
             return
         }
-        guard bytes.allSatisfy(Self.isAllowed) else { return nil }
-        // The most specific prefix first, always with its hyphen.
-        let table: [(String, Kind, Bool)] = [
-            ("private-encrypted-cache-", .encrypted, true),
-            ("private-encrypted-", .encrypted, false),
-            ("private-cache-", .private, true),
-            ("presence-cache-", .presence, true),
-            ("presence-", .presence, false),
-            ("private-", .private, false),
-            ("cache-", .public, true),
-        ]
-        let match = table.first { name.hasPrefix($0.0) }
-        kind = match?.1 ?? .public
-        isCache = match?.2 ?? false
+        guard name.utf8.allSatisfy(Self.isAllowed) else { return nil }
+        let match = Self.prefixes.first { name.hasPrefix($0.prefix) }
+        kind = match?.kind ?? .public
+        isCache = match?.isCache ?? false
     }
+
+    /// The most specific prefix first, always with its hyphen (`my-cache-x` is public).
+    private static let prefixes: [(prefix: String, kind: Kind, isCache: Bool)] = [
+        ("private-encrypted-cache-", .encrypted, true),
+        ("private-encrypted-", .encrypted, false),
+        ("private-cache-", .private, true),
+        ("presence-cache-", .presence, true),
+        ("presence-", .presence, false),
+        ("private-", .private, false),
+        ("cache-", .public, true),
+    ]
 
     /// Private, presence and encrypted channels need an auth signature to subscribe.
     public var requiresAuth: Bool {
