@@ -5,6 +5,15 @@ struct CLIError: Error {
     let message: String
 }
 
+/// What `bridge serve` runs with: the transport settings and the apps.
+struct ServeSettings {
+    var server = ServerConfig()
+    var apps: [AppConfig] = []
+    /// Set by `--app-id`/`--app-key`/`--app-secret`, used when the config file names no apps.
+    var defaultApp = AppConfig.defaultApp
+    var defaultAppChanged = false
+}
+
 /// The command line of `bridge serve`. Every option is a flag, an environment variable
 /// (`--max-connections` ⇔ `BRIDGE_MAX_CONNECTIONS`) and a key of the JSON config file
 /// (`"max-connections"`). Precedence: flags, then environment, then the file, then defaults.
@@ -13,7 +22,7 @@ enum CLI {
         let name: String
         let placeholder: String
         let help: String
-        let apply: @Sendable (inout ServerConfig, String) throws(CLIError) -> Void
+        let apply: @Sendable (inout ServeSettings, String) throws(CLIError) -> Void
 
         var environmentName: String {
             "BRIDGE_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
@@ -21,68 +30,80 @@ enum CLI {
     }
 
     static let options: [Option] = [
-        Option(name: "host", placeholder: "ADDR", help: "bind address (default 0.0.0.0)") { c, v throws(CLIError) in c.host = v },
+        Option(name: "host", placeholder: "ADDR", help: "bind address (default 0.0.0.0)") { c, v throws(CLIError) in c.server.host = v },
         Option(name: "port", placeholder: "N", help: "TCP port, 0 for any free one (default 6001)") { c, v throws(CLIError) in
-            c.port = try integer(v, "port", 0...65535)
+            c.server.port = try integer(v, "port", 0...65535)
         },
         Option(name: "threads", placeholder: "N", help: "event loop threads (default: number of cores)") { c, v throws(CLIError) in
-            c.threads = try integer(v, "threads", 1...256)
+            c.server.threads = try integer(v, "threads", 1...256)
         },
         Option(name: "data-dir", placeholder: "DIR", help: "directory for persistent state (default ./data)") { c, v throws(CLIError) in
-            c.dataDir = v
+            c.server.dataDir = v
         },
         Option(name: "config", placeholder: "FILE", help: "JSON config file; its keys are these option names") { _, _ throws(CLIError) in },
         Option(name: "echo-path", placeholder: "PATH", help: "serve a WebSocket echo endpoint at PATH (off by default)") { c, v throws(CLIError) in
             guard v.hasPrefix("/") else { throw CLIError(message: "--echo-path must start with /, got \"\(v)\"") }
-            c.echoPath = v
+            c.server.echoPath = v
         },
         Option(name: "log-level", placeholder: "LEVEL", help: "debug, info, warn or error (default info)") { c, v throws(CLIError) in
             guard let level = Log.Level(name: v) else {
                 throw CLIError(message: "--log-level must be debug, info, warn or error, got \"\(v)\"")
             }
-            c.logLevel = level
+            c.server.logLevel = level
         },
         Option(name: "max-connections", placeholder: "N", help: "open connections before new ones get 503 (default: open-file limit - 100)") { c, v throws(CLIError) in
-            c.maxConnections = try integer(v, "max-connections", 1...10_000_000)
+            c.server.maxConnections = try integer(v, "max-connections", 1...10_000_000)
         },
         Option(name: "max-header-bytes", placeholder: "N", help: "request line + headers limit, else 431 (default 16384)") { c, v throws(CLIError) in
-            c.http.maxHeadBytes = try integer(v, "max-header-bytes", 256...1 << 20)
+            c.server.http.maxHeadBytes = try integer(v, "max-header-bytes", 256...1 << 20)
         },
         Option(name: "max-headers", placeholder: "N", help: "header count limit, else 431 (default 100)") { c, v throws(CLIError) in
-            c.http.maxHeaderCount = try integer(v, "max-headers", 1...10_000)
+            c.server.http.maxHeaderCount = try integer(v, "max-headers", 1...10_000)
         },
         Option(name: "max-body-bytes", placeholder: "N", help: "default request body limit, else 413 (default 1048576)") { c, v throws(CLIError) in
-            c.http.maxBodyBytes = try integer(v, "max-body-bytes", 0...1 << 30)
+            c.server.http.maxBodyBytes = try integer(v, "max-body-bytes", 0...1 << 30)
         },
         Option(name: "request-timeout", placeholder: "SECONDS", help: "a request must complete within this, else 408 (default 30)") { c, v throws(CLIError) in
-            c.requestTimeout = try seconds(v, "request-timeout")
+            c.server.requestTimeout = try seconds(v, "request-timeout")
         },
         Option(name: "keepalive-timeout", placeholder: "SECONDS", help: "idle keep-alive connections close after this (default 60)") { c, v throws(CLIError) in
-            c.keepAliveTimeout = try seconds(v, "keepalive-timeout")
+            c.server.keepAliveTimeout = try seconds(v, "keepalive-timeout")
         },
         Option(name: "max-frame-bytes", placeholder: "N", help: "WebSocket frame payload limit, else close 1009 (default 1048576)") { c, v throws(CLIError) in
-            c.webSocket.maxFrameBytes = try integer(v, "max-frame-bytes", 125...1 << 30)
+            c.server.webSocket.maxFrameBytes = try integer(v, "max-frame-bytes", 125...1 << 30)
         },
         Option(name: "max-message-bytes", placeholder: "N", help: "WebSocket message limit, else close 1009 (default 1048576)") { c, v throws(CLIError) in
-            c.webSocket.maxMessageBytes = try integer(v, "max-message-bytes", 125...1 << 30)
+            c.server.webSocket.maxMessageBytes = try integer(v, "max-message-bytes", 125...1 << 30)
         },
         Option(name: "ws-ping-interval", placeholder: "SECONDS", help: "ping a WebSocket after this much silence (default 60)") { c, v throws(CLIError) in
-            c.webSocketPingInterval = try seconds(v, "ws-ping-interval")
+            c.server.webSocketPingInterval = try seconds(v, "ws-ping-interval")
         },
         Option(name: "ws-pong-timeout", placeholder: "SECONDS", help: "drop a WebSocket that stays silent this long after a ping (default 30)") { c, v throws(CLIError) in
-            c.webSocketPongTimeout = try seconds(v, "ws-pong-timeout")
+            c.server.webSocketPongTimeout = try seconds(v, "ws-pong-timeout")
         },
         Option(name: "close-timeout", placeholder: "SECONDS", help: "longest wait for the peer after a close (default 5)") { c, v throws(CLIError) in
-            c.closeTimeout = try seconds(v, "close-timeout")
+            c.server.closeTimeout = try seconds(v, "close-timeout")
         },
         Option(name: "shutdown-grace", placeholder: "SECONDS", help: "SIGTERM drains for at most this long (default 10)") { c, v throws(CLIError) in
-            c.shutdownGrace = try seconds(v, "shutdown-grace")
+            c.server.shutdownGrace = try seconds(v, "shutdown-grace")
         },
-        Option(name: "max-outbound-bytes", placeholder: "N", help: "unsent bytes per connection before it is dropped as too slow (default 4194304)") { c, v throws(CLIError) in
-            c.maxOutboundBytes = try integer(v, "max-outbound-bytes", 1024...1 << 30)
+        Option(name: "max-outbound-bytes", placeholder: "N", help: "unsent bytes per connection before a slow reader is disconnected (default 1048576)") { c, v throws(CLIError) in
+            c.server.maxOutboundBytes = try integer(v, "max-outbound-bytes", 1024...1 << 30)
+        },
+        Option(name: "app-id", placeholder: "ID", help: "id of the app served when the config file has no apps (default 1)") { c, v throws(CLIError) in
+            c.defaultApp.id = v
+            c.defaultAppChanged = true
+        },
+        Option(name: "app-key", placeholder: "KEY", help: "key of that app (default app-key)") { c, v throws(CLIError) in
+            c.defaultApp.key = v
+            c.defaultAppChanged = true
+        },
+        Option(name: "app-secret", placeholder: "SECRET", help: "secret of that app (default app-secret)") { c, v throws(CLIError) in
+            c.defaultApp.secret = v
+            c.defaultAppChanged = true
         },
         Option(name: "cors-origins", placeholder: "LIST", help: "comma-separated origins allowed cross-origin, * for any (default *)") { c, v throws(CLIError) in
-            c.corsOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            c.server.corsOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         },
     ]
 
@@ -110,7 +131,7 @@ enum CLI {
     }
 
     /// Returns nil when help was asked for.
-    static func parseServe(_ arguments: [String], environment: [String: String]) throws(CLIError) -> ServerConfig? {
+    static func parseServe(_ arguments: [String], environment: [String: String]) throws(CLIError) -> ServeSettings? {
         var flags: [(Option, String)] = []
         var configPath = environment["BRIDGE_CONFIG"]
         var index = 0
@@ -137,42 +158,74 @@ enum CLI {
             flags.append((option, value!))
         }
 
-        var config = ServerConfig()
+        var settings = ServeSettings()
+        var fileApps: [AppConfig]?
         if let configPath {
-            for (option, value) in try fileSettings(configPath) { try option.apply(&config, value) }
+            let file = try readConfigFile(configPath)
+            fileApps = file.apps
+            for (option, value) in file.settings { try option.apply(&settings, value) }
         }
         for option in options {
             if let value = environment[option.environmentName] {
-                do { try option.apply(&config, value) } catch {
+                do { try option.apply(&settings, value) } catch {
                     throw CLIError(message: "\(option.environmentName): \(error.message)")
                 }
             }
         }
-        for (option, value) in flags { try option.apply(&config, value) }
-        return config
+        for (option, value) in flags { try option.apply(&settings, value) }
+
+        if let fileApps {
+            guard !settings.defaultAppChanged else {
+                throw CLIError(message: "--app-id, --app-key and --app-secret cannot be combined with \"apps\" in the config file")
+            }
+            settings.apps = fileApps
+        } else {
+            let app = settings.defaultApp
+            guard !app.id.isEmpty, !app.key.isEmpty, !app.secret.isEmpty else {
+                throw CLIError(message: "--app-id, --app-key and --app-secret must not be empty")
+            }
+            settings.apps = [app]
+        }
+        return settings
     }
 
-    /// Reads the JSON config file as option settings, rejecting unknown keys.
-    static func fileSettings(_ path: String) throws(CLIError) -> [(Option, String)] {
+    /// Reads the JSON config file: the option settings, and the apps when it has an "apps" key.
+    /// Unknown keys are refused.
+    static func readConfigFile(_ path: String) throws(CLIError) -> (settings: [(Option, String)], apps: [AppConfig]?) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError(message: "cannot read config file \(path)")
         }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        let json: JSON
+        do {
+            json = try JSONParser.parse(Array(data))
+        } catch {
+            throw CLIError(message: "config file \(path) is not valid JSON: \(error)")
+        }
+        guard let object = json.objectValue else {
             throw CLIError(message: "config file \(path) is not a JSON object")
         }
         var settings: [(Option, String)] = []
-        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
-            guard let option = options.first(where: { $0.name == key }), key != "config" else {
-                throw CLIError(message: "config file \(path): unknown key \"\(key)\"")
+        var apps: [AppConfig]?
+        for member in object.members {
+            if member.key == "apps" {
+                do { apps = try AppConfig.parseApps(member.value) } catch {
+                    throw CLIError(message: "config file \(path): \(error.message)")
+                }
+                continue
             }
-            switch value {
-            case let text as String: settings.append((option, text))
-            case let number as NSNumber: settings.append((option, number.stringValue))
-            case let list as [String]: settings.append((option, list.joined(separator: ",")))
-            default: throw CLIError(message: "config file \(path): \"\(key)\" must be a string or a number")
+            guard let option = options.first(where: { $0.name == member.key }), member.key != "config" else {
+                throw CLIError(message: "config file \(path): unknown key \"\(member.key)\"")
+            }
+            switch member.value {
+            case .string(let text): settings.append((option, text))
+            case .number(let text): settings.append((option, text))
+            case .bool(let flag): settings.append((option, flag ? "true" : "false"))
+            case .array(let list) where list.allSatisfy({ $0.stringValue != nil }):
+                settings.append((option, list.compactMap(\.stringValue).joined(separator: ",")))
+            default: throw CLIError(message: "config file \(path): \"\(member.key)\" must be a string or a number")
             }
         }
-        return settings
+        return (settings, apps)
     }
 
     static func integer(_ text: String, _ name: String, _ range: ClosedRange<Int>) throws(CLIError) -> Int {

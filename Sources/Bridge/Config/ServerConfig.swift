@@ -36,7 +36,7 @@ public struct ServerConfig: Sendable {
     public var shutdownGrace = 10.0
     /// Unsent output one connection may hold; a reader slower than that is disconnected rather
     /// than allowed to grow the server's memory without bound.
-    public var maxOutboundBytes = 4 << 20
+    public var maxOutboundBytes = 1 << 20
     /// Origins allowed for cross-origin browser requests; `["*"]` allows any.
     public var corsOrigins = ["*"]
 

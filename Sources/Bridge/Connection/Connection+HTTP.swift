@@ -2,7 +2,12 @@ extension Connection {
     func startHTTP() {
         http = HTTPExchange(limits: config.http)
         // A connection that never sends a byte is cut off like a slow request.
-        loop.schedule(self, afterSeconds: config.requestTimeout)
+        loop.schedule(self, afterSeconds: requestTimeout)
+    }
+
+    /// One past the connection limit only gets to say what it wanted, and quickly.
+    private var requestTimeout: Double {
+        counted ? config.requestTimeout : min(config.requestTimeout, config.closeTimeout)
     }
 
     func handleHTTP(_ input: UnsafeRawBufferPointer) {
@@ -35,7 +40,7 @@ extension Connection {
         if let exchange = http, phase == .open, !exchange.requestInProgress, !exchange.parser.isIdle {
             // The first bytes of a request: from now on it must complete within the request timeout.
             exchange.requestInProgress = true
-            loop.schedule(self, afterSeconds: config.requestTimeout)
+            loop.schedule(self, afterSeconds: requestTimeout)
         }
     }
 
@@ -61,6 +66,10 @@ extension Connection {
     private func requestComplete(_ request: HTTPRequest, _ exchange: HTTPExchange) {
         exchange.requestInProgress = false
         let server = loop.server
+        guard counted else {
+            refuseOverCapacity(request)
+            return
+        }
         if CORSPolicy.isPreflight(request) {
             respond(server.cors.preflightResponse(for: request), to: request)
             return
@@ -101,10 +110,27 @@ extension Connection {
         closeAfterFlush()
     }
 
+    /// A connection past `--max-connections` (or accepted while draining): 503, or for a
+    /// WebSocket service that names a close code for it (Pusher: 4100, "back off and retry"),
+    /// the upgrade followed at once by that close, which is what its clients understand.
+    private func refuseOverCapacity(_ request: HTTPRequest) {
+        if case .found(.webSocket(let service), _, _) = loop.server.router.match(method: request.method, path: request.path),
+           case .success(let accept) = WebSocketHandshake.validate(request),
+           let (code, reason) = service.closeReason(for: .overCapacity, on: self) {
+            http = nil
+            closeSent = true
+            enqueue(OutboundBuffer(WebSocketHandshake.switchingProtocolsResponse(accept: accept)))
+            enqueue(.webSocketFrame(.close, FrameEncoder.closePayload(code: code, reason: reason)))
+            closeAfterFlush()
+            return
+        }
+        reject(status: 503, message: loop.isDraining ? "server shutting down" : "server at connection limit, retry later")
+    }
+
     func httpDeadlineReached() {
         guard let exchange = http else { return }
         if exchange.requestInProgress {
-            reject(status: 408, message: "request not completed within \(config.requestTimeout) seconds")
+            reject(status: 408, message: "request not completed within \(requestTimeout) seconds")
         } else {
             closeNow()
         }
@@ -126,9 +152,10 @@ extension Connection {
             decoder = WebSocketDecoder(limits: config.webSocket)
             self.service = service
             lastActivity = loop.now
-            loop.schedule(self, afterSeconds: config.webSocketPingInterval)
             Log.debug("websocket open on \(request.path)", conn: id)
             service.didOpen(self, request: request, parameters: parameters)
+            // After didOpen: the service may have set its own ping interval, or closed already.
+            if !closeSent { loop.schedule(self, afterSeconds: pingInterval ?? config.webSocketPingInterval) }
         }
     }
 }

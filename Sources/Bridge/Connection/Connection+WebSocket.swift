@@ -91,15 +91,19 @@ extension Connection {
             return
         }
         if pingOutstanding {
-            Log.info("no answer to ping within \(config.webSocketPongTimeout) seconds, dropping", conn: id)
-            closeNow()
+            Log.info("no answer to ping within \(config.webSocketPongTimeout) seconds", conn: id)
+            if let (code, reason) = service?.closeReason(for: .pongTimeout, on: self) {
+                close(code: code, reason: reason)
+            } else {
+                closeNow()
+            }
             return
         }
-        let interval = EventLoop.ticks(config.webSocketPingInterval)
+        let interval = EventLoop.ticks(pingInterval ?? config.webSocketPingInterval)
         let idle = loop.now &- lastActivity
         if idle >= interval {
             pingOutstanding = true
-            enqueue(.webSocketFrame(.ping, []))
+            enqueue(pingFrame ?? .webSocketFrame(.ping, []))
             loop.schedule(self, afterSeconds: config.webSocketPongTimeout)
         } else {
             loop.schedule(self, atTick: lastActivity &+ interval)

@@ -48,6 +48,10 @@ public final class Connection {
 
     /// Per-connection state of the WebSocket service (for example a Pusher session).
     public var userInfo: AnyObject?
+    /// Keep-alive overrides a service may set: seconds of silence before a ping (else
+    /// `webSocketPingInterval`), and the frame sent as the ping (else a WebSocket ping frame).
+    public var pingInterval: Double?
+    public var pingFrame: OutboundBuffer?
 
     init(fd: Int32, generation: UInt32, id: UInt64, loop: EventLoop, counted: Bool) {
         self.fd = fd
@@ -117,10 +121,24 @@ public final class Connection {
         output.append(buffer)
         if output.pendingBytes > config.maxOutboundBytes {
             Log.warn("slow consumer: \(output.pendingBytes) bytes unsent, disconnecting", conn: id)
-            closeNow()
+            disconnectSlowConsumer()
             return
         }
         requestFlush()
+    }
+
+    /// A WebSocket whose service names a close code gets that close frame after what is queued
+    /// (nothing more is accepted, so memory stays bounded); anything else is dropped at once.
+    private func disconnectSlowConsumer() {
+        guard decoder != nil, !closeSent,
+              let (code, reason) = service?.closeReason(for: .slowConsumer, on: self) else {
+            closeNow()
+            return
+        }
+        closeSent = true
+        output.append(.webSocketFrame(.close, FrameEncoder.closePayload(code: code, reason: reason)))
+        notifyClosed(code)
+        closeAfterFlush()
     }
 
     private func requestFlush() {
@@ -205,11 +223,13 @@ public final class Connection {
         }
     }
 
-    /// SIGTERM: WebSockets get close 1001; HTTP connections finish the request in flight.
+    /// SIGTERM: WebSockets get close 1001 (or their service's code); HTTP connections finish the
+    /// request in flight.
     func drain() {
         guard phase == .open else { return }
         if decoder != nil {
-            close(code: .goingAway, reason: "server shutting down")
+            let (code, reason) = service?.closeReason(for: .shutdown, on: self) ?? (.goingAway, "server shutting down")
+            close(code: code, reason: reason)
         } else if let exchange = http {
             if exchange.parser.isIdle && output.isEmpty {
                 closeNow()

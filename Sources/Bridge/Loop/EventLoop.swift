@@ -31,6 +31,8 @@ public final class EventLoop: @unchecked Sendable {
     /// Connections to close at the end of the turn, never in the middle of one.
     private var pendingClose: [Connection] = []
     private var expired: [Connection] = []
+    /// Called on every tick, on this loop's thread (see `onTick`).
+    private var tickHandlers: [(EventLoop) -> Void] = []
 
     /// One read buffer per loop: an idle connection holds none.
     let readBuffer: UnsafeMutableRawBufferPointer
@@ -240,8 +242,9 @@ public final class EventLoop: @unchecked Sendable {
             Log.debug("accepted", conn: connection.id)
             connection.startHTTP()
         } else {
-            Log.warn("connection limit reached (\(server.config.maxConnections)): answering 503", conn: connection.id)
-            connection.reject(status: 503, message: "server at connection limit, retry later")
+            // Read the request first: a WebSocket client is told in its own protocol (see refuseOverCapacity).
+            Log.warn("connection limit reached (\(server.config.maxConnections)): refusing", conn: connection.id)
+            connection.startHTTP()
         }
     }
 
@@ -313,7 +316,18 @@ public final class EventLoop: @unchecked Sendable {
             connection.deadlineReached()
         }
         expired.removeAll(keepingCapacity: true)
+        for handler in tickHandlers { handler(self) }
     }
+
+    /// Runs `handler` on this loop every tick (`tickMs`), for work that is due by time rather
+    /// than by I/O. Call it on the loop's thread (from an `execute` task).
+    public func onTick(_ handler: @escaping (EventLoop) -> Void) {
+        precondition(inLoop, "onTick must be called on the loop's thread")
+        tickHandlers.append(handler)
+    }
+
+    /// Seconds since the loop started, at the current tick's resolution.
+    public var seconds: Double { Double(now) * Double(Self.tickMs) / 1000 }
 
     static func monotonicNanos() -> UInt64 {
         var time = timespec()

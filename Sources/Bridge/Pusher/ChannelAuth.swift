@@ -27,7 +27,15 @@ public struct ChannelAuth: Sendable {
     }
 
     public func verify(auth: String, socketID: String, channel: String, channelData: String? = nil) -> Verdict {
-        let expected = Self.stringToSign(socketID: socketID, channel: channel, channelData: channelData)
+        verify(auth: auth, stringToSign: Self.stringToSign(socketID: socketID, channel: channel, channelData: channelData))
+    }
+
+    /// The user-signin string: `<socket_id>::user::<user_data>`.
+    public static func signinStringToSign(socketID: String, userData: String) -> String {
+        "\(socketID)::user::\(userData)"
+    }
+
+    public func verify(auth: String, stringToSign expected: String) -> Verdict {
         guard let colon = auth.firstIndex(of: ":"), auth[..<colon] == appKey else {
             return .invalid(expectedStringToSign: expected)
         }

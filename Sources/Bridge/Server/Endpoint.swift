@@ -19,10 +19,26 @@ public protocol WebSocketService: AnyObject, Sendable {
     func didReceive(_ message: WebSocketMessage, on connection: Connection)
     /// The connection is gone; `code` is the close code received or sent, nil when the TCP connection just dropped.
     func didClose(_ connection: Connection, code: CloseCode?)
+    /// The close code and reason for a close the transport decides on; nil keeps the transport's
+    /// default (1001 on shutdown, HTTP 503 over capacity, dropping the TCP connection otherwise).
+    func closeReason(for cause: TransportCloseCause, on connection: Connection) -> (CloseCode, String)?
+}
+
+/// Why the transport is closing a WebSocket on its own.
+public enum TransportCloseCause: Sendable {
+    /// SIGTERM: the server is draining.
+    case shutdown
+    /// The peer let more than `maxOutboundBytes` pile up unread.
+    case slowConsumer
+    /// The peer stayed silent after a ping.
+    case pongTimeout
+    /// The server is at `--max-connections`; the connection was never opened.
+    case overCapacity
 }
 
 extension WebSocketService {
     public func shouldUpgrade(_ request: HTTPRequest, parameters: [String: String]) -> HTTPResponse? { nil }
     public func didOpen(_ connection: Connection, request: HTTPRequest, parameters: [String: String]) {}
     public func didClose(_ connection: Connection, code: CloseCode?) {}
+    public func closeReason(for cause: TransportCloseCause, on connection: Connection) -> (CloseCode, String)? { nil }
 }

@@ -27,7 +27,7 @@ public final class Server {
     public func start() throws -> Int {
         Log.level = config.logLevel
         signal(SIGPIPE, SIG_IGN)
-        var signals = Server.shutdownSignals
+        var signals = Server.handledSignals
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         let port = try loops.start(count: config.threads, server: ServerContext(config: config, router: router))
         Log.info("listening on http://\(config.host):\(port) threads=\(config.threads) max-connections=\(config.maxConnections)"
@@ -35,14 +35,22 @@ public final class Server {
         return port
     }
 
-    /// Waits for SIGTERM or SIGINT, then drains: stop accepting, close WebSockets with 1001,
+    /// Called on SIGHUP, on the thread that runs `runUntilSignalled`.
+    public var onReload: (() -> Void)?
+
+    /// Waits for SIGTERM or SIGINT (running `onReload` on each SIGHUP meanwhile), then drains: stop accepting, close WebSockets with 1001,
     /// finish HTTP responses, and return once every connection is gone or `shutdownGrace` has
     /// passed. A second signal during the drain exits the process at once.
     public func runUntilSignalled() {
         let group = loops
-        var signals = Server.shutdownSignals
+        var signals = Server.handledSignals
         var received: Int32 = 0
-        sigwait(&signals, &received)
+        while true {
+            sigwait(&signals, &received)
+            guard received == SIGHUP else { break }
+            Log.info("SIGHUP: reloading the configuration")
+            onReload?()
+        }
         Log.info("signal \(received): draining \(group.activeConnections) connections (grace \(config.shutdownGrace)s)")
         group.beginDrain()
 
@@ -50,7 +58,7 @@ public final class Server {
         var poll = timespec(tv_sec: 0, tv_nsec: 20_000_000)
         var info = siginfo_t()
         while group.activeConnections > 0 && EventLoop.monotonicNanos() < deadline {
-            if sigtimedwait(&signals, &info, &poll) > 0 {
+            if sigtimedwait(&signals, &info, &poll) > 0 && info.si_signo != SIGHUP {
                 Log.warn("second signal: exiting now")
                 exit(1)
             }
@@ -62,11 +70,12 @@ public final class Server {
         Log.info("stopped")
     }
 
-    private static var shutdownSignals: sigset_t {
+    private static var handledSignals: sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGTERM)
         sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGHUP)
         return set
     }
 

@@ -32,3 +32,18 @@ import Testing
         #expect(seen.count == 10_000)
     }
 }
+
+@Suite struct PusherEnvelopeTests {
+    @Test func clientDataPassesThroughByteForByte() {
+        let raw = Array(#"{"a": [1, 2.50], "é":"\u2028"}"#.utf8)
+        let bytes = PusherEvent.encode(event: "client-x", channel: "private-c", data: .json(raw[...]), userID: nil)
+        #expect(String(decoding: bytes, as: UTF8.self) == #"{"event":"client-x","channel":"private-c","data":{"a": [1, 2.50], "é":"\u2028"}}"#)
+    }
+
+    @Test func errorDataIsAnObject() {
+        let error = PusherError(4009, "Invalid \"sig\"")
+        #expect(String(decoding: error.frameBytes, as: UTF8.self) == #"{"event":"pusher:error","data":{"code":4009,"message":"Invalid \"sig\""}}"#)
+        #expect(error.closeCode.rawValue == 4009)
+        #expect(String(decoding: PusherError(nil, "bad").frameBytes, as: UTF8.self) == #"{"event":"pusher:error","data":{"code":null,"message":"bad"}}"#)
+    }
+}

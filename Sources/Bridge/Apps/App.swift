@@ -1,0 +1,102 @@
+import Synchronization
+
+/// One app at run time: its settings (replaced on reload), its hub, its counters.
+public final class App: Sendable {
+    public let id: String
+    private let settings: Mutex<AppConfig>
+    let hub: Hub
+    /// Open Pusher connections, against `max_connections`.
+    private let connections = Atomic<Int>(0)
+    /// Events published through the HTTP API in the current second, against `max_backend_events_per_sec`.
+    private let backendEvents = Mutex<(second: Int, count: Int)>((0, 0))
+
+    init(config: AppConfig, group: LoopGroup, loopCount: Int) {
+        id = config.id
+        settings = Mutex(config)
+        hub = Hub(appID: config.id, group: group, loopCount: loopCount)
+    }
+
+    public var config: AppConfig { settings.withLock { $0 } }
+
+    func update(_ config: AppConfig) {
+        settings.withLock { $0 = config }
+    }
+
+    /// Takes a connection slot; false when the app is at `max_connections`.
+    func admitConnection(limit: Int?) -> Bool {
+        let count = connections.add(1, ordering: .relaxed).newValue
+        if let limit, count > limit {
+            connections.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func releaseConnection() {
+        connections.subtract(1, ordering: .relaxed)
+    }
+
+    public var connectionCount: Int { connections.load(ordering: .relaxed) }
+
+    /// Takes `count` events from this second's backend budget; false (and nothing taken) when over.
+    func admitBackendEvents(_ count: Int, limit: Int?) -> Bool {
+        guard let limit else { return true }
+        let second = Int(Hub.now)
+        return backendEvents.withLock { window in
+            if window.second != second { window = (second, 0) }
+            guard window.count + count <= limit else { return false }
+            window.count += count
+            return true
+        }
+    }
+}
+
+/// The apps by key (for `/app/{key}`) and by id (for `/apps/{id}/…`), swapped as a whole on reload.
+public final class AppRegistry: Sendable {
+    private let group: LoopGroup
+    private let loopCount: Int
+    private let state: Mutex<(byKey: [String: App], byID: [String: App])>
+
+    init(apps: [AppConfig], group: LoopGroup, loopCount: Int) {
+        self.group = group
+        self.loopCount = loopCount
+        var byKey: [String: App] = [:]
+        var byID: [String: App] = [:]
+        for config in apps {
+            let app = App(config: config, group: group, loopCount: loopCount)
+            byKey[config.key] = app
+            byID[config.id] = app
+        }
+        state = Mutex((byKey, byID))
+    }
+
+    func app(key: String) -> App? { state.withLock { $0.byKey[key] } }
+    func app(id: String) -> App? { state.withLock { $0.byID[id] } }
+    public var all: [App] { state.withLock { Array($0.byID.values) } }
+
+    /// Applies a new app list. An app keeps its identity (hub, connections) by id; its settings
+    /// and key are replaced. Returns the apps that were removed and those that are now disabled,
+    /// whose connections the caller closes.
+    func reload(_ configs: [AppConfig]) -> (removed: [App], disabled: [App]) {
+        state.withLock { current in
+            var byKey: [String: App] = [:]
+            var byID: [String: App] = [:]
+            var disabled: [App] = []
+            for config in configs {
+                let app: App
+                if let existing = current.byID[config.id] {
+                    if existing.config.enabled && !config.enabled { disabled.append(existing) }
+                    existing.update(config)
+                    app = existing
+                } else {
+                    app = App(config: config, group: group, loopCount: loopCount)
+                }
+                byKey[config.key] = app
+                byID[config.id] = app
+            }
+            let removed = current.byID.values.filter { byID[$0.id] == nil }
+            current = (byKey, byID)
+            return (removed, disabled)
+        }
+    }
+}

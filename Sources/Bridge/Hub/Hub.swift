@@ -1,0 +1,280 @@
+import Synchronization
+
+/// One app's channels, presence members and signed-in users, and the fan-out to them.
+///
+/// Subscriber lists are kept per loop (`HubShard`, touched by its own loop only): a publish is one
+/// task per loop that has subscribers, each queuing the same encoded frame on its own sockets, with
+/// no lock and no copy per subscriber. What the loops must agree on (subscriber counts, presence
+/// members, cached events, who is online) is in `directory`, behind one lock taken once per
+/// subscribe, unsubscribe, signin or publish — never per subscriber.
+final class Hub: Sendable {
+    let appID: String
+    private let group: LoopGroup
+    private let shards: [HubShard]
+    private let directory: Mutex<Directory>
+
+    struct Directory {
+        var channels: [String: ChannelState] = [:]
+        /// Signed-in connections per user id: a user is online while above zero.
+        var onlineConnections: [String: Int] = [:]
+        /// Watched user id → the users watching it, with how many of their connections do.
+        var watchers: [String: [String: Int]] = [:]
+        /// Channels whose `subscription_count` was held back by the throttle.
+        var pendingCounts: Set<String> = []
+    }
+
+    init(appID: String, group: LoopGroup, loopCount: Int) {
+        self.appID = appID
+        self.group = group
+        shards = (0..<loopCount).map { _ in HubShard() }
+        directory = Mutex(Directory())
+    }
+
+    func shard(_ loop: Int) -> HubShard { shards[loop] }
+
+    static var now: Double { Double(EventLoop.monotonicNanos()) / 1e9 }
+
+    // MARK: Publishing
+
+    /// Queues `frame` to every subscriber of `channel`, on every loop that has one, except the
+    /// connection whose socket id is `excluded`.
+    func publish(_ frame: OutboundBuffer, to channel: String, except excluded: String? = nil) {
+        let perLoop = directory.withLock { $0.channels[channel]?.subscribersPerLoop }
+        guard let perLoop else { return }
+        let loops = group.loops
+        for (index, count) in perLoop.enumerated() where count > 0 && index < loops.count {
+            let shard = shards[index]
+            loops[index].execute { _ in shard.deliver(frame, to: channel, except: excluded) }
+        }
+    }
+
+    /// An event published through the HTTP API: delivered, and remembered on cache channels.
+    func publishAPIEvent(name: String, channel: ChannelName, data: ArraySlice<UInt8>, dataString: String,
+                         except excluded: String?, cacheTTL: Int) {
+        let frame = PusherEvent.frame(event: name, channel: channel.name, data: .json(data))
+        if channel.isCache {
+            let cached = CachedEvent(frame: frame, data: dataString, expiresAt: Hub.now + Double(cacheTTL))
+            directory.withLock { d in
+                if d.channels[channel.name] == nil { d.channels[channel.name] = ChannelState(loopCount: shards.count) }
+                d.channels[channel.name]!.cache = cached
+            }
+        }
+        publish(frame, to: channel.name, except: excluded)
+    }
+
+    /// `#server-to-user-{id}` events go to every connection signed in as `id`, whatever it subscribed to.
+    func publish(_ frame: OutboundBuffer, toUser userID: String) {
+        let online = directory.withLock { $0.onlineConnections[userID] ?? 0 } > 0
+        guard online else { return }
+        forEachShard { shard in shard.deliver(frame, toUser: userID) }
+    }
+
+    /// Runs `body` on every loop with that loop's shard.
+    func forEachShard(_ body: @escaping @Sendable (HubShard) -> Void) {
+        let loops = group.loops
+        for (index, loop) in loops.enumerated() where index < shards.count {
+            let shard = shards[index]
+            loop.execute { _ in body(shard) }
+        }
+    }
+
+    /// Closes every connection signed in as `userID` (HTTP API `terminate_connections`).
+    func terminate(userID: String) {
+        forEachShard { shard in
+            for session in shard.sessions(signedInAs: userID) {
+                session.fail(PusherError(PusherError.unauthorized, "Connection terminated by the app"))
+            }
+        }
+    }
+
+    /// Closes every connection of the app (it was disabled or removed).
+    func closeAll(with error: PusherError) {
+        forEachShard { shard in
+            for session in shard.allSessions { session.fail(error) }
+        }
+    }
+
+    // MARK: Subscriptions
+
+    struct Joined {
+        /// The `subscription_succeeded` data: `{}` or the presence member list.
+        let succeededData: String
+        /// On cache channels, the event to replay (nil: a cache miss).
+        let cached: CachedEvent?
+        let firstOfUser: Bool
+        let subscriptionCount: Int?
+    }
+
+    /// Adds `session` to `channel` (on the session's loop). `member` is the presence identity.
+    func join(_ session: PusherSession, _ channel: ChannelName, member: (id: String, info: String)?,
+              maxMembers: Int, countsEnabled: Bool) throws(ChannelState.JoinRefusal) -> Joined {
+        let loop = session.loopIndex
+        let now = Hub.now
+        let joined = try directory.withLock { d throws(ChannelState.JoinRefusal) -> Joined in
+            if d.channels[channel.name] == nil { d.channels[channel.name] = ChannelState(loopCount: shards.count) }
+            let (_, firstOfUser) = try d.channels[channel.name]!.join(loop: loop, member: member, maxMembers: maxMembers)
+            let state = d.channels[channel.name]!
+            let cached = state.cache.flatMap { $0.expiresAt > now ? $0 : nil }
+            let count = countsEnabled && channel.kind != .presence ? d.throttledCount(channel.name, now: now) : nil
+            return Joined(succeededData: member == nil ? "{}" : state.presenceJSON, cached: cached,
+                          firstOfUser: firstOfUser, subscriptionCount: count)
+        }
+        shards[loop].subscribe(session, to: channel.name)
+        return joined
+    }
+
+    struct Left {
+        let lastOfUser: Bool
+        let subscriptionCount: Int?
+    }
+
+    func leave(_ session: PusherSession, _ channel: ChannelName, memberID: String?, countsEnabled: Bool) -> Left {
+        let loop = session.loopIndex
+        shards[loop].unsubscribe(session, from: channel.name)
+        let now = Hub.now
+        return directory.withLock { d in
+            guard d.channels[channel.name] != nil else { return Left(lastOfUser: false, subscriptionCount: nil) }
+            let (_, lastOfUser) = d.channels[channel.name]!.leave(loop: loop, memberID: memberID)
+            if d.channels[channel.name]!.isEmpty(now: now) {
+                d.channels[channel.name] = nil
+                d.pendingCounts.remove(channel.name)
+                return Left(lastOfUser: lastOfUser, subscriptionCount: nil)
+            }
+            let count = countsEnabled && channel.kind != .presence ? d.throttledCount(channel.name, now: now) : nil
+            return Left(lastOfUser: lastOfUser, subscriptionCount: count)
+        }
+    }
+
+    /// Sends held-back `subscription_count` events whose 5-second window has passed, and drops
+    /// channels that only held an expired cached event. Called about once a second.
+    func maintain() {
+        let now = Hub.now
+        let due: [(String, Int)] = directory.withLock { d in
+            var due: [(String, Int)] = []
+            for name in d.pendingCounts {
+                guard let state = d.channels[name] else { continue }
+                if now - state.countSentAt >= Directory.countThrottleSeconds {
+                    d.channels[name]!.countSentAt = now
+                    due.append((name, state.subscribers))
+                }
+            }
+            for (name, _) in due { d.pendingCounts.remove(name) }
+            for (name, state) in d.channels where state.isEmpty(now: now) { d.channels[name] = nil }
+            return due
+        }
+        for (name, count) in due { publishSubscriptionCount(count, to: name) }
+    }
+
+    func publishSubscriptionCount(_ count: Int, to channel: String) {
+        publish(PusherEvent.frame(event: "pusher_internal:subscription_count", channel: channel,
+                                  data: #"{"subscription_count":\#(count)}"#), to: channel)
+    }
+
+    // MARK: Users
+
+    /// Records a signin and the session's watchlist. Returns which watched users are online now,
+    /// and, when this is the user's first connection, who should hear that it came online.
+    func signIn(_ session: PusherSession, userID: String, watchlist: [String]) -> (online: [String], offline: [String], notify: [String]) {
+        shards[session.loopIndex].signIn(session, as: userID)
+        return directory.withLock { d in
+            d.onlineConnections[userID, default: 0] += 1
+            for watched in watchlist { d.watchers[watched, default: [:]][userID, default: 0] += 1 }
+            let online = watchlist.filter { d.onlineConnections[$0] != nil }
+            let offline = watchlist.filter { d.onlineConnections[$0] == nil }
+            let notify = d.onlineConnections[userID] == 1 ? d.onlineWatchers(of: userID) : []
+            return (online, offline, notify)
+        }
+    }
+
+    /// The reverse of `signIn`; returns who should hear that the user went offline.
+    func signOut(_ session: PusherSession, userID: String, watchlist: [String]) -> [String] {
+        shards[session.loopIndex].signOut(session, as: userID)
+        return directory.withLock { d in
+            for watched in watchlist {
+                d.watchers[watched]?[userID, default: 1] -= 1
+                if d.watchers[watched]?[userID] == 0 { d.watchers[watched]![userID] = nil }
+                if d.watchers[watched]?.isEmpty == true { d.watchers[watched] = nil }
+            }
+            let remaining = (d.onlineConnections[userID] ?? 1) - 1
+            d.onlineConnections[userID] = remaining > 0 ? remaining : nil
+            return remaining > 0 ? [] : d.onlineWatchers(of: userID)
+        }
+    }
+
+    /// `pusher_internal:watchlist_events` telling each of `watchers` that `userID` went online or offline.
+    func announce(_ userID: String, online: Bool, to watchers: [String]) {
+        guard !watchers.isEmpty else { return }
+        let frame = PusherEvent.frame(event: "pusher_internal:watchlist_events",
+                                      data: Hub.watchlistEvents(online: online ? [userID] : [], offline: online ? [] : [userID]))
+        for watcher in watchers { publish(frame, toUser: watcher) }
+    }
+
+    static func watchlistEvents(online: [String], offline: [String]) -> String {
+        func event(_ name: String, _ ids: [String]) -> String {
+            #"{"name":"\#(name)","user_ids":["# + ids.map { "\"" + JSONString.escaped($0) + "\"" }.joined(separator: ",") + "]}"
+        }
+        var events: [String] = []
+        if !online.isEmpty { events.append(event("online", online)) }
+        if !offline.isEmpty { events.append(event("offline", offline)) }
+        return #"{"events":["# + events.joined(separator: ",") + "]}"
+    }
+
+    // MARK: Queries (HTTP API)
+
+    struct ChannelInfo {
+        let occupied: Bool
+        let subscriptionCount: Int
+        let userCount: Int
+        let cache: CachedEvent?
+    }
+
+    func channelInfo(_ name: String) -> ChannelInfo {
+        let now = Hub.now
+        return directory.withLock { d in
+            guard let state = d.channels[name] else {
+                return ChannelInfo(occupied: false, subscriptionCount: 0, userCount: 0, cache: nil)
+            }
+            return ChannelInfo(occupied: state.subscribers > 0, subscriptionCount: state.subscribers,
+                               userCount: state.userCount, cache: state.cache.flatMap { $0.expiresAt > now ? $0 : nil })
+        }
+    }
+
+    /// Occupied channels whose name starts with `prefix`, with their subscriber and user counts.
+    func occupiedChannels(prefix: String) -> [(name: String, subscriptionCount: Int, userCount: Int)] {
+        directory.withLock { d in
+            d.channels.compactMap { name, state in
+                guard state.subscribers > 0, name.hasPrefix(prefix) else { return nil }
+                return (name, state.subscribers, state.userCount)
+            }
+        }.sorted { $0.name < $1.name }
+    }
+
+    func presenceJSON(_ channel: String) -> String {
+        directory.withLock { $0.channels[channel]?.presenceJSON ?? #"{"presence":{"ids":[],"hash":{},"count":0}}"# }
+    }
+
+    func presenceUserIDs(_ channel: String) -> [String] {
+        directory.withLock { $0.channels[channel]?.memberIDs ?? [] }
+    }
+}
+
+extension Hub.Directory {
+    /// Above this many subscribers, `subscription_count` is sent at most every 5 seconds (PROTOCOL.md §1.13).
+    static let countThrottleThreshold = 100
+    static let countThrottleSeconds = 5.0
+
+    /// The count to send now, or nil when the throttle holds it back for `Hub.maintain`.
+    mutating func throttledCount(_ name: String, now: Double) -> Int? {
+        guard let state = channels[name] else { return nil }
+        if state.subscribers > Self.countThrottleThreshold && now - state.countSentAt < Self.countThrottleSeconds {
+            pendingCounts.insert(name)
+            return nil
+        }
+        channels[name]!.countSentAt = now
+        return state.subscribers
+    }
+
+    func onlineWatchers(of userID: String) -> [String] {
+        (watchers[userID]?.keys).map { $0.filter { onlineConnections[$0] != nil } } ?? []
+    }
+}

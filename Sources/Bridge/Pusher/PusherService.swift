@@ -1,0 +1,93 @@
+/// The Pusher WebSocket endpoint, `/app/{key}?protocol=7&client=…&version=…` (PROTOCOL.md §1.1):
+/// checks the app and the protocol version, then hands the connection to a `PusherSession`.
+final class PusherService: WebSocketService {
+    let apps: AppRegistry
+    /// Protocols 4–7 share the wire format Bridge speaks; 1–3 are retired (PROTOCOL.md §1.1).
+    static let supportedProtocols = 4...7
+
+    init(apps: AppRegistry) {
+        self.apps = apps
+    }
+
+    func didOpen(_ connection: Connection, request: HTTPRequest, parameters: [String: String]) {
+        let key = parameters["key"] ?? ""
+        guard let app = apps.app(key: key) else {
+            return refuse(connection, PusherError(PusherError.appNotFound, "App key \(key) does not exist"))
+        }
+        let config = app.config
+        guard config.enabled else {
+            return refuse(connection, PusherError(PusherError.appDisabled, "App \(config.id) is disabled"))
+        }
+        if let error = Self.checkProtocol(request.queryValue("protocol")) {
+            return refuse(connection, error)
+        }
+        if !config.allowedOrigins.contains("*") {
+            let origin = request.headers["Origin"] ?? ""
+            guard config.allowedOrigins.contains(origin) else {
+                return refuse(connection, PusherError(PusherError.unauthorized, "Origin \"\(origin)\" is not allowed for this app"))
+            }
+        }
+        guard app.admitConnection(limit: config.maxConnections) else {
+            return refuse(connection, PusherError(PusherError.overConnectionQuota,
+                                                  "App is over its connection quota (\(config.maxConnections ?? 0))"))
+        }
+
+        let session = PusherSession(connection: connection, app: app)
+        connection.userInfo = session
+        connection.pingInterval = Double(config.activityTimeout)
+        connection.pingFrame = PusherSession.pingFrame
+        let shard = app.hub.shard(session.loopIndex)
+        shard.add(session)
+        if config.enableUserAuthentication {
+            shard.requireAuthorization(of: session, by: Hub.now + config.userAuthenticationTimeout)
+        }
+        let established = #"{"socket_id":"\#(session.socketID)","activity_timeout":\#(config.activityTimeout)}"#
+        session.send(event: "pusher:connection_established", data: established)
+    }
+
+    /// Nil when `protocol` names a version we speak; else the error Pusher defines for it.
+    static func checkProtocol(_ value: String?) -> PusherError? {
+        guard let value else {
+            return PusherError(PusherError.noProtocolVersion, "No protocol version supplied")
+        }
+        guard let version = Int(value) else {
+            return PusherError(PusherError.invalidVersionFormat, "Invalid version string format \"\(value)\"")
+        }
+        guard supportedProtocols.contains(version) else {
+            return PusherError(PusherError.unsupportedProtocol,
+                               "Unsupported protocol version \(version) (supported: \(supportedProtocols.lowerBound)-\(supportedProtocols.upperBound))")
+        }
+        return nil
+    }
+
+    private func refuse(_ connection: Connection, _ error: PusherError) {
+        Log.info("refusing connection: \(error.message)", conn: connection.id)
+        connection.sendWebSocketFrame(error.frame)
+        connection.close(code: error.closeCode, reason: error.message)
+    }
+
+    func didReceive(_ message: WebSocketMessage, on connection: Connection) {
+        guard let session = connection.userInfo as? PusherSession else { return }
+        switch message {
+        // Binary frames are not part of the protocol; like soketi, read them as JSON text anyway.
+        case .text(let bytes), .binary(let bytes): session.handle(bytes)
+        default: break
+        }
+    }
+
+    func didClose(_ connection: Connection, code: CloseCode?) {
+        (connection.userInfo as? PusherSession)?.end()
+    }
+
+    func closeReason(for cause: TransportCloseCause, on connection: Connection) -> (CloseCode, String)? {
+        let error = switch cause {
+        case .shutdown: PusherError(PusherError.reconnectNow, "Server is shutting down, reconnect shortly")
+        case .slowConsumer: PusherError(PusherError.overCapacity, "Over capacity: the client reads too slowly")
+        case .pongTimeout: PusherError(PusherError.pongNotReceived, "Pong reply not received in time")
+        case .overCapacity: PusherError(PusherError.overCapacity, "Over capacity: the server is at its connection limit")
+        }
+        // The frame only helps a client that still reads and has an open WebSocket.
+        if cause == .shutdown || cause == .pongTimeout { connection.sendWebSocketFrame(error.frame) }
+        return (error.closeCode, error.message)
+    }
+}

@@ -1,0 +1,356 @@
+/// One Pusher connection: its socket id, subscriptions and signed-in user, and the handling of
+/// every event its client sends (PROTOCOL.md §1.6–§1.11). Lives in `connection.userInfo` and is
+/// touched only on the connection's loop.
+final class PusherSession {
+    let connection: Connection
+    let app: App
+    let socketID: String
+    let loopIndex: Int
+    private var subscriptions: [String: Subscription] = [:]
+    private(set) var userID: String?
+    private var watchlist: [String] = []
+    private var clientEvents = (second: -1, count: 0)
+    private var ended = false
+
+    struct Subscription {
+        let channel: ChannelName
+        /// The presence user id the subscription was authorized for; nil on other channels.
+        let memberID: String?
+    }
+
+    /// Subscriptions one connection may hold: a bound on the memory a client can make us keep.
+    static let maxSubscriptions = 1000
+    /// Pusher's caps: watchlist entries per user and the length of a presence user id.
+    static let maxWatchlist = 100
+    static let maxUserIDLength = 128
+
+    init(connection: Connection, app: App) {
+        self.connection = connection
+        self.app = app
+        socketID = SocketID.next()
+        loopIndex = connection.loop.index
+    }
+
+    private var hub: Hub { app.hub }
+
+    // MARK: Sending
+
+    func send(_ frame: OutboundBuffer) {
+        connection.sendWebSocketFrame(frame)
+    }
+
+    func send(event: String, channel: String? = nil, data: String?) {
+        send(PusherEvent.frame(event: event, channel: channel, data: data))
+    }
+
+    /// A `pusher:error` that leaves the connection open.
+    func report(_ error: PusherError) {
+        send(error.frame)
+    }
+
+    /// A `pusher:error`, then a close with the same code (PROTOCOL.md §1.4: both, for every client).
+    func fail(_ error: PusherError) {
+        Log.info("closing with \(error.code ?? 0): \(error.message)", conn: connection.id)
+        send(error.frame)
+        connection.close(code: error.closeCode, reason: error.message)
+    }
+
+    // MARK: Receiving
+
+    func handle(_ bytes: [UInt8]) {
+        let message: JSONObject
+        do {
+            guard let object = try JSONParser.parse(bytes).objectValue else {
+                return report(PusherError(nil, "A message must be a JSON object"))
+            }
+            message = object
+        } catch {
+            return report(PusherError(nil, "Invalid JSON: \(error)"))
+        }
+        guard let event = message["event"]?.stringValue else {
+            return report(PusherError(nil, #"A message needs a string "event""#))
+        }
+        switch event {
+        case "pusher:ping":
+            send(PusherSession.pongFrame)
+        case "pusher:pong":
+            break  // any input already counts as activity
+        case "pusher:subscribe":
+            subscribe(Self.data(of: message))
+        case "pusher:unsubscribe":
+            if let name = Self.data(of: message)?["channel"]?.stringValue { unsubscribe(name) }
+        case "pusher:signin":
+            signIn(Self.data(of: message))
+        default:
+            if event.hasPrefix("client-") {
+                clientEvent(event, message, bytes)
+            } else {
+                report(PusherError(nil, "Unknown event \"\(event)\""))
+            }
+        }
+    }
+
+    /// pusher-js sends `data` as an object; some clients send it as a JSON-encoded string.
+    private static func data(of message: JSONObject) -> JSONObject? {
+        switch message["data"] {
+        case .object(let object): return object
+        case .string(let text): return (try? JSONParser.parse(text))?.objectValue
+        default: return nil
+        }
+    }
+
+    // MARK: Subscriptions
+
+    private func subscribe(_ data: JSONObject?) {
+        guard let name = data?["channel"]?.stringValue, let data else {
+            return report(PusherError(nil, #"pusher:subscribe needs data.channel"#))
+        }
+        let config = app.config
+        guard let channel = ChannelName(name, maxLength: config.maxChannelNameLength) else {
+            if name.utf8.count > config.maxChannelNameLength {
+                return refuse(name, type: "LimitReached", status: 4009,
+                              "Channel name is longer than \(config.maxChannelNameLength) characters")
+            }
+            return refuse(name, type: "InvalidChannel", status: 400,
+                          "Invalid channel name \"\(name)\": use only A-Z a-z 0-9 _ - = @ , . ;")
+        }
+        if subscriptions[name] != nil {
+            // Idempotent: acknowledge again, add nothing (PROTOCOL.md §1.6).
+            let data = channel.kind == .presence ? hub.presenceJSON(name) : "{}"
+            return send(event: "pusher_internal:subscription_succeeded", channel: name, data: data)
+        }
+        guard subscriptions.count < Self.maxSubscriptions else {
+            return refuse(name, type: "LimitReached", status: 4009,
+                          "A connection may hold at most \(Self.maxSubscriptions) subscriptions")
+        }
+
+        var member: (id: String, info: String)?
+        let auth = ChannelAuth(appKey: config.key, secret: config.secret)
+        let given = data["auth"]?.stringValue ?? ""
+        switch channel.kind {
+        case .public:
+            break
+        case .serverToUser(let owner):
+            guard owner == userID else {
+                return refuse(name, type: "AuthError", status: 401, "Only a connection signed in as user \(owner) may subscribe to \(name)")
+            }
+        case .private, .encrypted:
+            if case .invalid(let expected) = auth.verify(auth: given, socketID: socketID, channel: name) {
+                return refuseSignature(name, expected: expected, given: given)
+            }
+        case .presence:
+            guard let channelData = data["channel_data"]?.stringValue else {
+                return refuse(name, type: "AuthError", status: 401, "Presence channels need channel_data with a user_id")
+            }
+            if case .invalid(let expected) = auth.verify(auth: given, socketID: socketID, channel: name, channelData: channelData) {
+                return refuseSignature(name, expected: expected, given: given)
+            }
+            switch Self.presenceMember(channelData, maxInfoBytes: config.maxPresenceMemberSizeBytes) {
+            case .success(let identity): member = identity
+            case .failure(let refusal): return refuse(name, type: refusal.type, status: refusal.status, refusal.message)
+            }
+        }
+
+        let joined: Hub.Joined
+        do {
+            joined = try hub.join(self, channel, member: member, maxMembers: config.maxPresenceMembersPerChannel,
+                                  countsEnabled: config.enableSubscriptionCount)
+        } catch {
+            return refuse(name, type: "LimitReached", status: 4009,
+                          "Presence channel \(name) is full (\(config.maxPresenceMembersPerChannel) members)")
+        }
+        subscriptions[name] = Subscription(channel: channel, memberID: member?.id)
+        if channel.requiresAuth { hub.shard(loopIndex).authorized(self) }
+
+        send(event: "pusher_internal:subscription_succeeded", channel: name, data: joined.succeededData)
+        if channel.isCache {
+            send(joined.cached?.frame ?? PusherEvent.frame(event: "pusher:cache_miss", channel: name, data: nil as String?))
+        }
+        if let member, joined.firstOfUser {
+            let added = #"{"user_id":"# + Self.quoted(member.id) + #","user_info":"# + member.info + "}"
+            hub.publish(PusherEvent.frame(event: "pusher_internal:member_added", channel: name, data: added),
+                        to: name, except: socketID)
+        }
+        if let count = joined.subscriptionCount { hub.publishSubscriptionCount(count, to: name) }
+    }
+
+    private func unsubscribe(_ name: String) {
+        guard let subscription = subscriptions.removeValue(forKey: name) else { return }
+        leave(subscription)
+    }
+
+    private func leave(_ subscription: Subscription) {
+        let name = subscription.channel.name
+        let left = hub.leave(self, subscription.channel, memberID: subscription.memberID,
+                             countsEnabled: app.config.enableSubscriptionCount)
+        if let memberID = subscription.memberID, left.lastOfUser {
+            hub.publish(PusherEvent.frame(event: "pusher_internal:member_removed", channel: name,
+                                          data: #"{"user_id":"# + Self.quoted(memberID) + "}"), to: name)
+        }
+        if let count = left.subscriptionCount { hub.publishSubscriptionCount(count, to: name) }
+    }
+
+    /// Both a `pusher:error` (4009) and a channel-scoped `pusher:subscription_error`; the
+    /// connection stays open (PROTOCOL.md §1.6).
+    private func refuse(_ channel: String, type: String, status: Int, _ message: String) {
+        report(PusherError(PusherError.unauthorized, message))
+        let data = #"{"type":"\#(type)","error":"# + Self.quoted(message) + #","status":\#(status)}"#
+        send(event: "pusher:subscription_error", channel: channel, data: data)
+    }
+
+    /// Pusher's wording, which users search for; the string to sign reveals nothing secret.
+    private func refuseSignature(_ channel: String, expected: String, given: String) {
+        refuse(channel, type: "AuthError", status: 401,
+               "Invalid signature: Expected HMAC SHA256 hex digest of \(expected), but got \(Self.signaturePart(given))")
+    }
+
+    struct Refusal: Error {
+        let type: String
+        let status: Int
+        let message: String
+    }
+
+    /// The presence identity in `channel_data`: `user_id` (a string or a number, kept as text)
+    /// and `user_info` as the exact JSON text the backend signed.
+    static func presenceMember(_ channelData: String, maxInfoBytes: Int) -> Result<(id: String, info: String), Refusal> {
+        let bytes = Array(channelData.utf8)
+        guard let object = (try? JSONParser.parse(bytes))?.objectValue else {
+            return .failure(Refusal(type: "InvalidChannelData", status: 400, message: "channel_data must be a JSON object"))
+        }
+        let id: String
+        switch object["user_id"] {
+        case .string(let text) where !text.isEmpty: id = text
+        case .number(let text): id = text
+        default:
+            return .failure(Refusal(type: "InvalidChannelData", status: 400, message: "channel_data needs a non-empty user_id"))
+        }
+        guard id.utf8.count <= maxUserIDLength else {
+            return .failure(Refusal(type: "LimitReached", status: 4009, message: "user_id is longer than \(maxUserIDLength) characters"))
+        }
+        guard let info = object.member("user_info") else { return .success((id, "null")) }
+        guard info.raw.count <= maxInfoBytes else {
+            return .failure(Refusal(type: "LimitReached", status: 4009, message: "user_info is larger than \(maxInfoBytes) bytes"))
+        }
+        return .success((id, String(decoding: bytes[info.raw], as: UTF8.self)))
+    }
+
+    // MARK: Client events
+
+    private func clientEvent(_ event: String, _ message: JSONObject, _ bytes: [UInt8]) {
+        let config = app.config
+        guard config.enableClientMessages else {
+            return report(PusherError(PusherError.clientEventRejected, "Client events are disabled for this app"))
+        }
+        guard let name = message["channel"]?.stringValue else {
+            return report(PusherError(PusherError.clientEventRejected, "A client event needs a channel"))
+        }
+        guard let subscription = subscriptions[name] else {
+            return report(PusherError(PusherError.unauthorized, "Client event rejected: not subscribed to \(name)"))
+        }
+        guard subscription.channel.allowsClientEvents else {
+            let why = subscription.channel.kind == .encrypted ? "not on encrypted channels" : "only on private and presence channels"
+            return report(PusherError(PusherError.clientEventRejected, "Client events are allowed \(why)"))
+        }
+        guard event.utf8.count <= config.maxEventNameLength else {
+            return report(PusherError(PusherError.clientEventRejected, "Event name is longer than \(config.maxEventNameLength) characters"))
+        }
+        guard let data = message.member("data") else {
+            return report(PusherError(PusherError.clientEventRejected, "A client event needs data"))
+        }
+        guard data.raw.count <= config.maxEventPayloadBytes else {
+            return report(PusherError(PusherError.clientEventRejected, "Client event data is larger than \(config.maxEventPayloadBytes) bytes"))
+        }
+        guard takeClientEventToken(limit: config.maxClientEventsPerSecond) else {
+            return report(PusherError(PusherError.clientEventRejected,
+                                      "Client event rejected due to rate limit (\(config.maxClientEventsPerSecond) per second)"))
+        }
+        // user_id comes from the authorized presence data, never from the client's frame.
+        let frame = PusherEvent.frame(event: event, channel: name, data: .json(bytes[data.raw]), userID: subscription.memberID)
+        hub.publish(frame, to: name, except: socketID)
+    }
+
+    private func takeClientEventToken(limit: Int) -> Bool {
+        let second = Int(connection.loop.seconds)
+        if clientEvents.second != second { clientEvents = (second, 0) }
+        guard clientEvents.count < limit else { return false }
+        clientEvents.count += 1
+        return true
+    }
+
+    // MARK: Signin
+
+    private func signIn(_ data: JSONObject?) {
+        guard let auth = data?["auth"]?.stringValue, let userData = data?["user_data"]?.stringValue else {
+            return report(PusherError(PusherError.unauthorized, "pusher:signin needs auth and user_data"))
+        }
+        let config = app.config
+        let expected = ChannelAuth.signinStringToSign(socketID: socketID, userData: userData)
+        if case .invalid = ChannelAuth(appKey: config.key, secret: config.secret).verify(auth: auth, stringToSign: expected) {
+            return report(PusherError(PusherError.unauthorized,
+                                      "Invalid signature: Expected HMAC SHA256 hex digest of \(expected), but got \(Self.signaturePart(auth))"))
+        }
+        guard let user = (try? JSONParser.parse(userData))?.objectValue,
+              let id = user["id"]?.stringValue, !id.isEmpty, id.utf8.count <= Self.maxUserIDLength else {
+            return report(PusherError(PusherError.unauthorized, "user_data must be a JSON object with a non-empty string id"))
+        }
+        if let current = userID {
+            guard current == id else {
+                return report(PusherError(PusherError.unauthorized, "This connection is already signed in as user \(current)"))
+            }
+            return send(event: "pusher:signin_success", data: #"{"user_data":"# + Self.quoted(userData) + "}")
+        }
+
+        var watched = (user["watchlist"]?.arrayValue ?? []).compactMap { $0.stringValue ?? $0.numberText }
+        let overflow = watched.count > Self.maxWatchlist
+        if overflow { watched = Array(watched.prefix(Self.maxWatchlist)) }
+        userID = id
+        watchlist = watched
+        let state = hub.signIn(self, userID: id, watchlist: watched)
+
+        send(event: "pusher:signin_success", data: #"{"user_data":"# + Self.quoted(userData) + "}")
+        if !watched.isEmpty {
+            send(event: "pusher_internal:watchlist_events", data: Hub.watchlistEvents(online: state.online, offline: state.offline))
+        }
+        if overflow {
+            report(PusherError(PusherError.watchlistLimit,
+                               "Watchlist limit exceeded: only the first \(Self.maxWatchlist) user ids are watched"))
+        }
+        hub.announce(id, online: true, to: state.notify)
+    }
+
+    // MARK: The end
+
+    /// The connection is gone: leave every channel, sign out, free the app's connection slot.
+    func end() {
+        guard !ended else { return }
+        ended = true
+        for subscription in subscriptions.values { leave(subscription) }
+        subscriptions = [:]
+        if let userID {
+            hub.announce(userID, online: false, to: hub.signOut(self, userID: userID, watchlist: watchlist))
+        }
+        hub.shard(loopIndex).remove(self)
+        app.releaseConnection()
+        connection.userInfo = nil
+    }
+
+    static let pongFrame = PusherEvent.frame(event: "pusher:pong", data: "{}")
+    static let pingFrame = PusherEvent.frame(event: "pusher:ping", data: "{}")
+
+    /// What follows `key:` in an auth token, as Pusher's error message quotes it.
+    static func signaturePart(_ auth: String) -> Substring {
+        auth.firstIndex(of: ":").map { auth[auth.index(after: $0)...] } ?? auth[...]
+    }
+
+    static func quoted(_ text: String) -> String {
+        "\"" + JSONString.escaped(text) + "\""
+    }
+}
+
+extension JSON {
+    /// A number's text, so that numeric ids become the same strings the client would send.
+    var numberText: String? {
+        if case .number(let text) = self { return text }
+        return nil
+    }
+}

@@ -1,0 +1,54 @@
+/// The Pusher broker on a server: the apps, the `/app/{key}` WebSocket endpoint and the HTTP API.
+public final class Broker: Sendable {
+    public let apps: AppRegistry
+    private let loops: LoopGroup
+
+    /// Adds the broker's routes; call before `server.start()`.
+    public init(server: Server, apps configs: [AppConfig]) {
+        loops = server.loops
+        apps = AppRegistry(apps: configs, group: server.loops, loopCount: server.config.threads)
+        server.route("GET", "/app/:key", .webSocket(PusherService(apps: apps)))
+        PusherAPI(apps: apps).install(on: server)
+    }
+
+    /// Starts the once-a-second upkeep on every loop; call after `server.start()`.
+    public func start() {
+        let apps = self.apps
+        for loop in loops.loops {
+            loop.execute { loop in
+                var due = 0.0
+                loop.onTick { loop in
+                    guard loop.seconds >= due else { return }
+                    due = loop.seconds + 1
+                    Broker.upkeep(apps, on: loop)
+                }
+            }
+        }
+    }
+
+    /// Closes connections that did not authorize in time; loop 0 also flushes held-back
+    /// subscription counts and expired cache entries.
+    private static func upkeep(_ apps: AppRegistry, on loop: EventLoop) {
+        let now = Hub.now
+        for app in apps.all {
+            for session in app.hub.shard(loop.index).takeUnauthorized(now: now) {
+                session.fail(PusherError(PusherError.unauthorized, "Connection not authorized within timeout"))
+            }
+            if loop.index == 0 { app.hub.maintain() }
+        }
+    }
+
+    /// Applies a new app list (SIGHUP): connections of removed apps close with 4001, of disabled apps with 4003.
+    public func reload(_ configs: [AppConfig]) {
+        let (removed, disabled) = apps.reload(configs)
+        for app in removed {
+            Log.info("app \(app.id) removed: closing its \(app.connectionCount) connections")
+            app.hub.closeAll(with: PusherError(PusherError.appNotFound, "App \(app.id) no longer exists"))
+        }
+        for app in disabled {
+            Log.info("app \(app.id) disabled: closing its \(app.connectionCount) connections")
+            app.hub.closeAll(with: PusherError(PusherError.appDisabled, "App \(app.id) is disabled"))
+        }
+        Log.info("config reloaded: \(configs.count) apps")
+    }
+}
