@@ -16,7 +16,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 # Each target's name is also its seed folder, Tests/Fuzz/corpus/<name>/.
-targets=(http frame)
+targets=(http frame json)
 
 # The sources of each target: the parser's own files (no syscalls, no Foundation)
 # and the harness that defines LLVMFuzzerTestOneInput. Read through a nameref.
@@ -43,6 +43,15 @@ sources_frame=(
     Sources/Bridge/WebSocket/UTF8Validator.swift
     Sources/Bridge/WebSocket/WebSocketDecoder.swift
     Tests/Fuzz/FrameParserFuzz.swift
+)
+# shellcheck disable=SC2034
+sources_json=(
+    Sources/Bridge/Bytes/JSONString.swift
+    Sources/Bridge/JSON/JSON.swift
+    Sources/Bridge/JSON/JSONObject.swift
+    Sources/Bridge/JSON/JSONError.swift
+    Sources/Bridge/JSON/JSONParser.swift
+    Tests/Fuzz/JSONParserFuzz.swift
 )
 
 swiftc_flags=("-sanitize=fuzzer,address" -parse-as-library -O -wmo)
