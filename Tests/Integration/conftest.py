@@ -604,3 +604,12 @@ def send_ignoring_reset(conn: Conn, data: bytes) -> bool:
         if error.errno in (errno.EPIPE, errno.ECONNRESET):
             return False
         raise
+
+
+@pytest.fixture
+def pusher_bridge(bridge, tmp_path):
+    """Factory: `pusher_bridge(apps=None, *flags, options=None, env=None)` → a running
+    `bridge serve --config FILE` with those apps and server options (see pusher_helpers.py)."""
+    from pusher_helpers import pusher_bridge_factory
+
+    return pusher_bridge_factory(bridge, tmp_path)

@@ -110,21 +110,21 @@ extension Connection {
         closeAfterFlush()
     }
 
-    /// A connection past `--max-connections` (or accepted while draining): 503, or for a
-    /// WebSocket service that names a close code for it (Pusher: 4100, "back off and retry"),
-    /// the upgrade followed at once by that close, which is what its clients understand.
+    /// A connection past `--max-connections` (or accepted while draining): 503, except that a
+    /// WebSocket upgrade is accepted and closed at once, so that the client learns it in its own
+    /// protocol (its service's code, e.g. Pusher's 4100 "back off and retry"; else 1013).
     private func refuseOverCapacity(_ request: HTTPRequest) {
-        if case .found(.webSocket(let service), _, _) = loop.server.router.match(method: request.method, path: request.path),
-           case .success(let accept) = WebSocketHandshake.validate(request),
-           let (code, reason) = service.closeReason(for: .overCapacity, on: self) {
-            http = nil
-            closeSent = true
-            enqueue(OutboundBuffer(WebSocketHandshake.switchingProtocolsResponse(accept: accept)))
-            enqueue(.webSocketFrame(.close, FrameEncoder.closePayload(code: code, reason: reason)))
-            closeAfterFlush()
+        guard case .found(.webSocket(let service), _, _) = loop.server.router.match(method: request.method, path: request.path),
+              case .success(let accept) = WebSocketHandshake.validate(request) else {
+            reject(status: 503, message: loop.isDraining ? "server shutting down" : "server at connection limit, retry later")
             return
         }
-        reject(status: 503, message: loop.isDraining ? "server shutting down" : "server at connection limit, retry later")
+        enqueue(OutboundBuffer(WebSocketHandshake.switchingProtocolsResponse(accept: accept)))
+        http = nil
+        decoder = WebSocketDecoder(limits: config.webSocket)
+        self.service = service
+        let (code, reason) = service.closeReason(for: .overCapacity, on: self) ?? (.tryAgainLater, "server at connection limit")
+        close(code: code, reason: reason)
     }
 
     func httpDeadlineReached() {

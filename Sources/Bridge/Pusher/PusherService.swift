@@ -86,8 +86,8 @@ final class PusherService: WebSocketService {
         case .pongTimeout: PusherError(PusherError.pongNotReceived, "Pong reply not received in time")
         case .overCapacity: PusherError(PusherError.overCapacity, "Over capacity: the server is at its connection limit")
         }
-        // The frame only helps a client that still reads and has an open WebSocket.
-        if cause == .shutdown || cause == .pongTimeout { connection.sendWebSocketFrame(error.frame) }
+        // A slow consumer would not read the frame anyway; everyone else gets it before the close.
+        if cause != .slowConsumer { connection.sendWebSocketFrame(error.frame) }
         return (error.closeCode, error.message)
     }
 }

@@ -20,7 +20,7 @@ public protocol WebSocketService: AnyObject, Sendable {
     /// The connection is gone; `code` is the close code received or sent, nil when the TCP connection just dropped.
     func didClose(_ connection: Connection, code: CloseCode?)
     /// The close code and reason for a close the transport decides on; nil keeps the transport's
-    /// default (1001 on shutdown, HTTP 503 over capacity, dropping the TCP connection otherwise).
+    /// default (1001 on shutdown, 1013 over capacity, dropping the TCP connection otherwise).
     func closeReason(for cause: TransportCloseCause, on connection: Connection) -> (CloseCode, String)?
 }
 

@@ -25,6 +25,8 @@ public struct CloseCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let mandatoryExtension = CloseCode(rawValue: 1010)
     /// The server hit an unexpected condition.
     public static let internalError = CloseCode(rawValue: 1011)
+    /// The server is overloaded; the client may retry later (IANA registry, after the RFC).
+    public static let tryAgainLater = CloseCode(rawValue: 1013)
 
     /// Whether a peer may send this code in a close frame (RFC 6455 §7.4.1, §7.4.2).
     /// 1004 is reserved, 1005, 1006 and 1015 are for local reporting only, 1012–1014
