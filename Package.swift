@@ -14,11 +14,13 @@ let package = Package(
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
-        .target(name: "Bridge", dependencies: ["CSystem", "COpenSSL"]),
-        .target(name: "Webhooks", dependencies: ["CCurl", "COpenSSL"]),
-        .executableTarget(name: "BridgeServer", dependencies: ["Bridge", "Webhooks"]),
-        .testTarget(name: "BridgeTests", dependencies: ["Bridge"]),
-        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks"]),
+        // Digests and JSON string escaping, shared by the broker and the webhook sender.
+        .target(name: "Support", dependencies: ["COpenSSL"]),
+        .target(name: "Bridge", dependencies: ["CSystem", "COpenSSL", "Support"]),
+        .target(name: "Webhooks", dependencies: ["CCurl", "COpenSSL", "Support"]),
+        .executableTarget(name: "BridgeServer", dependencies: ["Bridge", "Webhooks", "Support"]),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Support"]),
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "Support"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -46,7 +46,7 @@ sources_frame=(
 )
 # shellcheck disable=SC2034
 sources_json=(
-    Sources/Bridge/Bytes/JSONString.swift
+    Sources/Support/JSONString.swift
     Sources/Bridge/JSON/JSON.swift
     Sources/Bridge/JSON/JSONObject.swift
     Sources/Bridge/JSON/JSONError.swift
@@ -83,7 +83,16 @@ build_target() {
     fi
     say "$target: building"
     rm -f "$binary" "$stamp"
-    if ! swiftc "${swiftc_flags[@]}" -module-name "${target^}Fuzz" "${sources[@]}" -o "$binary" >"$log" 2>&1; then
+    # Each target is one module, so the package's module imports among its files (Support)
+    # are dropped from copies of the sources.
+    local staged=".fuzz/src-$target" copies=()
+    rm -rf "$staged"
+    mkdir -p "$staged"
+    for file in "${sources[@]}"; do
+        sed '/^import Support$/d' "$file" >"$staged/$(basename "$file")"
+        copies+=("$staged/$(basename "$file")")
+    done
+    if ! swiftc "${swiftc_flags[@]}" -module-name "${target^}Fuzz" "${copies[@]}" -o "$binary" >"$log" 2>&1; then
         say "$target: build failed (log: $log)"
         tail -n 30 "$log" >&2
         return 1

@@ -1,3 +1,5 @@
+import Support
+
 /// Pusher HTTP API request signing, `auth_version=1.0` (PROTOCOL.md §1.15):
 /// `auth_signature = hex(HMAC-SHA256(secret, METHOD\nPATH\nQUERY))`, where QUERY is every
 /// parameter but `auth_signature`, keys lowercased, sorted, `k=v` joined by `&`, values percent-decoded.

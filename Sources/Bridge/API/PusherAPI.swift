@@ -1,4 +1,5 @@
 import Glibc
+import Support
 
 /// The Pusher HTTP API on the same port as the WebSocket endpoint (PROTOCOL.md §1.15): signed
 /// requests from app backends that publish events and ask about channels and users.

@@ -10,10 +10,10 @@ public final class App: Sendable {
     /// Events published through the HTTP API in the current second, against `max_backend_events_per_sec`.
     private let backendEvents = Mutex<(second: Int, count: Int)>((0, 0))
 
-    init(config: AppConfig, group: LoopGroup, loopCount: Int) {
+    init(config: AppConfig, group: LoopGroup, loopCount: Int, observer: (any ChannelEventObserver)?) {
         id = config.id
         settings = Mutex(config)
-        hub = Hub(appID: config.id, group: group, loopCount: loopCount)
+        hub = Hub(appID: config.id, group: group, loopCount: loopCount, observer: observer)
     }
 
     public var config: AppConfig { settings.withLock { $0 } }
@@ -55,15 +55,17 @@ public final class App: Sendable {
 public final class AppRegistry: Sendable {
     private let group: LoopGroup
     private let loopCount: Int
+    private let observer: (any ChannelEventObserver)?
     private let state: Mutex<(byKey: [String: App], byID: [String: App])>
 
-    init(apps: [AppConfig], group: LoopGroup, loopCount: Int) {
+    init(apps: [AppConfig], group: LoopGroup, loopCount: Int, observer: (any ChannelEventObserver)?) {
         self.group = group
         self.loopCount = loopCount
+        self.observer = observer
         var byKey: [String: App] = [:]
         var byID: [String: App] = [:]
         for config in apps {
-            let app = App(config: config, group: group, loopCount: loopCount)
+            let app = App(config: config, group: group, loopCount: loopCount, observer: observer)
             byKey[config.key] = app
             byID[config.id] = app
         }
@@ -89,7 +91,7 @@ public final class AppRegistry: Sendable {
                     existing.update(config)
                     app = existing
                 } else {
-                    app = App(config: config, group: group, loopCount: loopCount)
+                    app = App(config: config, group: group, loopCount: loopCount, observer: observer)
                 }
                 byKey[config.key] = app
                 byID[config.id] = app

@@ -1,3 +1,5 @@
+import Support
+
 /// A bad app definition, as one line naming the field, e.g.
 /// `apps[1].max_connections must be an integer ≥ -1, got "ten"`.
 public struct AppConfigError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,3 +1,5 @@
+import Support
+
 /// An HTTP/1.1 response: status, headers and body, serialised in one go.
 public struct HTTPResponse: Sendable {
     public var status: Int

@@ -1,3 +1,5 @@
+import Support
+
 /// What every loop must agree on about one channel of one app: how many subscribers it has (and
 /// on which loops), its presence members, its cached event. Lives in `Hub.directory`, behind the lock.
 struct ChannelState {
@@ -9,6 +11,8 @@ struct ChannelState {
     private(set) var members: [String: PresenceMember] = [:]
     /// The last event published through the HTTP API, for `cache-` channels.
     var cache: CachedEvent?
+    /// Set once a `cache_miss` was reported for the empty cache, cleared when an event fills it.
+    var cacheMissReported = false
     /// For the `subscription_count` throttle (PROTOCOL.md §1.13).
     var countSentAt = -Double.infinity
 

@@ -1,3 +1,4 @@
+import Support
 import Synchronization
 
 /// One app's channels, presence members and signed-in users, and the fan-out to them.
@@ -12,6 +13,7 @@ final class Hub: Sendable {
     private let group: LoopGroup
     private let shards: [HubShard]
     private let directory: Mutex<Directory>
+    private let observer: (any ChannelEventObserver)?
 
     struct Directory {
         var channels: [String: ChannelState] = [:]
@@ -23,9 +25,10 @@ final class Hub: Sendable {
         var pendingCounts: Set<String> = []
     }
 
-    init(appID: String, group: LoopGroup, loopCount: Int) {
+    init(appID: String, group: LoopGroup, loopCount: Int, observer: (any ChannelEventObserver)?) {
         self.appID = appID
         self.group = group
+        self.observer = observer
         shards = (0..<loopCount).map { _ in HubShard() }
         directory = Mutex(Directory())
     }
@@ -33,6 +36,12 @@ final class Hub: Sendable {
     func shard(_ loop: Int) -> HubShard { shards[loop] }
 
     static var now: Double { Double(EventLoop.monotonicNanos()) / 1e9 }
+
+    /// Tells the observer (webhooks); false when it could not take the event.
+    @discardableResult
+    func emit(_ event: ChannelEvent) -> Bool {
+        observer?.app(appID, emitted: event) ?? true
+    }
 
     // MARK: Publishing
 
@@ -57,6 +66,7 @@ final class Hub: Sendable {
             directory.withLock { d in
                 if d.channels[channel.name] == nil { d.channels[channel.name] = ChannelState(loopCount: shards.count) }
                 d.channels[channel.name]!.cache = cached
+                d.channels[channel.name]!.cacheMissReported = false
             }
         }
         publish(frame, to: channel.name, except: excluded)
@@ -112,10 +122,18 @@ final class Hub: Sendable {
         let now = Hub.now
         let joined = try directory.withLock { d throws(ChannelState.JoinRefusal) -> Joined in
             if d.channels[channel.name] == nil { d.channels[channel.name] = ChannelState(loopCount: shards.count) }
-            let (_, firstOfUser) = try d.channels[channel.name]!.join(loop: loop, member: member, maxMembers: maxMembers)
+            let (occupied, firstOfUser) = try d.channels[channel.name]!.join(loop: loop, member: member, maxMembers: maxMembers)
             let state = d.channels[channel.name]!
             let cached = state.cache.flatMap { $0.expiresAt > now ? $0 : nil }
+            // One cache_miss webhook per empty cache, however many clients find it empty.
+            let reportMiss = channel.isCache && cached == nil && !state.cacheMissReported
+            if reportMiss { d.channels[channel.name]!.cacheMissReported = true }
             let count = countsEnabled && channel.kind != .presence ? d.throttledCount(channel.name, now: now) : nil
+            // Emitted under the lock, so that webhooks see occupied/vacated (and added/removed)
+            // in the order the directory decided them, whichever loops raced.
+            if occupied { emit(.channelOccupied(channel: channel.name)) }
+            if firstOfUser, let member { emit(.memberAdded(channel: channel.name, userID: member.id)) }
+            if reportMiss { emit(.cacheMiss(channel: channel.name)) }
             return Joined(succeededData: member == nil ? "{}" : state.presenceJSON, cached: cached,
                           firstOfUser: firstOfUser, subscriptionCount: count)
         }
@@ -134,7 +152,9 @@ final class Hub: Sendable {
         let now = Hub.now
         return directory.withLock { d in
             guard d.channels[channel.name] != nil else { return Left(lastOfUser: false, subscriptionCount: nil) }
-            let (_, lastOfUser) = d.channels[channel.name]!.leave(loop: loop, memberID: memberID)
+            let (vacated, lastOfUser) = d.channels[channel.name]!.leave(loop: loop, memberID: memberID)
+            if lastOfUser, let memberID { emit(.memberRemoved(channel: channel.name, userID: memberID)) }
+            if vacated { emit(.channelVacated(channel: channel.name)) }
             if d.channels[channel.name]!.isEmpty(now: now) {
                 d.channels[channel.name] = nil
                 d.pendingCounts.remove(channel.name)
@@ -166,6 +186,7 @@ final class Hub: Sendable {
     }
 
     func publishSubscriptionCount(_ count: Int, to channel: String) {
+        emit(.subscriptionCount(channel: channel, count: count))
         publish(PusherEvent.frame(event: "pusher_internal:subscription_count", channel: channel,
                                   data: #"{"subscription_count":\#(count)}"#), to: channel)
     }

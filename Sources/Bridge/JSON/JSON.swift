@@ -1,3 +1,5 @@
+import Support
+
 /// A parsed JSON value (RFC 8259).
 ///
 /// Equality is structural: numbers compare by their text (`1.0` ≠ `1`), objects compare their

@@ -1,3 +1,5 @@
+import Support
+
 /// Checks the `auth` token of a subscription: `"<app key>:<hex HMAC-SHA256(secret, string to sign)>"`
 /// where the string is `<socket_id>:<channel>` and, for presence, `:<channel_data>` with the exact
 /// bytes the client sent (PROTOCOL.md §1.7).

@@ -1,3 +1,5 @@
+import Support
+
 /// Pusher's error codes (PROTOCOL.md §1.4): sent in a `pusher:error` frame and, when the
 /// connection ends, as the WebSocket close code. The range tells pusher-js what to do next:
 /// 4000–4099 do not reconnect, 4100–4199 back off, 4200–4299 reconnect at once.

@@ -1,3 +1,5 @@
+import Support
+
 /// The Pusher wire envelope, encoded by hand: it is built once per published event and shared by
 /// every subscriber, and the key order (`event`, `channel`, `data`, `user_id`) stays stable so that
 /// tests can compare bytes (PROTOCOL.md §1.2).

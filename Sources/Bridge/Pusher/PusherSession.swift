@@ -1,3 +1,5 @@
+import Support
+
 /// One Pusher connection: its socket id, subscriptions and signed-in user, and the handling of
 /// every event its client sends (PROTOCOL.md §1.6–§1.11). Lives in `connection.userInfo` and is
 /// touched only on the connection's loop.
@@ -264,8 +266,14 @@ final class PusherSession {
             return report(PusherError(PusherError.clientEventRejected,
                                       "Client event rejected due to rate limit (\(config.maxClientEventsPerSecond) per second)"))
         }
+        let rawData = bytes[data.raw]
+        let webhook = ChannelEvent.clientEvent(channel: name, event: event, data: String(decoding: rawData, as: UTF8.self),
+                                               socketID: socketID, userID: subscription.memberID)
+        guard hub.emit(webhook) else {
+            return report(PusherError(PusherError.clientEventRejected, "Client event refused: the app's webhook backlog is full"))
+        }
         // user_id comes from the authorized presence data, never from the client's frame.
-        let frame = PusherEvent.frame(event: event, channel: name, data: .json(bytes[data.raw]), userID: subscription.memberID)
+        let frame = PusherEvent.frame(event: event, channel: name, data: .json(rawData), userID: subscription.memberID)
         hub.publish(frame, to: name, except: socketID)
     }
 

@@ -3,10 +3,11 @@ public final class Broker: Sendable {
     public let apps: AppRegistry
     private let loops: LoopGroup
 
-    /// Adds the broker's routes; call before `server.start()`.
-    public init(server: Server, apps configs: [AppConfig]) {
+    /// Adds the broker's routes; call before `server.start()`. `observer` hears every channel
+    /// event (the webhooks).
+    public init(server: Server, apps configs: [AppConfig], observer: (any ChannelEventObserver)? = nil) {
         loops = server.loops
-        apps = AppRegistry(apps: configs, group: server.loops, loopCount: server.config.threads)
+        apps = AppRegistry(apps: configs, group: server.loops, loopCount: server.config.threads, observer: observer)
         server.route("GET", "/app/:key", .webSocket(PusherService(apps: apps)))
         PusherAPI(apps: apps).install(on: server)
     }

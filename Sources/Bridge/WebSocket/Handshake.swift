@@ -1,3 +1,5 @@
+import Support
+
 /// The server side of the opening handshake (RFC 6455 §4.2).
 ///
 /// Extensions and subprotocols are never negotiated: the 101 response carries no

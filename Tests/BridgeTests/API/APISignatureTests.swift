@@ -1,4 +1,5 @@
 @testable import Bridge
+import Support
 import Testing
 
 @Suite struct APISignatureTests {

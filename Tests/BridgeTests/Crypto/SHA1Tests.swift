@@ -1,5 +1,6 @@
 import Testing
 @testable import Bridge
+import Support
 
 struct SHA1Tests {
     private func hex(_ bytes: [UInt8]) -> String {

@@ -1,5 +1,6 @@
 import Testing
 @testable import Bridge
+import Support
 
 @Suite struct HTTPResponseTests {
     private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

@@ -1,4 +1,5 @@
 @testable import Bridge
+import Support
 import Testing
 
 /// Vectors from Pusher's auth-signatures document, recomputed independently (PROTOCOL.md §1.7).

@@ -2,7 +2,7 @@ import COpenSSL
 
 extension Digest {
     /// HMAC-SHA256, the signature of every Pusher auth token, API request and webhook.
-    static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+    public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         // OpenSSL rejects a NULL key pointer even for an empty key: pass a valid one.
@@ -18,7 +18,7 @@ extension Digest {
     }
 
     /// MD5, only for the Pusher HTTP API's `body_md5` parameter (an integrity check, not security).
-    static func md5(_ bytes: [UInt8]) -> [UInt8] {
+    public static func md5(_ bytes: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         bytes.withUnsafeBufferPointer { input in
@@ -29,7 +29,7 @@ extension Digest {
         return Array(digest.prefix(Int(length)))
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
+    public static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text = [UInt8]()
         text.reserveCapacity(bytes.count * 2)
@@ -42,7 +42,7 @@ extension Digest {
 
     /// Equality whose time does not depend on where the inputs differ (CRYPTO_memcmp), so a
     /// signature cannot be guessed byte by byte from response times. Lengths are public.
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    public static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         if a.isEmpty { return true }
         return a.withUnsafeBytes { x in b.withUnsafeBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0 } }

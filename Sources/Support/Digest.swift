@@ -1,9 +1,9 @@
 import COpenSSL
 
 /// Message digests over OpenSSL's libcrypto.
-enum Digest {
+public enum Digest {
     /// SHA-1, for the WebSocket accept value only (RFC 6455 §4.2.2); never for security.
-    static func sha1(_ bytes: [UInt8]) -> [UInt8] {
+    public static func sha1(_ bytes: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: Int(SHA_DIGEST_LENGTH))
         bytes.withUnsafeBufferPointer { input in
             digest.withUnsafeMutableBufferPointer { output in

@@ -1,0 +1,26 @@
+/// Something that happened on an app's channels that its backend may want to hear about
+/// (the webhook events of PROTOCOL.md §1.16). The hub emits them; the executable hands them to
+/// the Webhooks module, which the core knows nothing about.
+public enum ChannelEvent: Sendable, Equatable {
+    case channelOccupied(channel: String)
+    case channelVacated(channel: String)
+    case memberAdded(channel: String, userID: String)
+    case memberRemoved(channel: String, userID: String)
+    /// `data` is the event's data as the client sent it (JSON text).
+    case clientEvent(channel: String, event: String, data: String, socketID: String, userID: String?)
+    case cacheMiss(channel: String)
+    case subscriptionCount(channel: String, count: Int)
+
+    /// Client events are the only ones a full webhook backlog may refuse (see `ChannelEventObserver`).
+    public var isClientEvent: Bool {
+        if case .clientEvent = self { return true }
+        return false
+    }
+}
+
+/// Receives channel events. Called on event loops, so it must only hand the event off.
+public protocol ChannelEventObserver: Sendable {
+    /// Returns false when the event could not be accepted (a full backlog); the hub then refuses
+    /// a client event with an error to its sender rather than deliver it without its webhook.
+    func app(_ appID: String, emitted event: ChannelEvent) -> Bool
+}
