@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2086  # unquoted $vars are result keys built from plain numbers and words
 # Transport benchmarks for Bridge: idle-connection memory, WebSocket echo,
-# HTTP keep-alive and WebSocket handshakes. Prints a Markdown report ready for
+# HTTP keep-alive and WebSocket handshakes, then the fan-out comparison with
+# nginx + nchan (bench/fanout.sh). Prints a Markdown report ready for
 # BENCHMARKS.md. Loopback only; every step has a timeout.
 #
-# Usage: bench/run.sh [--quick] [--bridge PATH]
+# Usage: bench/run.sh [--quick] [--bridge PATH] [--no-fanout]
 #   --quick        shorter runs and smaller idle counts (a smoke test of the harness)
 #   --bridge PATH  use this bridge binary instead of building one with `swift build -c release`
+#   --no-fanout    leave out the fan-out section
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK="$ROOT/.build-bench"
 QUICK=0
 BRIDGE=""
+FANOUT=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
         --bridge) BRIDGE="$2"; shift ;;
-        -h|--help) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --no-fanout) FANOUT=0 ;;
+        -h|--help) sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -358,4 +362,18 @@ fmt() { printf '%s' "${1:-?}" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|[^
     for cmd in "${COMMANDS[@]}"; do echo "$cmd"; done
     echo '```'
 } | tee "$WORK/report.md"
+
+# ---- (e) fan-out: Bridge vs nginx + nchan ---------------------------------------
+
+if [ "$FANOUT" = 1 ]; then
+    log "fan-out benchmark (bench/fanout.sh; its progress in $WORK/logs/fanout.err)"
+    FANOUT_ARGS=(--bridge "$BRIDGE")
+    if [ "$QUICK" = 1 ]; then FANOUT_ARGS+=(--quick); fi
+    if timeout 900 "$ROOT/bench/fanout.sh" "${FANOUT_ARGS[@]}" >"$WORK/logs/fanout.md" 2>"$WORK/logs/fanout.err"; then
+        { echo; cat "$WORK/fanout-report.md"; } | tee -a "$WORK/report.md"
+    else
+        tail -5 "$WORK/logs/fanout.err" >&2
+        log "bench/fanout.sh failed (log: $WORK/logs/fanout.err); the report has no fan-out section"
+    fi
+fi
 log "report: $WORK/report.md, raw numbers: $RESULTS, logs: $WORK/logs/"

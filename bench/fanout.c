@@ -1,0 +1,1204 @@
+/*
+ * fanout: publish-to-subscriber fan-out benchmark client for Bridge and nchan.
+ *
+ * Opens N WebSocket subscribers on one channel, then publishes over HTTP
+ * keep-alive at a steady open-loop rate R for D seconds. Every message carries
+ * its intended send time (CLOCK_MONOTONIC ns); every subscriber parses it on
+ * receipt and records the publish-to-receive latency in a log-linear histogram.
+ *
+ *   fanout --target bridge|nchan --port P --subscribers N --rate R --duration D
+ *          [--size 100] [--publishers 8] [--warmup 1] [--drain 5] [--channel bench]
+ *          [--server-pid PID]... [--deadline 60]
+ *
+ * One thread, one epoll instance, loopback only. Bounded in count (N, R*D) and in
+ * time (--deadline). Results are key=value lines on stdout; progress on stderr.
+ * Build: gcc -O2 -Wall -o fanout fanout.c -lcrypto
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+enum target { T_BRIDGE, T_NCHAN };
+enum sub_state { S_FREE, S_CONNECTING, S_UPGRADING, S_ESTABLISHING, S_SUBSCRIBING, S_READY };
+enum pub_state { P_FREE, P_CONNECTING, P_IDLE, P_BUSY };
+
+/* RFC 6455 §1.3's sample key: its accept value is known, so no SHA-1 here. */
+static const char ws_key[] = "dGhlIHNhbXBsZSBub25jZQ==";
+static const char ws_accept[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+#define OUTCAP 512        /* per subscriber: upgrade request, subscribe frame, pongs */
+#define SCRATCH (256 * 1024)
+#define PUB_INCAP 16384
+#define MAX_WATCH 4
+#define TAG_TIMER 0xffffffffull
+#define TAG_PUB (1ull << 40)
+
+struct sub {
+    int fd;
+    uint8_t state;
+    uint16_t leftlen;  /* bytes of an incomplete frame kept from the last read */
+    uint16_t outlen;   /* bytes waiting for EPOLLOUT */
+    uint32_t next_seq; /* the sequence number expected next */
+    uint8_t *left;
+    uint8_t *out;
+};
+
+struct pub {
+    int fd;
+    uint8_t state;
+    uint32_t inlen;
+    uint32_t outoff, outlen;
+    uint64_t sent_ns;
+    uint8_t in[PUB_INCAP];
+    uint8_t *out;
+};
+
+static struct {
+    enum target target;
+    const char *host;
+    int port;
+    long subscribers;
+    double rate;
+    double duration;
+    double warmup;
+    double drain;
+    double deadline;
+    long size;
+    long publishers;
+    long inflight;
+    int src_first;
+    long per_src;
+    const char *channel;
+    const char *app_id, *app_key, *app_secret;
+    long watch[MAX_WATCH];
+    int nwatch;
+    int quiet;
+} opt = {
+    .target = T_NCHAN, .host = "127.0.0.1", .subscribers = 1000, .rate = 10, .duration = 10,
+    .warmup = 1, .drain = 5, .deadline = 60, .size = 100, .publishers = 8, .inflight = 256,
+    .src_first = 2, .per_src = 5000, .channel = "bench",
+    .app_id = "1", .app_key = "app-key", .app_secret = "app-secret",
+};
+
+static int epfd = -1, tfd = -1;
+static struct sub *subs;
+static struct pub *pubs;
+static uint32_t leftcap;
+static uint8_t *scratch;
+static uint64_t now_ns, deadline_ns;
+static volatile sig_atomic_t stop_signal;
+static struct sockaddr_in dst;
+static char sub_request[512];
+static size_t sub_request_len;
+static char run_id[16];
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+/* Counters. */
+static long n_started, n_connecting, n_ready, n_failed, n_dropped, n_next;
+static long n_errors, n_pings, n_pusher_pings, n_foreign, n_gaps, n_out_of_order;
+static long n_pub_ok, n_pub_err, n_pub_reconnects;
+static uint64_t n_probe_received;         /* deliveries of the readiness probe (seq 0) */
+static uint64_t n_recv_measured, n_recv_all;
+static uint64_t first_measured_seq = ~0ull; /* deliveries of seq >= this are measured */
+static uint64_t last_recv_ns;
+
+/* ---- histogram: log-linear, 128 sub-buckets per power of two (< 0.8% wide) ---- */
+
+#define SUB_BITS 7
+#define SUB_COUNT (1 << SUB_BITS)
+#define HBUCKETS ((64 - SUB_BITS + 1) * SUB_COUNT)
+
+struct hist {
+    uint64_t b[HBUCKETS];
+    uint64_t count, max, min, sum;
+};
+
+static int hist_index(uint64_t v) {
+    if (v < SUB_COUNT) return (int)v;
+    int msb = 63 - __builtin_clzll(v);
+    int shift = msb - SUB_BITS;
+    return (shift + 1) * SUB_COUNT + (int)((v >> shift) & (SUB_COUNT - 1));
+}
+
+/* The lowest value of a bucket and its width. */
+static uint64_t hist_low(int i, uint64_t *width) {
+    if (i < SUB_COUNT) { *width = 1; return (uint64_t)i; }
+    int shift = i / SUB_COUNT - 1;
+    *width = 1ull << shift;
+    return ((uint64_t)(SUB_COUNT + i % SUB_COUNT)) << shift;
+}
+
+static void hist_add(struct hist *h, uint64_t v) {
+    h->b[hist_index(v)]++;
+    h->count++;
+    h->sum += v;
+    if (v > h->max) h->max = v;
+    if (h->count == 1 || v < h->min) h->min = v;
+}
+
+/* The value at quantile q: the middle of its bucket, clamped to [min, max]. */
+static uint64_t hist_q(const struct hist *h, double q) {
+    if (!h->count) return 0;
+    uint64_t want = (uint64_t)(q * (double)h->count);
+    if (want >= h->count) want = h->count - 1;
+    uint64_t seen = 0;
+    for (int i = 0; i < HBUCKETS; i++) {
+        seen += h->b[i];
+        if (seen > want) {
+            uint64_t w, lo = hist_low(i, &w), v = lo + w / 2;
+            if (v > h->max) v = h->max;
+            if (v < h->min) v = h->min;
+            return v;
+        }
+    }
+    return h->max;
+}
+
+static struct hist lat;     /* publish-to-receive, ns */
+static struct hist pub_lat; /* HTTP publish request to response, ns */
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static uint64_t clock_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t rng32(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)rng_state;
+}
+
+static void die(const char *what) {
+    fprintf(stderr, "fanout: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static void on_signal(int sig) { (void)sig; stop_signal = 1; }
+
+/* CPU seconds (user + system) of a process, from /proc/PID/stat fields 14-15. */
+static double proc_cpu_s(long pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    unsigned long long ut = 0, st = 0;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long proc_rss_kib(long pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) { v = strtol(line + 6, NULL, 10); break; }
+    fclose(f);
+    return v;
+}
+
+static double watched_cpu_s(void) {
+    double t = 0;
+    for (int i = 0; i < opt.nwatch; i++) {
+        double v = proc_cpu_s(opt.watch[i]);
+        if (v < 0) return -1;
+        t += v;
+    }
+    return t;
+}
+
+static long watched_rss_kib(void) {
+    long t = 0;
+    for (int i = 0; i < opt.nwatch; i++) {
+        long v = proc_rss_kib(opt.watch[i]);
+        if (v < 0) return -1;
+        t += v;
+    }
+    return t;
+}
+
+static double self_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Per-CPU jiffies from /proc/stat: tasks (user + nice + system), interrupts (irq + softirq),
+ * steal (taken by the hypervisor) and the total. Returns the CPU count. */
+#define MAX_CPUS 64
+struct cpu_jiffies { unsigned long long task, intr, steal, total; };
+
+static int cpu_times(struct cpu_jiffies c[MAX_CPUS]) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return 0;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        int id;
+        unsigned long long v[8] = {0};
+        if (strncmp(line, "cpu", 3) != 0 || line[3] < '0' || line[3] > '9') continue;
+        if (sscanf(line + 3, "%d %llu %llu %llu %llu %llu %llu %llu %llu", &id, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 9) continue;
+        if (id < 0 || id >= MAX_CPUS) continue;
+        c[id].task = v[0] + v[1] + v[2];
+        c[id].intr = v[5] + v[6];
+        c[id].steal = v[7];
+        c[id].total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+        if (id + 1 > n) n = id + 1;
+    }
+    fclose(f);
+    return n;
+}
+
+/* CPU seconds used by every other user-space process on the machine: utime + stime +
+ * cutime + cstime of each process that is neither this one nor a watched server, kernel
+ * threads left out. Over a window the delta counts short-lived processes too, once their
+ * parent has reaped them (their time moves into the parent's cutime/cstime). */
+static double foreign_cpu_s(void) {
+    DIR *d = opendir("/proc");
+    if (!d) return -1;
+    struct dirent *e;
+    unsigned long long ticks = 0;
+    long self = (long)getpid();
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        long pid = strtol(e->d_name, NULL, 10);
+        int skip = pid == self;
+        for (int i = 0; i < opt.nwatch; i++) skip |= pid == opt.watch[i];
+        if (skip) continue;
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) continue;
+        buf[n] = 0;
+        char *p = strrchr(buf, ')');
+        if (!p) continue;
+        unsigned long flags = 0;
+        unsigned long long ut = 0, st = 0, cut = 0, cst = 0;
+        if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu %*u %*u %*u %*u %llu %llu %llu %llu", &flags, &ut, &st, &cut, &cst) != 5) continue;
+        if (flags & 0x00200000) continue; /* PF_KTHREAD */
+        ticks += ut + st + cut + cst;
+    }
+    closedir(d);
+    return (double)ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void hex(const unsigned char *p, size_t n, char *outp) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        outp[2 * i] = digits[p[i] >> 4];
+        outp[2 * i + 1] = digits[p[i] & 15];
+    }
+    outp[2 * n] = 0;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: fanout --target bridge|nchan --port P [options]\n"
+        "  --host 127.0.0.1     server address (loopback only)\n"
+        "  --subscribers N      WebSocket subscribers on the channel (1000)\n"
+        "  --rate R             messages published per second, open loop (10)\n"
+        "  --duration D         measured publishing seconds (10)\n"
+        "  --warmup S           publishing seconds at the same rate before measuring (1)\n"
+        "  --drain S            at most this long after the last publish for deliveries (5)\n"
+        "  --size B             payload bytes per message, >= 64 (100)\n"
+        "  --publishers K       HTTP keep-alive publisher connections, one request each in flight (8)\n"
+        "  --channel NAME       channel name (bench)\n"
+        "  --inflight K         subscriber connects in flight (256)\n"
+        "  --src-first X        subscribers bind to 127.0.0.X, X+1, ... (2)\n"
+        "  --per-src N          subscribers per source address (5000)\n"
+        "  --app-id/--app-key/--app-secret   bridge credentials (1, app-key, app-secret)\n"
+        "  --server-pid PID     report this process's CPU and RSS (repeatable, summed)\n"
+        "  --deadline S         hard limit on the whole run (60)\n"
+        "  --quiet              no progress lines\n");
+}
+
+static double parse_num(const char *name, const char *s, double lo, double hi) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "fanout: %s must be a number in [%g, %g], got \"%s\"\n", name, lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+static int channel_ok(const char *s) {
+    if (!*s || strlen(s) > 160) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+            return 0;
+    return 1;
+}
+
+static void parse_args(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"target", 1, 0, 'T'}, {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'}, {"subscribers", 1, 0, 'n'},
+        {"rate", 1, 0, 'r'}, {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'W'}, {"drain", 1, 0, 'R'},
+        {"size", 1, 0, 's'}, {"publishers", 1, 0, 'K'}, {"channel", 1, 0, 'C'}, {"inflight", 1, 0, 'k'},
+        {"src-first", 1, 0, 'f'}, {"per-src", 1, 0, 'e'}, {"app-id", 1, 0, 'a'}, {"app-key", 1, 0, 'A'},
+        {"app-secret", 1, 0, 'S'}, {"server-pid", 1, 0, 'x'}, {"deadline", 1, 0, 'D'}, {"quiet", 0, 0, 'q'},
+        {"help", 0, 0, 'H'}, {0, 0, 0, 0},
+    };
+    int c, target_set = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'T':
+            if (!strcmp(optarg, "bridge")) opt.target = T_BRIDGE;
+            else if (!strcmp(optarg, "nchan")) opt.target = T_NCHAN;
+            else { fprintf(stderr, "fanout: --target is bridge or nchan\n"); exit(2); }
+            target_set = 1;
+            break;
+        case 'h': opt.host = optarg; break;
+        case 'p': opt.port = (int)parse_num("--port", optarg, 1, 65535); break;
+        case 'n': opt.subscribers = (long)parse_num("--subscribers", optarg, 1, 60000); break;
+        case 'r': opt.rate = parse_num("--rate", optarg, 0.1, 100000); break;
+        case 'd': opt.duration = parse_num("--duration", optarg, 0.1, 3600); break;
+        case 'W': opt.warmup = parse_num("--warmup", optarg, 0, 600); break;
+        case 'R': opt.drain = parse_num("--drain", optarg, 0, 600); break;
+        case 's': opt.size = (long)parse_num("--size", optarg, 64, 60000); break;
+        case 'K': opt.publishers = (long)parse_num("--publishers", optarg, 1, 256); break;
+        case 'C': opt.channel = optarg; break;
+        case 'k': opt.inflight = (long)parse_num("--inflight", optarg, 1, 10000); break;
+        case 'f': opt.src_first = (int)parse_num("--src-first", optarg, 2, 254); break;
+        case 'e': opt.per_src = (long)parse_num("--per-src", optarg, 1, 28000); break;
+        case 'a': opt.app_id = optarg; break;
+        case 'A': opt.app_key = optarg; break;
+        case 'S': opt.app_secret = optarg; break;
+        case 'x':
+            if (opt.nwatch == MAX_WATCH) { fprintf(stderr, "fanout: at most %d --server-pid\n", MAX_WATCH); exit(2); }
+            opt.watch[opt.nwatch++] = (long)parse_num("--server-pid", optarg, 1, 1 << 30);
+            break;
+        case 'D': opt.deadline = parse_num("--deadline", optarg, 1, 3600); break;
+        case 'q': opt.quiet = 1; break;
+        case 'H': usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind != argc) { fprintf(stderr, "fanout: unexpected argument \"%s\"\n", argv[optind]); exit(2); }
+    if (!target_set || !opt.port) { usage(stderr); exit(2); }
+    if (!channel_ok(opt.channel)) { fprintf(stderr, "fanout: --channel takes [A-Za-z0-9_-]{1,160}\n"); exit(2); }
+    long srcs = (opt.subscribers + opt.per_src - 1) / opt.per_src;
+    if (opt.src_first + srcs - 1 > 254) { fprintf(stderr, "fanout: source addresses past 127.0.0.254\n"); exit(2); }
+    double msgs = opt.rate * (opt.warmup + opt.duration);
+    if (msgs > 1e6) { fprintf(stderr, "fanout: rate x (warmup + duration) is capped at 1,000,000 messages\n"); exit(2); }
+    if (inet_pton(AF_INET, opt.host, &dst.sin_addr) != 1 || (ntohl(dst.sin_addr.s_addr) >> 24) != 127) {
+        fprintf(stderr, "fanout: --host must be a 127.x.x.x address, got \"%s\"\n", opt.host);
+        exit(2);
+    }
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons((uint16_t)opt.port);
+}
+
+/* ---- sockets ------------------------------------------------------------- */
+
+static int tcp_socket(uint32_t src_host_order) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    struct linger lg = {1, 0}; /* close sends RST: no TIME_WAIT pile-up between runs */
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (src_host_order) {
+        /* The port is picked at connect() by the whole 4-tuple. */
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(src_host_order)};
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) { close(fd); return -1; }
+    }
+    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) { close(fd); return -1; }
+    return fd;
+}
+
+static void ep(int op, int fd, uint32_t events, uint64_t tagv) {
+    struct epoll_event ev = {.events = events, .data.u64 = tagv};
+    if (epoll_ctl(epfd, op, fd, &ev) < 0) die("epoll_ctl");
+}
+
+/* ---- subscribers --------------------------------------------------------- */
+
+static void sub_close(struct sub *s, int failed, const char *why) {
+    if (s->state == S_FREE) return;
+    if (s->state == S_READY) { n_ready--; if (failed) n_dropped++; }
+    else { n_connecting--; if (failed) n_failed++; }
+    if (failed && !opt.quiet && n_failed + n_dropped <= 5)
+        fprintf(stderr, "fanout: subscriber %ld: %s\n", (long)(s - subs), why);
+    close(s->fd);
+    s->fd = -1;
+    s->state = S_FREE;
+    s->leftlen = s->outlen = 0;
+}
+
+static void sub_ready(struct sub *s) {
+    s->state = S_READY;
+    n_connecting--;
+    n_ready++;
+}
+
+/* Writes what it can now; the rest waits for EPOLLOUT. */
+static void sub_send(struct sub *s, const uint8_t *p, size_t n) {
+    if (s->outlen == 0) {
+        ssize_t w = write(s->fd, p, n);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) { sub_close(s, 1, strerror(errno)); return; }
+        if (w < 0) w = 0;
+        p += w;
+        n -= (size_t)w;
+        if (n == 0) return;
+    }
+    if (s->outlen + n > OUTCAP) { sub_close(s, 1, "output buffer full"); return; }
+    memcpy(s->out + s->outlen, p, n);
+    s->outlen += (uint16_t)n;
+    ep(EPOLL_CTL_MOD, s->fd, EPOLLIN | EPOLLOUT, (uint64_t)(s - subs));
+}
+
+/* A client frame: FIN, opcode, masked payload (RFC 6455 §5.2, §5.3). */
+static void sub_send_frame(struct sub *s, int opcode, const uint8_t *payload, size_t len) {
+    uint8_t f[OUTCAP];
+    if (len > OUTCAP - 8) { sub_close(s, 1, "control payload too large"); return; }
+    size_t h = 0;
+    f[h++] = (uint8_t)(0x80 | opcode);
+    if (len < 126) f[h++] = (uint8_t)(0x80 | len);
+    else { f[h++] = 0x80 | 126; f[h++] = (uint8_t)(len >> 8); f[h++] = (uint8_t)len; }
+    uint32_t key = rng32();
+    uint8_t m[4];
+    memcpy(m, &key, 4);
+    memcpy(f + h, m, 4);
+    h += 4;
+    for (size_t i = 0; i < len; i++) f[h + i] = payload[i] ^ m[i & 3];
+    sub_send(s, f, h + len);
+}
+
+static void sub_start(struct sub *s, long index) {
+    uint32_t src = (127u << 24) | (uint32_t)(opt.src_first + index / opt.per_src);
+    int fd = tcp_socket(src);
+    n_started++;
+    if (fd < 0) {
+        n_failed++;
+        if (!opt.quiet && n_failed <= 5) fprintf(stderr, "fanout: subscriber %ld: %s\n", index, strerror(errno));
+        return;
+    }
+    s->fd = fd;
+    s->state = S_CONNECTING;
+    s->leftlen = s->outlen = 0;
+    s->next_seq = 0;
+    n_connecting++;
+    ep(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLOUT, (uint64_t)index);
+}
+
+/* Parses an unsigned decimal after `key` in [p, p+n); returns -1 if absent. */
+static int find_num(const uint8_t *p, size_t n, const char *key, uint64_t *v) {
+    size_t kl = strlen(key);
+    const uint8_t *k = memmem(p, n, key, kl);
+    if (!k) return -1;
+    const uint8_t *d = k + kl, *end = p + n;
+    if (d >= end || *d < '0' || *d > '9') return -1;
+    uint64_t x = 0;
+    while (d < end && *d >= '0' && *d <= '9') x = x * 10 + (uint64_t)(*d++ - '0');
+    *v = x;
+    return 0;
+}
+
+/* One of our messages: "~t=<ns> ~s=<seq> ~r=<run> ...". */
+static void on_tick(struct sub *s, const uint8_t *p, size_t n) {
+    uint64_t t, seq;
+    const uint8_t *r = memmem(p, n, "~r=", 3);
+    if (!r || (size_t)(p + n - r) < 3 + strlen(run_id) || memcmp(r + 3, run_id, strlen(run_id)) != 0) {
+        n_foreign++;
+        return;
+    }
+    if (find_num(p, n, "~t=", &t) < 0 || find_num(p, n, "~s=", &seq) < 0) { n_errors++; return; }
+    n_recv_all++;
+    if (seq == s->next_seq) s->next_seq++;
+    else if (seq > s->next_seq) { n_gaps += (long)(seq - s->next_seq); s->next_seq = (uint32_t)seq + 1; }
+    else n_out_of_order++;
+    if (seq == 0) { n_probe_received++; return; }
+    if (seq >= first_measured_seq) {
+        n_recv_measured++;
+        hist_add(&lat, now_ns > t ? now_ns - t : 0);
+        last_recv_ns = now_ns;
+    }
+}
+
+static void on_text(struct sub *s, const uint8_t *p, size_t n) {
+    if (opt.target == T_NCHAN) { on_tick(s, p, n); return; }
+    /* Pusher protocol 7: every server message is a JSON object with "event". */
+    if (s->state == S_READY) {
+        if (memmem(p, n, "~t=", 3)) { on_tick(s, p, n); return; }
+        if (memmem(p, n, "\"pusher:ping\"", 13)) {
+            static const char pong[] = "{\"event\":\"pusher:pong\",\"data\":{}}";
+            n_pusher_pings++;
+            sub_send_frame(s, 0x1, (const uint8_t *)pong, sizeof pong - 1);
+            return;
+        }
+        n_foreign++;
+        return;
+    }
+    if (memmem(p, n, "\"pusher:error\"", 14)) {
+        char why[160];
+        size_t l = n < sizeof why - 1 ? n : sizeof why - 1;
+        memcpy(why, p, l);
+        why[l] = 0;
+        sub_close(s, 1, why);
+        return;
+    }
+    if (s->state == S_ESTABLISHING && memmem(p, n, "\"pusher:connection_established\"", 31)) {
+        char msg[256];
+        int l = snprintf(msg, sizeof msg, "{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"%s\"}}", opt.channel);
+        s->state = S_SUBSCRIBING;
+        sub_send_frame(s, 0x1, (const uint8_t *)msg, (size_t)l);
+        return;
+    }
+    if (s->state == S_SUBSCRIBING && memmem(p, n, "\"pusher_internal:subscription_succeeded\"", 40)) {
+        sub_ready(s);
+        return;
+    }
+    n_foreign++;
+}
+
+/* Parses frames in [p, p+n); returns bytes consumed, or -1 if the subscriber was closed. */
+static long sub_frames(struct sub *s, const uint8_t *p, size_t n) {
+    size_t pos = 0;
+    while (n - pos >= 2) {
+        const uint8_t *f = p + pos;
+        int op = f[0] & 0x0f;
+        if (f[1] & 0x80) { sub_close(s, 1, "server frame is masked"); return -1; }
+        uint64_t len = f[1] & 0x7f;
+        size_t h = 2;
+        if (len == 126) {
+            if (n - pos < 4) break;
+            len = ((uint64_t)f[2] << 8) | f[3];
+            h = 4;
+        } else if (len == 127) {
+            if (n - pos < 10) break;
+            len = 0;
+            for (int i = 0; i < 8; i++) len = (len << 8) | f[2 + i];
+            h = 10;
+        }
+        if (len + h > leftcap) { sub_close(s, 1, "server frame larger than --size allows"); return -1; }
+        if (n - pos < h + len) break;
+        const uint8_t *pl = f + h;
+        switch (op) {
+        case 0x1:
+        case 0x2:
+            if (!(f[0] & 0x80)) { n_errors++; break; } /* fragmented: not expected from either server */
+            on_text(s, pl, (size_t)len);
+            break;
+        case 0x9:
+            n_pings++;
+            sub_send_frame(s, 0xA, pl, (size_t)len);
+            break;
+        case 0xA:
+            break;
+        case 0x8:
+            sub_close(s, 1, "server sent close");
+            return -1;
+        default:
+            n_errors++;
+        }
+        if (s->state == S_FREE) return -1;
+        pos += h + (size_t)len;
+    }
+    return (long)pos;
+}
+
+/* Returns the length of a valid 101 head, 0 if incomplete, -1 if bad. */
+static long parse_upgrade(const uint8_t *p, size_t n) {
+    const uint8_t *end = memmem(p, n, "\r\n\r\n", 4);
+    if (!end) return n > 4096 ? -1 : 0;
+    size_t headlen = (size_t)(end - p) + 4;
+    if (n < 12 || memcmp(p, "HTTP/1.1 101", 12) != 0) return -1;
+    const char *line = memchr(p, '\n', headlen);
+    while (line && (const uint8_t *)line < end) {
+        line++;
+        const char *eol = memchr(line, '\r', (size_t)(end + 2 - (const uint8_t *)line));
+        if (!eol) break;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (colon && colon - line == 20 && !strncasecmp(line, "sec-websocket-accept", 20)) {
+            const char *v = colon + 1;
+            while (v < eol && (*v == ' ' || *v == '\t')) v++;
+            return (size_t)(eol - v) >= strlen(ws_accept) && !memcmp(v, ws_accept, strlen(ws_accept)) ? (long)headlen : -1;
+        }
+        line = memchr(line, '\n', (size_t)(end + 2 - (const uint8_t *)line));
+    }
+    return -1;
+}
+
+static void sub_readable(struct sub *s) {
+    /* Level-triggered: one read per wakeup; what a read leaves undone comes back. */
+    memcpy(scratch, s->left, s->leftlen);
+    ssize_t r = read(s->fd, scratch + s->leftlen, SCRATCH - s->leftlen);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (r <= 0) { sub_close(s, 1, r == 0 ? "server closed the connection" : strerror(errno)); return; }
+    size_t n = s->leftlen + (size_t)r, pos = 0;
+    if (s->state == S_UPGRADING) {
+        long used = parse_upgrade(scratch, n);
+        if (used < 0) {
+            char why[64];
+            size_t l = n < 40 ? n : 40;
+            memcpy(why, scratch, l);
+            why[l] = 0;
+            for (size_t i = 0; i < l; i++) if (why[i] == '\r' || why[i] == '\n') why[i] = ' ';
+            sub_close(s, 1, why[0] ? why : "bad upgrade response");
+            return;
+        }
+        if (used == 0) {
+            if (n > leftcap) { sub_close(s, 1, "upgrade response too long"); return; }
+            memcpy(s->left, scratch, n);
+            s->leftlen = (uint16_t)n;
+            return;
+        }
+        pos = (size_t)used;
+        if (opt.target == T_NCHAN) sub_ready(s);
+        else s->state = S_ESTABLISHING;
+    }
+    long used = sub_frames(s, scratch + pos, n - pos);
+    if (used < 0) return;
+    pos += (size_t)used;
+    if (n - pos > leftcap) { sub_close(s, 1, "incomplete frame too long"); return; }
+    memcpy(s->left, scratch + pos, n - pos);
+    s->leftlen = (uint16_t)(n - pos);
+}
+
+static void sub_writable(struct sub *s) {
+    if (s->state == S_CONNECTING) {
+        int err = 0;
+        socklen_t l = sizeof err;
+        getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err) { sub_close(s, 1, strerror(err)); return; }
+        s->state = S_UPGRADING;
+        ep(EPOLL_CTL_MOD, s->fd, EPOLLIN, (uint64_t)(s - subs));
+        sub_send(s, (const uint8_t *)sub_request, sub_request_len);
+        return;
+    }
+    if (s->outlen) {
+        ssize_t w = write(s->fd, s->out, s->outlen);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) { sub_close(s, 1, strerror(errno)); return; }
+        if (w > 0) {
+            memmove(s->out, s->out + w, s->outlen - (size_t)w);
+            s->outlen -= (uint16_t)w;
+        }
+    }
+    if (!s->outlen) ep(EPOLL_CTL_MOD, s->fd, EPOLLIN, (uint64_t)(s - subs));
+}
+
+/* ---- publishers ---------------------------------------------------------- */
+
+static uint32_t pub_outcap;
+static uint64_t *pending;      /* intended send times of messages not yet written, by seq */
+static uint64_t pend_head, pend_tail; /* seq range [head, tail) waits for a free publisher */
+static uint64_t n_published;   /* requests written */
+static uint64_t max_publish_lag_ns;
+static uint64_t n_unsent;      /* measured messages never written: no free publisher in time */
+static char *payload_buf, *body_buf;
+
+static void pub_connect(struct pub *p) {
+    int fd = tcp_socket(0);
+    if (fd < 0) die("publisher socket");
+    p->fd = fd;
+    p->state = P_CONNECTING;
+    p->inlen = p->outoff = p->outlen = 0;
+    ep(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLOUT, TAG_PUB | (uint64_t)(p - pubs));
+}
+
+static void pub_reset(struct pub *p, const char *why) {
+    if (!opt.quiet) fprintf(stderr, "fanout: publisher %ld: %s; reconnecting\n", (long)(p - pubs), why);
+    if (p->state == P_BUSY) n_pub_err++;
+    close(p->fd);
+    p->state = P_FREE;
+    n_pub_reconnects++;
+    if (n_pub_reconnects > 100) { fprintf(stderr, "fanout: too many publisher reconnects\n"); exit(1); }
+    pub_connect(p);
+}
+
+static void pub_flush(struct pub *p) {
+    while (p->outoff < p->outlen) {
+        ssize_t w = write(p->fd, p->out + p->outoff, p->outlen - p->outoff);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) {
+            ep(EPOLL_CTL_MOD, p->fd, EPOLLIN | EPOLLOUT, TAG_PUB | (uint64_t)(p - pubs));
+            return;
+        }
+        if (w <= 0) { pub_reset(p, strerror(errno)); return; }
+        p->outoff += (uint32_t)w;
+    }
+}
+
+/* Builds and writes the request for message `seq`, stamped with its intended send time. */
+static void pub_send(struct pub *p, uint64_t seq, uint64_t t_ns) {
+    int pl = snprintf(payload_buf, (size_t)opt.size + 1, "~t=%llu ~s=%llu ~r=%s ",
+                      (unsigned long long)t_ns, (unsigned long long)seq, run_id);
+    for (long i = pl; i < opt.size; i++) payload_buf[i] = (char)('a' + i % 26);
+    payload_buf[opt.size] = 0;
+    int n;
+    if (opt.target == T_NCHAN) {
+        n = snprintf((char *)p->out, pub_outcap,
+            "POST /pub/%s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: text/plain\r\nContent-Length: %ld\r\n\r\n%s",
+            opt.channel, opt.host, opt.port, opt.size, payload_buf);
+    } else {
+        /* Pusher HTTP API: body_md5 and an HMAC-SHA256 signature over method, path and sorted query. */
+        int bl = snprintf(body_buf, (size_t)opt.size + 256, "{\"name\":\"tick\",\"channel\":\"%s\",\"data\":\"%s\"}",
+                          opt.channel, payload_buf);
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        char md5hex[33], sighex[65], query[256], tosign[384];
+        EVP_Digest(body_buf, (size_t)bl, md, &mdlen, EVP_md5(), NULL);
+        hex(md, 16, md5hex);
+        snprintf(query, sizeof query, "auth_key=%s&auth_timestamp=%lld&auth_version=1.0&body_md5=%s",
+                 opt.app_key, (long long)time(NULL), md5hex);
+        int tl = snprintf(tosign, sizeof tosign, "POST\n/apps/%s/events\n%s", opt.app_id, query);
+        HMAC(EVP_sha256(), opt.app_secret, (int)strlen(opt.app_secret), (const unsigned char *)tosign, (size_t)tl, md, &mdlen);
+        hex(md, 32, sighex);
+        n = snprintf((char *)p->out, pub_outcap,
+            "POST /apps/%s/events?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%d\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+            opt.app_id, query, sighex, opt.host, opt.port, bl, body_buf);
+    }
+    if (n < 0 || (uint32_t)n >= pub_outcap) { fprintf(stderr, "fanout: request too large\n"); exit(1); }
+    p->outoff = 0;
+    p->outlen = (uint32_t)n;
+    p->state = P_BUSY;
+    p->sent_ns = now_ns;
+    if (now_ns > t_ns && now_ns - t_ns > max_publish_lag_ns && seq >= first_measured_seq) max_publish_lag_ns = now_ns - t_ns;
+    n_published++;
+    pub_flush(p);
+}
+
+static void dispatch_pending(void) {
+    for (long i = 0; i < opt.publishers && pend_head < pend_tail; i++) {
+        if (pubs[i].state != P_IDLE) continue;
+        pub_send(&pubs[i], pend_head, pending[pend_head]);
+        pend_head++;
+    }
+}
+
+/* Returns the length of a complete response in p->in (0 if incomplete, -1 if unparsable). */
+static long http_response_len(const uint8_t *p, size_t n, int *status, int *close_after) {
+    const uint8_t *end = memmem(p, n, "\r\n\r\n", 4);
+    if (!end) return n >= PUB_INCAP ? -1 : 0;
+    size_t headlen = (size_t)(end - p) + 4;
+    if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0) return -1;
+    *status = atoi((const char *)p + 9);
+    *close_after = 0;
+    long clen = -1;
+    int chunked = 0;
+    const char *line = memchr(p, '\n', headlen);
+    while (line && (const uint8_t *)line < end) {
+        line++;
+        const char *eol = memchr(line, '\r', (size_t)(end + 2 - (const uint8_t *)line));
+        if (!eol) break;
+        size_t ll = (size_t)(eol - line);
+        if (ll > 15 && !strncasecmp(line, "content-length:", 15)) clen = strtol(line + 15, NULL, 10);
+        else if (ll > 18 && !strncasecmp(line, "transfer-encoding:", 18) && memmem(line, ll, "chunked", 7)) chunked = 1;
+        else if (ll > 11 && !strncasecmp(line, "connection:", 11) && memmem(line, ll, "close", 5)) *close_after = 1;
+        line = memchr(line, '\n', (size_t)(end + 2 - (const uint8_t *)line));
+    }
+    if (chunked) {
+        const uint8_t *z = memmem(end + 2, n - headlen + 2, "\r\n0\r\n\r\n", 7);
+        if (!z) {
+            /* a body that is only the last chunk */
+            if (n - headlen >= 5 && !memcmp(p + headlen, "0\r\n\r\n", 5)) return (long)headlen + 5;
+            return n >= PUB_INCAP ? -1 : 0;
+        }
+        return (long)(z - p) + 7;
+    }
+    if (clen < 0) clen = 0;
+    if (headlen + (size_t)clen > PUB_INCAP) return -1;
+    return headlen + (size_t)clen <= n ? (long)(headlen + (size_t)clen) : 0;
+}
+
+static void pub_readable(struct pub *p) {
+    ssize_t r = read(p->fd, p->in + p->inlen, PUB_INCAP - p->inlen);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (r <= 0) { pub_reset(p, r == 0 ? "server closed the connection" : strerror(errno)); return; }
+    p->inlen += (uint32_t)r;
+    int status = 0, close_after = 0;
+    long len = http_response_len(p->in, p->inlen, &status, &close_after);
+    if (len < 0) { pub_reset(p, "unparsable response"); return; }
+    if (len == 0) return;
+    if (p->state != P_BUSY) { pub_reset(p, "response without a request"); return; }
+    hist_add(&pub_lat, now_ns - p->sent_ns);
+    if (status >= 200 && status < 300) n_pub_ok++;
+    else {
+        n_pub_err++;
+        if (!opt.quiet && n_pub_err <= 5) {
+            size_t l = (size_t)len < 300 ? (size_t)len : 300;
+            fprintf(stderr, "fanout: publish answered %d: %.*s\n", status, (int)l, (const char *)p->in);
+        }
+    }
+    memmove(p->in, p->in + len, p->inlen - (uint32_t)len);
+    p->inlen -= (uint32_t)len;
+    p->state = P_IDLE;
+    if (close_after) { pub_reset(p, "server asked to close"); return; }
+    dispatch_pending();
+}
+
+static void pub_writable(struct pub *p) {
+    if (p->state == P_CONNECTING) {
+        int err = 0;
+        socklen_t l = sizeof err;
+        getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err) { fprintf(stderr, "fanout: publisher connect: %s\n", strerror(err)); exit(1); }
+        p->state = P_IDLE;
+        ep(EPOLL_CTL_MOD, p->fd, EPOLLIN, TAG_PUB | (uint64_t)(p - pubs));
+        dispatch_pending();
+        return;
+    }
+    ep(EPOLL_CTL_MOD, p->fd, EPOLLIN, TAG_PUB | (uint64_t)(p - pubs));
+    pub_flush(p);
+}
+
+static long pubs_idle(void) {
+    long k = 0;
+    for (long i = 0; i < opt.publishers; i++) k += pubs[i].state == P_IDLE;
+    return k;
+}
+
+/* ---- loop ---------------------------------------------------------------- */
+
+static uint64_t sched_start_ns; /* intended time of seq 1 */
+static uint64_t seq_limit;      /* last seq to publish */
+static uint64_t next_seq_to_schedule;
+static int publishing;
+
+static uint64_t sched_time(uint64_t seq) {
+    return sched_start_ns + (uint64_t)((double)(seq - 1) * 1e9 / opt.rate);
+}
+
+static void arm_timer(uint64_t at_ns) {
+    struct itimerspec its = {0};
+    its.it_value.tv_sec = (time_t)(at_ns / 1000000000ull);
+    its.it_value.tv_nsec = (long)(at_ns % 1000000000ull);
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
+    if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) die("timerfd_settime");
+}
+
+/* Queues every message whose time has come, hands them to free publishers, re-arms the timer. */
+static void schedule_due(void) {
+    if (!publishing) return;
+    while (next_seq_to_schedule <= seq_limit && sched_time(next_seq_to_schedule) <= now_ns) {
+        pending[pend_tail++] = sched_time(next_seq_to_schedule);
+        next_seq_to_schedule++;
+    }
+    dispatch_pending();
+    if (next_seq_to_schedule <= seq_limit) arm_timer(sched_time(next_seq_to_schedule));
+}
+
+static void loop_once(int timeout_ms) {
+    static struct epoll_event evs[1024];
+    int n = epoll_wait(epfd, evs, 1024, timeout_ms);
+    now_ns = clock_ns();
+    if (n < 0) {
+        if (errno == EINTR) return;
+        die("epoll_wait");
+    }
+    for (int i = 0; i < n; i++) {
+        uint64_t t = evs[i].data.u64;
+        uint32_t e = evs[i].events;
+        if (t == TAG_TIMER) {
+            uint64_t exp;
+            if (read(tfd, &exp, sizeof exp) < 0) { /* spurious: nothing to read */ }
+            schedule_due();
+            continue;
+        }
+        if (t & TAG_PUB) {
+            struct pub *p = &pubs[t & 0xffff];
+            if (e & EPOLLOUT) pub_writable(p);
+            if (p->state != P_FREE && p->state != P_CONNECTING && (e & (EPOLLIN | EPOLLHUP | EPOLLERR))) pub_readable(p);
+            continue;
+        }
+        struct sub *s = &subs[t];
+        if (s->state == S_FREE) continue;
+        if (s->state == S_CONNECTING && (e & (EPOLLERR | EPOLLHUP)) && !(e & EPOLLOUT)) {
+            sub_close(s, 1, "connect failed");
+            continue;
+        }
+        if (e & EPOLLOUT) sub_writable(s);
+        if (s->state == S_FREE || s->state == S_CONNECTING) continue;
+        if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) sub_readable(s);
+    }
+    /* The timer may be late when the loop is busy: catch up on every pass. */
+    if (publishing) schedule_due();
+}
+
+static int ms_until(uint64_t t) {
+    if (t <= now_ns) return 0;
+    uint64_t ms = (t - now_ns + 999999) / 1000000;
+    return ms > 200 ? 200 : (int)ms;
+}
+
+static int past_deadline(void) {
+    if (now_ns < deadline_ns) return 0;
+    fprintf(stderr, "fanout: hard deadline of %.1f s reached\n", opt.deadline);
+    printf("fanout_deadline_exceeded=1\n");
+    return 1;
+}
+
+static void start_more(void) {
+    while (n_next < opt.subscribers && n_connecting < opt.inflight && !stop_signal) {
+        long i = n_next++;
+        sub_start(&subs[i], i);
+    }
+}
+
+int main(int argc, char **argv) {
+    parse_args(argc, argv);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if ((rlim_t)(opt.subscribers + opt.publishers + 16) > rl.rlim_cur) {
+        fprintf(stderr, "fanout: %ld subscribers need more than the open-file limit %llu\n",
+                opt.subscribers, (unsigned long long)rl.rlim_cur);
+        return 2;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rng_state ^= (uint64_t)getpid() << 20 ^ clock_ns();
+    snprintf(run_id, sizeof run_id, "%08x", rng32());
+    const char *path_fmt = opt.target == T_NCHAN ? "/sub/%s" : "/app/%s?protocol=7&client=bench&version=1";
+    char path[256];
+    snprintf(path, sizeof path, path_fmt, opt.target == T_NCHAN ? opt.channel : opt.app_key);
+    sub_request_len = (size_t)snprintf(sub_request, sizeof sub_request,
+        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, opt.host, opt.port, ws_key);
+    if (sub_request_len >= sizeof sub_request || sub_request_len > OUTCAP) { fprintf(stderr, "fanout: request too long\n"); return 2; }
+
+    /* Room for one frame of ours: the payload inside the Pusher envelope, plus header. */
+    leftcap = (uint32_t)opt.size + 512 + 14;
+    if (leftcap < 4200) leftcap = 4200; /* also holds an incomplete 101 head */
+    if (leftcap > 65535) { fprintf(stderr, "fanout: --size too large\n"); return 2; }
+    scratch = malloc(SCRATCH + 16);
+    subs = calloc((size_t)opt.subscribers, sizeof *subs);
+    pubs = calloc((size_t)opt.publishers, sizeof *pubs);
+    pub_outcap = (uint32_t)opt.size + 1024;
+    payload_buf = malloc((size_t)opt.size + 1);
+    body_buf = malloc((size_t)opt.size + 256);
+    if (!scratch || !subs || !pubs || !payload_buf || !body_buf) die("malloc");
+    for (long i = 0; i < opt.subscribers; i++) {
+        subs[i].fd = -1;
+        subs[i].left = malloc(leftcap);
+        subs[i].out = malloc(OUTCAP);
+        if (!subs[i].left || !subs[i].out) die("malloc");
+    }
+    for (long i = 0; i < opt.publishers; i++) {
+        pubs[i].fd = -1;
+        pubs[i].out = malloc(pub_outcap);
+        if (!pubs[i].out) die("malloc");
+    }
+    uint64_t warm_msgs = (uint64_t)(opt.rate * opt.warmup + 0.5);
+    uint64_t meas_msgs = (uint64_t)(opt.rate * opt.duration + 0.5);
+    if (meas_msgs == 0) meas_msgs = 1;
+    seq_limit = warm_msgs + meas_msgs;
+    first_measured_seq = warm_msgs + 1;
+    pending = calloc((size_t)seq_limit + 2, sizeof *pending);
+    if (!pending) die("calloc");
+
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0) die("epoll_create1");
+    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (tfd < 0) die("timerfd_create");
+    ep(EPOLL_CTL_ADD, tfd, EPOLLIN, TAG_TIMER);
+
+    now_ns = clock_ns();
+    deadline_ns = now_ns + (uint64_t)(opt.deadline * 1e9);
+    int rc = 0;
+    printf("fanout_target=%s\nfanout_subscribers=%ld\nfanout_rate=%g\nfanout_duration=%g\nfanout_size=%ld\nfanout_publishers=%ld\n",
+           opt.target == T_NCHAN ? "nchan" : "bridge", opt.subscribers, opt.rate, opt.duration, opt.size, opt.publishers);
+
+    /* Phase 1: every subscriber connected (and, for Bridge, subscribed). */
+    uint64_t t_conn0 = now_ns, next_report = now_ns + 1000000000ull;
+    while (n_ready + n_failed + n_dropped < opt.subscribers && !stop_signal) {
+        start_more();
+        if (past_deadline()) { rc = 3; goto report; }
+        loop_once(100);
+        if (!opt.quiet && now_ns >= next_report) {
+            fprintf(stderr, "fanout: ready=%ld connecting=%ld failed=%ld\n", n_ready, n_connecting, n_failed);
+            next_report = now_ns + 1000000000ull;
+        }
+    }
+    double connect_s = (double)(now_ns - t_conn0) / 1e9;
+    printf("fanout_subscribers_ready=%ld\nfanout_subscribe_failed=%ld\nfanout_subscribe_seconds=%.3f\n", n_ready, n_failed, connect_s);
+    if (n_ready == 0) { fprintf(stderr, "fanout: no subscriber is ready\n"); rc = 1; goto report; }
+
+    /* Phase 2: publishers connect; a probe message (seq 0) must reach every subscriber. */
+    for (long i = 0; i < opt.publishers; i++) pub_connect(&pubs[i]);
+    while (pubs_idle() < opt.publishers && !stop_signal) {
+        if (past_deadline()) { rc = 3; goto report; }
+        loop_once(100);
+    }
+    pending[0] = now_ns;
+    pend_head = 0;
+    pend_tail = 1;
+    dispatch_pending();
+    uint64_t probe_end = now_ns + 10000000000ull;
+    while (n_probe_received < (uint64_t)n_ready && now_ns < probe_end && !stop_signal) {
+        if (past_deadline()) { rc = 3; goto report; }
+        loop_once(ms_until(probe_end));
+    }
+    printf("fanout_probe_received=%llu\n", (unsigned long long)n_probe_received);
+    if (n_probe_received < (uint64_t)n_ready)
+        fprintf(stderr, "fanout: the probe reached %llu of %ld subscribers\n", (unsigned long long)n_probe_received, n_ready);
+    while (pubs_idle() < opt.publishers && !stop_signal) { /* the probe's response */
+        if (past_deadline()) { rc = 3; goto report; }
+        loop_once(100);
+    }
+    long ready_at_start = n_ready;
+
+    /* Phase 3: warm-up, then the measured messages, at a steady open-loop rate. */
+    double cpu_self0 = 0, cpu_srv0 = -1;
+    static struct cpu_jiffies cj0[MAX_CPUS], cj1[MAX_CPUS];
+    double foreign0 = -1;
+    int ncpu = 0;
+    uint64_t t_meas0 = 0, t_pub_end = 0, t_end;
+    long rss_max = -1;
+    sched_start_ns = now_ns + 1000000ull;
+    next_seq_to_schedule = 1;
+    publishing = 1;
+    arm_timer(sched_start_ns);
+    uint64_t sample_next = 0;
+    int measuring = 0;
+    uint64_t meas_start_sched = sched_time(first_measured_seq);
+    uint64_t drain_end = ~0ull;
+    for (;;) {
+        if (stop_signal) break;
+        if (past_deadline()) { rc = 3; break; }
+        if (!measuring && now_ns >= meas_start_sched) {
+            measuring = 1;
+            t_meas0 = now_ns;
+            cpu_self0 = self_cpu_s();
+            cpu_srv0 = opt.nwatch ? watched_cpu_s() : -1;
+            ncpu = cpu_times(cj0);
+            foreign0 = foreign_cpu_s();
+            sample_next = now_ns;
+        }
+        if (measuring && opt.nwatch && now_ns >= sample_next) {
+            long v = watched_rss_kib();
+            if (v > rss_max) rss_max = v;
+            sample_next = now_ns + 250000000ull;
+        }
+        /* Open loop: a message still waiting for a free publisher connection 100 ms after the
+         * last one was due is never sent (it counts against the delivery ratio). */
+        if (publishing && next_seq_to_schedule > seq_limit && pend_head < pend_tail &&
+            now_ns >= sched_time(seq_limit) + 100000000ull) {
+            n_unsent = pend_tail - pend_head;
+            pend_head = pend_tail;
+        }
+        if (publishing && next_seq_to_schedule > seq_limit && pend_head == pend_tail) {
+            publishing = 0;
+            t_pub_end = now_ns;
+            drain_end = now_ns + (uint64_t)(opt.drain * 1e9);
+        }
+        if (!publishing) {
+            /* Done once every message that was sent has reached every subscriber still here. */
+            uint64_t sent = n_published > warm_msgs + 1 ? n_published - warm_msgs - 1 : 0;
+            if (n_recv_measured >= sent * (uint64_t)n_ready && pubs_idle() == opt.publishers) break;
+            if (now_ns >= drain_end) break;
+        }
+        loop_once(publishing ? 50 : ms_until(drain_end < now_ns + 50000000ull ? drain_end : now_ns + 50000000ull));
+    }
+    t_end = now_ns;
+    if (!t_pub_end) t_pub_end = t_end;
+    if (!measuring) { t_meas0 = t_end; cpu_self0 = self_cpu_s(); }
+    {
+        double win = (double)(t_end - t_meas0) / 1e9;
+        double pub_win = (double)(t_pub_end - t_meas0) / 1e9;
+        double cpu_self = self_cpu_s() - cpu_self0;
+        double cpu_srv = (cpu_srv0 >= 0) ? watched_cpu_s() - cpu_srv0 : -1;
+        long rss_end = opt.nwatch ? watched_rss_kib() : -1;
+        if (rss_end > rss_max) rss_max = rss_end;
+        /* Expected: every measured message that was due, sent or not, to every subscriber. */
+        uint64_t published_meas = n_published > (uint64_t)warm_msgs + 1 ? n_published - warm_msgs - 1 : 0;
+        uint64_t expected = (uint64_t)meas_msgs * (uint64_t)ready_at_start;
+        /* deliveries/s: measured deliveries over the publishing window, or until the last one arrived if later */
+        double deliv_win = pub_win;
+        if (last_recv_ns > t_meas0 && (double)(last_recv_ns - t_meas0) / 1e9 > deliv_win) deliv_win = (double)(last_recv_ns - t_meas0) / 1e9;
+        printf("fanout_run_id=%s\n", run_id);
+        printf("fanout_scheduled=%llu\nfanout_published=%llu\nfanout_publish_unsent=%llu\n",
+               (unsigned long long)meas_msgs, (unsigned long long)published_meas, (unsigned long long)n_unsent);
+        printf("fanout_publish_ok=%ld\nfanout_publish_errors=%ld\n", n_pub_ok, n_pub_err);
+        printf("fanout_publish_seconds=%.3f\nfanout_publish_rate_achieved=%.1f\n", pub_win,
+               pub_win > 0 ? (double)published_meas / pub_win : 0.0);
+        printf("fanout_publish_lag_max_us=%.0f\n", (double)max_publish_lag_ns / 1e3);
+        printf("fanout_publish_http_p50_us=%.0f\nfanout_publish_http_p99_us=%.0f\nfanout_publish_http_max_us=%.0f\n",
+               hist_q(&pub_lat, 0.5) / 1e3, hist_q(&pub_lat, 0.99) / 1e3, pub_lat.max / 1e3);
+        printf("fanout_deliveries_expected=%llu\nfanout_deliveries_received=%llu\n",
+               (unsigned long long)expected, (unsigned long long)n_recv_measured);
+        printf("fanout_delivery_ratio=%.6f\n", expected ? (double)n_recv_measured / (double)expected : 0.0);
+        printf("fanout_deliveries_per_sec=%.0f\n", deliv_win > 0 ? (double)n_recv_measured / deliv_win : 0.0);
+        printf("fanout_latency_p50_us=%.0f\nfanout_latency_p90_us=%.0f\nfanout_latency_p99_us=%.0f\n"
+               "fanout_latency_p999_us=%.0f\nfanout_latency_max_us=%.0f\nfanout_latency_mean_us=%.0f\n",
+               hist_q(&lat, 0.5) / 1e3, hist_q(&lat, 0.9) / 1e3, hist_q(&lat, 0.99) / 1e3,
+               hist_q(&lat, 0.999) / 1e3, lat.max / 1e3, lat.count ? (double)lat.sum / (double)lat.count / 1e3 : 0.0);
+        printf("fanout_drain_seconds=%.3f\n", (double)(t_end - t_pub_end) / 1e9);
+        printf("fanout_measure_seconds=%.3f\n", win);
+        printf("fanout_client_cpu_pct=%.0f\n", win > 0 ? 100.0 * cpu_self / win : 0.0);
+        if (cpu_srv >= 0) {
+            printf("fanout_server_cpu_seconds=%.3f\nfanout_server_cpu_pct=%.0f\n", cpu_srv, win > 0 ? 100.0 * cpu_srv / win : 0.0);
+            printf("fanout_server_cpu_us_per_delivery=%.3f\n", n_recv_measured ? cpu_srv * 1e6 / (double)n_recv_measured : 0.0);
+        }
+        /* Other programs on the machine, in % of one core over the window. */
+        double foreign1 = foreign0 >= 0 ? foreign_cpu_s() : -1;
+        if (foreign1 >= 0 && win > 0) printf("fanout_other_processes_cpu_pct=%.0f\n", 100.0 * (foreign1 - foreign0) / win);
+        /* Whole-machine view of each core, whoever ran there: time in tasks (ours and others'),
+         * in interrupts, and stolen by the hypervisor, as % of the window. */
+        if (ncpu && cpu_times(cj1) == ncpu)
+            for (int i = 0; i < ncpu; i++) {
+                double t = (double)(cj1[i].total - cj0[i].total);
+                if (t <= 0) continue;
+                printf("fanout_cpu%d_task_pct=%.0f\nfanout_cpu%d_intr_pct=%.0f\nfanout_cpu%d_steal_pct=%.0f\n",
+                       i, 100.0 * (double)(cj1[i].task - cj0[i].task) / t, i, 100.0 * (double)(cj1[i].intr - cj0[i].intr) / t,
+                       i, 100.0 * (double)(cj1[i].steal - cj0[i].steal) / t);
+            }
+        if (rss_max >= 0) printf("fanout_server_rss_max_kib=%ld\nfanout_server_rss_end_kib=%ld\n", rss_max, rss_end);
+        if (n_recv_measured < expected && !rc) rc = 4;
+    }
+report:
+    printf("fanout_subscribers_dropped=%ld\nfanout_gaps=%ld\nfanout_out_of_order=%ld\nfanout_foreign=%ld\n"
+           "fanout_errors=%ld\nfanout_pings_answered=%ld\nfanout_pusher_pings_answered=%ld\n",
+           n_dropped, n_gaps, n_out_of_order, n_foreign, n_errors, n_pings, n_pusher_pings);
+    for (long i = 0; i < opt.subscribers; i++) if (subs[i].state != S_FREE) close(subs[i].fd);
+    for (long i = 0; i < opt.publishers; i++) if (pubs[i].fd >= 0) close(pubs[i].fd);
+    return rc;
+}
