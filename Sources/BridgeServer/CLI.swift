@@ -12,6 +12,19 @@ struct ServeSettings {
     /// Set by `--app-id`/`--app-key`/`--app-secret`, used when the config file names no apps.
     var defaultApp = AppConfig.defaultApp
     var defaultAppChanged = false
+    var webhooks = WebhookOptions()
+}
+
+/// The webhook pipeline's knobs (the per-target ones live in each app's `webhooks` list).
+struct WebhookOptions {
+    var graceSeconds = 3.0
+    /// Nil: fdatasync on every append; else at most every this many milliseconds.
+    var fsyncIntervalMs: Int? = 100
+    var outboxMaxBytes = 256 << 20
+    var timeoutSeconds = 10.0
+    var maxAgeSeconds = 290.0
+    var retryDelaySeconds = 1.0
+    var retryMaxDelaySeconds = 60.0
 }
 
 /// The command line of `bridge serve`. Every option is a flag, an environment variable
@@ -102,6 +115,30 @@ enum CLI {
             c.defaultApp.secret = v
             c.defaultAppChanged = true
         },
+        Option(name: "webhook-grace", placeholder: "SECONDS", help: "channel_vacated/member_removed wait this long for a rejoin that cancels them (default 3)") { c, v throws(CLIError) in
+            guard let value = Double(v), value >= 0, value <= 60 else {
+                throw CLIError(message: "--webhook-grace must be 0 to 60 seconds, got \"\(v)\"")
+            }
+            c.webhooks.graceSeconds = value
+        },
+        Option(name: "webhook-fsync", placeholder: "always|MS", help: "outbox fdatasync on every append, or at most every MS milliseconds (default 100)") { c, v throws(CLIError) in
+            c.webhooks.fsyncIntervalMs = v == "always" ? nil : try integer(v, "webhook-fsync", 1...60_000)
+        },
+        Option(name: "webhook-outbox-bytes", placeholder: "N", help: "webhook outbox size bound; past 80% of it client events are refused (default 268435456)") { c, v throws(CLIError) in
+            c.webhooks.outboxMaxBytes = try integer(v, "webhook-outbox-bytes", 1 << 16...1 << 40)
+        },
+        Option(name: "webhook-timeout", placeholder: "SECONDS", help: "one webhook request, connect included (default 10)") { c, v throws(CLIError) in
+            c.webhooks.timeoutSeconds = try seconds(v, "webhook-timeout")
+        },
+        Option(name: "webhook-max-age", placeholder: "SECONDS", help: "retries stop this long after a webhook was created; then it is dead-lettered (default 290)") { c, v throws(CLIError) in
+            c.webhooks.maxAgeSeconds = try seconds(v, "webhook-max-age")
+        },
+        Option(name: "webhook-retry-delay", placeholder: "SECONDS", help: "first retry delay, doubled per attempt (default 1)") { c, v throws(CLIError) in
+            c.webhooks.retryDelaySeconds = try seconds(v, "webhook-retry-delay")
+        },
+        Option(name: "webhook-retry-max-delay", placeholder: "SECONDS", help: "longest delay between two attempts (default 60)") { c, v throws(CLIError) in
+            c.webhooks.retryMaxDelaySeconds = try seconds(v, "webhook-retry-max-delay")
+        },
         Option(name: "cors-origins", placeholder: "LIST", help: "comma-separated origins allowed cross-origin, * for any (default *)") { c, v throws(CLIError) in
             c.server.corsOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         },
@@ -111,8 +148,11 @@ enum CLI {
         bridge: a realtime broker between HTTP backends and WebSocket clients
 
         usage:
-          bridge serve [options]   run the server (see `bridge serve --help`)
-          bridge --help            this text
+          bridge serve [options]             run the server (see `bridge serve --help`)
+          bridge webhooks replay [options]   send the dead-lettered webhooks again (same options as serve)
+          bridge webhooks status [options]   the running server's webhook backlog
+          bridge webhooks verify …           check a webhook's signature (see `bridge webhooks`)
+          bridge --help                      this text
         """
 
     static var serveUsage: String {
@@ -186,6 +226,7 @@ enum CLI {
             }
             settings.apps = [app]
         }
+        _ = try WebhookSettings.apps(settings.apps)
         return settings
     }
 

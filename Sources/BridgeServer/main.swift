@@ -1,26 +1,50 @@
 import Bridge
 import Glibc
+import Webhooks
 
-// `bridge serve [flags]`: parse the command line, start the broker, wait for signals.
+// `bridge serve [flags]`: parse the command line, start the broker and its webhooks, wait for signals.
+// `bridge webhooks replay [flags]`: send the dead-lettered webhooks again.
 let arguments = Array(CommandLine.arguments.dropFirst())
+
+func settings(from arguments: [String]) -> ServeSettings {
+    do {
+        guard let parsed = try CLI.parseServe(arguments, environment: CLI.environment()) else {
+            print(CLI.serveUsage)
+            exit(0)
+        }
+        return parsed
+    } catch {
+        CLI.fail(error.message)
+    }
+}
+
 switch arguments.first {
 case nil, "-h", "--help", "help":
     print(CLI.usage)
     print(CLI.serveUsage)
+case "webhooks":
+    let rest = Array(arguments.dropFirst(2))
+    switch arguments.dropFirst().first {
+    case "replay": exit(Replay.run(settings(from: rest)))
+    case "status": exit(WebhookCommands.status(settings(from: rest)))
+    case "verify": exit(WebhookCommands.verify(rest))
+    default: CLI.fail("unknown webhooks command\n\(WebhookCommands.usage)")
+    }
 case "serve":
     let serveArguments = Array(arguments.dropFirst())
-    let settings: ServeSettings
+    let settings = settings(from: serveArguments)
+    let webhooks: WebhookPipeline
     do {
-        guard let parsed = try CLI.parseServe(serveArguments, environment: CLI.environment()) else {
-            print(CLI.serveUsage)
-            exit(0)
-        }
-        settings = parsed
+        webhooks = try WebhookPipeline(options: WebhookSettings.pipelineOptions(settings),
+                                       apps: try WebhookSettings.apps(settings.apps), log: { Log.info($0) })
     } catch {
-        CLI.fail(error.message)
+        Log.error("cannot open the webhook outbox in \(settings.server.dataDir): \(error)")
+        exit(1)
     }
     let server = Server(config: settings.server)
-    let broker = Broker(server: server, apps: settings.apps)
+    let broker = Broker(server: server, apps: settings.apps, observer: WebhookForwarder(pipeline: webhooks))
+    server.addReadinessCheck { webhooks.problem }
+    server.route("GET", "/webhooks/status", .http { _, _ in .json(200, webhooks.statusJSON) })
     do {
         try server.start()
     } catch {
@@ -28,20 +52,25 @@ case "serve":
         exit(1)
     }
     broker.start()
+    webhooks.start()
     for app in settings.apps {
         let secret = app == AppConfig.defaultApp ? " secret=\(app.secret)" : ""
-        Log.info("app \(app.id) (\(app.name)): key=\(app.key)\(secret)\(app.enabled ? "" : " disabled")")
+        Log.info("app \(app.id) (\(app.name)): key=\(app.key)\(secret)\(app.enabled ? "" : " disabled")"
+                 + (app.webhooks.isEmpty ? "" : " webhooks=\(app.webhooks.count)"))
     }
     server.onReload = {
         // The same sources as at start: flags, environment, the config file as it is now.
         do throws(CLIError) {
             guard let reloaded = try CLI.parseServe(serveArguments, environment: CLI.environment()) else { return }
             broker.reload(reloaded.apps)
+            webhooks.configure(apps: try WebhookSettings.apps(reloaded.apps))
         } catch {
             Log.error("reload failed, keeping the current config: \(error.message)")
         }
     }
     server.runUntilSignalled()
+    // The drain's vacated and member_removed events are in the pipeline now: write them out.
+    webhooks.stop(graceMs: 2_000)
     exit(0)
 default:
     CLI.fail("unknown command \"\(arguments[0])\" (try `bridge --help`)")

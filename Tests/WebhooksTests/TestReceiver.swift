@@ -2,17 +2,20 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// A tiny HTTP/1.1 server on 127.0.0.1 for webhook tests. It accepts one
-/// connection per scripted reply, in order, records the request (head and
-/// Content-Length body), answers it and closes. Every wait is bounded by
-/// `lifetimeMs`; call `stop()` when done.
+/// A small HTTP/1.1 server on 127.0.0.1 for webhook tests. Each connection
+/// gets its own thread and may carry many requests (keep-alive). Every request
+/// is recorded (head, Content-Length body, arrival time, connection number) and
+/// answered as the script says: by arrival order from a list, or by a closure.
+/// Every wait is bounded by `lifetimeMs`; call `stop()` when done.
 final class TestReceiver: Sendable {
-    /// What the receiver does with one connection.
+    /// What the receiver does with one request.
     enum Reply: Sendable {
-        /// Answer with this status and body, then close.
-        case status(Int, body: [UInt8] = Array("ok".utf8))
-        /// Read the request, never answer, close once the client gives up.
+        /// Wait `delayMs`, then answer with this status, headers and body; the connection stays open.
+        case status(Int, body: [UInt8] = Array("ok".utf8), headers: [(String, String)] = [], delayMs: Int = 0)
+        /// Never answer; close once the client gives up (or at stop or the deadline).
         case silence
+        /// Close the connection without answering.
+        case hangUp
     }
 
     /// One request as received, bytes untouched.
@@ -22,6 +25,10 @@ final class TestReceiver: Sendable {
         let version: String
         let headers: [(name: String, value: String)]
         let body: [UInt8]
+        /// When the whole request (head and body) had arrived.
+        var arrivedAt = ContinuousClock.now
+        /// Which accepted connection carried it, counting from 1.
+        var connection = 0
 
         /// Values of every header called `name`, in order (RFC 9110 §5.1: names are case-insensitive).
         func values(of name: String) -> [String] {
@@ -34,37 +41,70 @@ final class TestReceiver: Sendable {
         let errno: Int32
     }
 
+    private struct Counters {
+        var requests: [Request] = []
+        var connections = 0
+        var unanswered = 0
+        var maxUnanswered = 0
+    }
+
     static let maxHeadBytes = 64 * 1024
     static let maxBodyBytes = 4 * 1024 * 1024
 
     let port: UInt16
-    private let requests = Mutex<[Request]>([])
+    private let listener: Int32
+    private let deadline: ContinuousClock.Instant
+    private let script: @Sendable (_ index: Int, _ request: Request) -> Reply
+    private let counters = Mutex(Counters())
+    private let listening = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
-    private let finished = Atomic<Bool>(false)
+    private let liveThreads = Atomic<Int>(0)
 
     /// A URL that reaches this receiver.
     var url: String { "http://127.0.0.1:\(port)/webhooks" }
 
-    init(replies: [Reply], lifetimeMs: Int = 10_000) throws(SocketError) {
-        let (listener, port) = try Self.boundLoopbackSocket()
-        guard listen(listener, 16) == 0 else {
-            let error = SocketError(call: "listen", errno: errno)
-            close(listener)
-            throw error
+    /// Answers the n-th request with `replies[n]` and any request beyond them with `.hangUp`.
+    convenience init(replies: [Reply], listening: Bool = true, lifetimeMs: Int = 10_000) throws(SocketError) {
+        try self.init(listening: listening, lifetimeMs: lifetimeMs) { index, _ in
+            index < replies.count ? replies[index] : .hangUp
         }
-        self.port = port
-        let deadline = ContinuousClock.now + .milliseconds(lifetimeMs)
-        let thread = Thread { [self] in
-            serve(listener: listener, replies: replies, deadline: deadline)
-            close(listener)
-            finished.store(true, ordering: .releasing)
+    }
+
+    /// Answers each request with `reply(index, request)`, index counting arrivals from 0.
+    /// With `listening: false` the port is reserved but refuses connections until `startListening()`.
+    init(listening: Bool = true, lifetimeMs: Int = 10_000,
+         reply: @escaping @Sendable (_ index: Int, _ request: Request) -> Reply) throws(SocketError) {
+        (listener, port) = try Self.boundLoopbackSocket()
+        deadline = ContinuousClock.now + .milliseconds(lifetimeMs)
+        script = reply
+        if listening {
+            try startListening()
         }
-        thread.start()
+    }
+
+    /// Starts accepting connections on the reserved port.
+    func startListening() throws(SocketError) {
+        guard !listening.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard listen(listener, 128) == 0 else { throw SocketError(call: "listen", errno: errno) }
+        spawn { [self] in
+            acceptConnections()
+            close(listener)
+        }
     }
 
     /// The requests received so far, in arrival order.
     func received() -> [Request] {
-        requests.withLock { $0 }
+        counters.withLock { $0.requests }
+    }
+
+    /// Connections accepted so far.
+    var connectionCount: Int {
+        counters.withLock { $0.connections }
+    }
+
+    /// The most requests that were ever received but not yet answered at the same time.
+    var maxConcurrentRequests: Int {
+        counters.withLock { $0.maxUnanswered }
     }
 
     /// Waits until `count` requests have arrived or `timeoutMs` passed.
@@ -76,11 +116,14 @@ final class TestReceiver: Sendable {
         return received()
     }
 
-    /// Stops accepting and waits (at most five seconds) for the server thread to end.
+    /// Stops accepting, closes every connection and waits (at most five seconds) for the threads to end.
     func stop() {
         stopping.store(true, ordering: .releasing)
+        if !listening.exchange(true, ordering: .acquiringAndReleasing) {
+            close(listener)  // Never listened: no thread owns it.
+        }
         let deadline = ContinuousClock.now + .seconds(5)
-        while !finished.load(ordering: .acquiring) && ContinuousClock.now < deadline {
+        while liveThreads.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline {
             usleep(5_000)
         }
     }
@@ -114,65 +157,103 @@ final class TestReceiver: Sendable {
         return (fd, UInt16(bigEndian: address.sin_port))
     }
 
-    private func serve(listener: Int32, replies: [Reply], deadline: ContinuousClock.Instant) {
-        var next = 0
-        while next < replies.count && !isDone(deadline) {
+    // MARK: Serving
+
+    private func spawn(_ body: @escaping @Sendable () -> Void) {
+        liveThreads.add(1, ordering: .acquiringAndReleasing)
+        Thread { [self] in
+            body()
+            liveThreads.subtract(1, ordering: .acquiringAndReleasing)
+        }.start()
+    }
+
+    private var isDone: Bool {
+        stopping.load(ordering: .acquiring) || ContinuousClock.now >= deadline
+    }
+
+    private func acceptConnections() {
+        while !isDone {
             var pollFD = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
             guard poll(&pollFD, 1, 20) == 1 else { continue }
             let connection = accept(listener, nil, nil)
             guard connection >= 0 else { continue }
-            handle(connection, reply: replies[next], deadline: deadline)
-            close(connection)
-            next += 1
-        }
-    }
-
-    private func handle(_ connection: Int32, reply: Reply, deadline: ContinuousClock.Instant) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-
-        var buffer: [UInt8] = []
-        var headEnd: Int?
-        while headEnd == nil && buffer.count < Self.maxHeadBytes {
-            guard let chunk = receive(connection) else { return }
-            buffer += chunk
-            headEnd = Self.endOfHead(in: buffer)
-        }
-        guard let headEnd, var request = Self.parseHead(Array(buffer[..<headEnd])) else { return }
-
-        var body = Array(buffer[(headEnd + 4)...])
-        let declared = request.values(of: "Content-Length").first.flatMap { Int($0) } ?? 0
-        if declared > body.count && request.values(of: "Expect").contains(where: { $0.lowercased() == "100-continue" }) {
-            sendAll(connection, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-        }
-        while body.count < min(declared, Self.maxBodyBytes) {
-            guard let chunk = receive(connection) else { break }
-            body += chunk
-        }
-        request = Request(method: request.method, target: request.target, version: request.version,
-                          headers: request.headers, body: body)
-        requests.withLock { $0.append(request) }
-
-        switch reply {
-        case .status(let status, let responseBody):
-            let head = "HTTP/1.1 \(status) Test\r\nContent-Type: text/plain\r\nContent-Length: \(responseBody.count)\r\nConnection: close\r\n\r\n"
-            sendAll(connection, Array(head.utf8) + responseBody)
-        case .silence:
-            // Hold the connection until the client closes it, stop() or the deadline.
-            var pollFD = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
-            while !isDone(deadline) {
-                if poll(&pollFD, 1, 20) == 1 && receive(connection) == nil { return }
+            let number = counters.withLock { counters in
+                counters.connections += 1
+                return counters.connections
+            }
+            spawn { [self] in
+                serve(connection, number: number)
+                close(connection)
             }
         }
     }
 
-    private func isDone(_ deadline: ContinuousClock.Instant) -> Bool {
-        stopping.load(ordering: .acquiring) || ContinuousClock.now >= deadline
+    /// Reads and answers requests on one connection until it closes or a reply ends it.
+    private func serve(_ connection: Int32, number: Int) {
+        var buffer: [UInt8] = []
+        while !isDone {
+            guard var request = readRequest(connection, buffer: &buffer) else { return }
+            request.arrivedAt = ContinuousClock.now
+            request.connection = number
+            let index = counters.withLock { counters in
+                counters.requests.append(request)
+                counters.unanswered += 1
+                counters.maxUnanswered = max(counters.maxUnanswered, counters.unanswered)
+                return counters.requests.count - 1
+            }
+            defer { counters.withLock { $0.unanswered -= 1 } }
+
+            switch script(index, request) {
+            case .status(let status, let body, let headers, let delayMs):
+                sleepUnlessDone(milliseconds: delayMs)
+                var head = "HTTP/1.1 \(status) Test\r\nContent-Type: text/plain\r\nContent-Length: \(body.count)\r\n"
+                for (name, value) in headers {
+                    head += "\(name): \(value)\r\n"
+                }
+                head += "\r\n"
+                guard sendAll(connection, Array(head.utf8) + body) else { return }
+                if request.values(of: "Connection").contains(where: { $0.lowercased() == "close" }) { return }
+            case .silence:
+                // Hold the connection until the client closes it, stop() or the deadline.
+                while receive(connection) != nil {}
+                return
+            case .hangUp:
+                return
+            }
+        }
     }
 
-    /// Up to 16 KiB; nil on end of stream, error or the two-second receive timeout.
+    /// One request from `buffer` plus what arrives; leftover bytes stay in `buffer`.
+    /// Nil on end of stream, a malformed or oversized head, stop or the deadline.
+    private func readRequest(_ connection: Int32, buffer: inout [UInt8]) -> Request? {
+        var headEnd = Self.endOfHead(in: buffer)
+        while headEnd == nil {
+            guard buffer.count < Self.maxHeadBytes, let chunk = receive(connection) else { return nil }
+            buffer += chunk
+            headEnd = Self.endOfHead(in: buffer)
+        }
+        guard let headEnd, let head = Self.parseHead(Array(buffer[..<headEnd])) else { return nil }
+        buffer.removeFirst(headEnd + 4)
+
+        let declared = min(head.values(of: "Content-Length").first.flatMap { Int($0) } ?? 0, Self.maxBodyBytes)
+        if declared > buffer.count && head.values(of: "Expect").contains(where: { $0.lowercased() == "100-continue" }) {
+            guard sendAll(connection, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) else { return nil }
+        }
+        while buffer.count < declared {
+            guard let chunk = receive(connection) else { return nil }
+            buffer += chunk
+        }
+        let body = Array(buffer[..<declared])
+        buffer.removeFirst(declared)
+        return Request(method: head.method, target: head.target, version: head.version, headers: head.headers, body: body)
+    }
+
+    /// Up to 16 KiB as soon as any arrives; nil on end of stream, error, stop or the deadline.
     private func receive(_ connection: Int32) -> [UInt8]? {
+        var pollFD = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+        while poll(&pollFD, 1, 20) != 1 {
+            if isDone { return nil }
+        }
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         var count: Int
         repeat {
@@ -182,15 +263,23 @@ final class TestReceiver: Sendable {
         return Array(chunk[..<count])
     }
 
-    private func sendAll(_ connection: Int32, _ bytes: [UInt8]) {
+    private func sendAll(_ connection: Int32, _ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes {
                 send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
             }
             if sent < 0 && errno == EINTR { continue }
-            guard sent > 0 else { return }
+            guard sent > 0 else { return false }
             offset += sent
+        }
+        return true
+    }
+
+    private func sleepUnlessDone(milliseconds: Int) {
+        let end = ContinuousClock.now + .milliseconds(milliseconds)
+        while ContinuousClock.now < end && !isDone {
+            usleep(2_000)
         }
     }
 

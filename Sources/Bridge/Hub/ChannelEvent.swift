@@ -18,7 +18,9 @@ public enum ChannelEvent: Sendable, Equatable {
     }
 }
 
-/// Receives channel events. Called on event loops, so it must only hand the event off.
+/// Receives channel events. Called on event loops, and for occupancy and membership under the
+/// hub's lock (so that their order is the directory's): it must only hand the event off and
+/// never call back into the broker.
 public protocol ChannelEventObserver: Sendable {
     /// Returns false when the event could not be accepted (a full backlog); the hub then refuses
     /// a client event with an error to its sender rather than deliver it without its webhook.

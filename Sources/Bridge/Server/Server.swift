@@ -1,4 +1,6 @@
 import Glibc
+import Support
+import Synchronization
 
 /// The transport core put together: routes, loops, signals. Build one, add routes, call `run()`.
 public final class Server {
@@ -14,6 +16,13 @@ public final class Server {
         if let echoPath = config.echoPath {
             router.add("GET", echoPath, .webSocket(EchoService()))
         }
+    }
+
+    private let readinessChecks = ReadinessChecks()
+
+    /// `check` returns nil while its part works, else what is wrong; any problem makes `/ready` 503.
+    public func addReadinessCheck(_ check: @escaping @Sendable () -> String?) {
+        readinessChecks.add(check)
     }
 
     /// Adds a route; call before `start()`.
@@ -82,11 +91,28 @@ public final class Server {
     private func addOperationalRoutes() {
         router.add("GET", "/health", .http { _, _ in .json(200, #"{"status":"ok"}"#) })
         let group = loops
+        let checks = readinessChecks
         router.add("GET", "/ready", .http { _, _ in
             guard !group.isDraining else {
                 return .json(503, #"{"status":"draining"}"#)
             }
+            if let problem = checks.firstProblem {
+                return .json(503, #"{"status":"unavailable","reason":""# + JSONString.escaped(problem) + #""}"#)
+            }
             return .json(200, #"{"status":"ready"}"#)
         })
+    }
+}
+
+/// The checks behind `/ready`, added by the parts that can fail while the process runs.
+private final class ReadinessChecks: Sendable {
+    private let checks = Mutex<[@Sendable () -> String?]>([])
+
+    func add(_ check: @escaping @Sendable () -> String?) {
+        checks.withLock { $0.append(check) }
+    }
+
+    var firstProblem: String? {
+        checks.withLock { $0 }.lazy.compactMap { $0() }.first
     }
 }

@@ -1,0 +1,80 @@
+/// A first-in first-out queue with O(1) amortised push and pop.
+struct FIFO<Element> {
+    private var slots: [Element?] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == slots.count }
+    var count: Int { slots.count - head }
+
+    mutating func append(_ element: Element) {
+        slots.append(element)
+    }
+
+    mutating func popFirst() -> Element? {
+        guard head < slots.count else { return nil }
+        let element = slots[head]
+        slots[head] = nil
+        head += 1
+        // Reclaim the consumed prefix once it is most of the array.
+        if head == slots.count {
+            slots.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1024 && head * 2 >= slots.count {
+            slots.removeFirst(head)
+            head = 0
+        }
+        return element
+    }
+}
+
+/// Pending retries ordered by due time: a binary min-heap. Equal due times
+/// come out in scheduling order.
+struct RetrySchedule<Element> {
+    private struct Entry {
+        let due: ContinuousClock.Instant
+        let sequence: UInt64
+        let element: Element
+
+        func isBefore(_ other: Entry) -> Bool {
+            due != other.due ? due < other.due : sequence < other.sequence
+        }
+    }
+
+    private var heap: [Entry] = []
+    private var nextSequence: UInt64 = 0
+
+    var count: Int { heap.count }
+    var nextDue: ContinuousClock.Instant? { heap.first?.due }
+
+    mutating func insert(_ element: Element, due: ContinuousClock.Instant) {
+        heap.append(Entry(due: due, sequence: nextSequence, element: element))
+        nextSequence += 1
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].isBefore(heap[parent]) else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    /// Removes and returns the earliest element if it is due at `now`.
+    mutating func popDue(now: ContinuousClock.Instant) -> Element? {
+        guard let first = heap.first, first.due <= now else { return nil }
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < heap.count && heap[left].isBefore(heap[smallest]) { smallest = left }
+                if right < heap.count && heap[right].isBefore(heap[smallest]) { smallest = right }
+                guard smallest != parent else { break }
+                heap.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return first.element
+    }
+}

@@ -1,0 +1,68 @@
+import Glibc
+
+/// `outbox.meta`: a mark above every id ever handed out, moved up in blocks before
+/// the ids are used. Segment names and records alone would let a restart reuse the
+/// ids of entries a power loss took (under `.interval`) or of deleted segments, and a
+/// receiver deduplicating on the id would then drop a different event.
+///
+/// Format, 20 bytes: "BRDGOBXM", the mark (UInt64 LE), CRC-32C of those 16 bytes (UInt32 LE).
+/// Replaced by writing `outbox.meta.tmp`, fdatasync, rename, fsync of the directory,
+/// so a crash leaves the old mark or the new one, never a torn file.
+struct OutboxIdReservation {
+    static let fileName = "outbox.meta"
+    static let temporaryName = "outbox.meta.tmp"
+    /// Ids reserved per write: one small synced write per 65,536 appends; a restart skips at most that many.
+    static let block: UInt64 = 1 << 16
+    private static let magic = Array("BRDGOBXM".utf8)
+
+    /// Ids below this may have been handed out.
+    private(set) var limit: UInt64
+
+    init(limit: UInt64) {
+        self.limit = limit
+    }
+
+    /// The stored mark; 0 when there is none, plus a note when the file was unreadable.
+    static func load(from directory: OutboxDirectory) -> (limit: UInt64, problem: String?) {
+        let path = directory.path(of: fileName)
+        let bytes: [UInt8]
+        do {
+            bytes = try OutboxFile.read(path)
+        } catch {
+            if case .io(_, _, ENOENT, _) = error { return (0, nil) }
+            return (0, "\(error); ids continue from the segments alone")
+        }
+        guard bytes.count == 20, Array(bytes[0..<8]) == magic,
+              CRC32C.checksum(Array(bytes[0..<16])) == littleEndian(UInt32.self, bytes, at: 16)
+        else {
+            return (0, "\(path): unreadable id mark (\(bytes.count) bytes); ids continue from the segments alone")
+        }
+        return (littleEndian(UInt64.self, bytes, at: 8), nil)
+    }
+
+    /// Makes sure `id` lies below the durable mark, moving the mark a block further if not.
+    mutating func cover(_ id: UInt64, in directory: OutboxDirectory) throws(OutboxError) {
+        guard id >= limit else { return }
+        let newLimit = id + Self.block
+        var bytes = Self.magic
+        withUnsafeBytes(of: newLimit.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: CRC32C.checksum(bytes).littleEndian) { bytes.append(contentsOf: $0) }
+
+        let file = try OutboxFile.open(directory.path(of: Self.temporaryName), flags: O_WRONLY | O_CREAT | O_TRUNC)
+        do {
+            try file.write(bytes, at: 0)
+            try file.syncData()
+        } catch {
+            file.close()
+            throw error
+        }
+        file.close()
+        try directory.rename(Self.temporaryName, to: Self.fileName)
+        try directory.sync()
+        limit = newLimit
+    }
+
+    private static func littleEndian<T: FixedWidthInteger>(_: T.Type, _ bytes: [UInt8], at offset: Int) -> T {
+        bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+    }
+}

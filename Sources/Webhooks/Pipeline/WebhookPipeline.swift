@@ -1,0 +1,255 @@
+import Foundation
+import Synchronization
+
+/// From channel events to delivered webhooks, on one thread of its own:
+///
+///     emit (event loops, O(1)) → grace window → per-target filter → batch → outbox (disk) → dispatcher (libcurl)
+///                                                                        ↑ acknowledged when delivered or dead-lettered
+///
+/// A webhook counts as emitted once it is in the outbox: a crash after that loses nothing, and
+/// every entry still in the outbox at start is delivered again (at least once; receivers
+/// de-duplicate by `X-Bridge-Webhook-Id`). Events still inside the grace window or a batching
+/// window are in memory only.
+public final class WebhookPipeline: Sendable {
+    public struct Options: Sendable {
+        /// How long `channel_vacated`/`member_removed` wait for their opposite (PROTOCOL.md §1.16).
+        public var graceMs = 3_000
+        public var outbox: Outbox.Options
+        public var dispatcher = DispatcherOptions()
+        public var deadLetterPath: String
+        /// Past this many outbox bytes client events are refused (their senders get an error);
+        /// lifecycle events are still written, up to the outbox's own `maxBytes`.
+        public var clientEventLimitBytes: Int
+
+        public init(dataDirectory: String) {
+            outbox = Outbox.Options(directory: dataDirectory + "/outbox")
+            deadLetterPath = dataDirectory + "/webhooks-dead-letter.jsonl"
+            clientEventLimitBytes = outbox.maxBytes / 5 * 4
+        }
+    }
+
+    private struct State {
+        var apps: [String: WebhookApp] = [:]
+        var incoming: [(app: String, event: WebhookEvent)] = []
+        var stopping = false
+        /// The last disk error, for `/ready`; cleared by the next successful append.
+        var diskError: String?
+    }
+
+    private let options: Options
+    private let state: Mutex<State>
+    private let wake = DispatchSemaphore(value: 0)
+    private let outbox: Outbox
+    private let dispatcher: WebhookDispatcher
+    private let deadLetters: DeadLetters
+    private let log: @Sendable (String) -> Void
+    private let backlogFull = Atomic<Bool>(false)
+    /// Webhooks handed to the dispatcher and not finished yet, by outbox id.
+    private let inDelivery = Mutex<[UInt64: StoredWebhook]>([:])
+    private let finished = DispatchSemaphore(value: 0)
+
+    public init(options: Options, apps: [WebhookApp], log: @escaping @Sendable (String) -> Void) throws {
+        self.options = options
+        self.log = log
+        state = Mutex(State(apps: Dictionary(apps.map { ($0.id, $0) }, uniquingKeysWith: { $1 })))
+        outbox = try Outbox(options: options.outbox, log: log)
+        deadLetters = DeadLetters(path: options.deadLetterPath)
+        let outcomes = OutcomeSink()
+        dispatcher = WebhookDispatcher(options: options.dispatcher) { delivery, outcome in
+            outcomes.pipeline?.finished(delivery, outcome)
+        }
+        outcomes.pipeline = self
+    }
+
+    /// Starts the threads and redelivers what a previous run left in the outbox.
+    public func start() {
+        dispatcher.start()
+        let pending = outbox.pendingEntries()
+        if !pending.isEmpty { log("webhooks: redelivering \(pending.count) webhooks left in the outbox") }
+        for entry in pending {
+            guard let stored = StoredWebhook(decoding: entry.payload) else {
+                log("webhooks: outbox entry \(entry.id) is not a webhook; dropping it")
+                try? outbox.acknowledge(entry.id)
+                continue
+            }
+            submit(stored, id: entry.id)
+        }
+        let thread = Thread { [self] in run() }
+        thread.name = "bridge-webhooks"
+        thread.start()
+    }
+
+    /// Hands an event over; O(1), called on event loops. False when the backlog is full and the
+    /// event is a client event (the sender is told; lifecycle events are always taken).
+    public func emit(app: String, _ event: WebhookEvent) -> Bool {
+        if event.kind == .clientEvent && backlogFull.load(ordering: .relaxed) { return false }
+        let wasEmpty = state.withLock { state in
+            state.incoming.append((app, event))
+            return state.incoming.count == 1
+        }
+        if wasEmpty { wake.signal() }
+        return true
+    }
+
+    /// Whether an app has any webhook target, so that callers can skip building events nobody wants.
+    public func wantsEvents(app: String) -> Bool {
+        state.withLock { !($0.apps[app]?.targets.isEmpty ?? true) }
+    }
+
+    /// New app settings (SIGHUP). Webhooks already in the outbox keep their URL; they are
+    /// signed with the app's current secret.
+    public func configure(apps: [WebhookApp]) {
+        state.withLock { $0.apps = Dictionary(apps.map { ($0.id, $0) }, uniquingKeysWith: { $1 }) }
+    }
+
+    /// Nil while webhooks can be written; else why not (for `/ready`).
+    public var problem: String? {
+        state.withLock { $0.diskError }
+    }
+
+    /// `{"pending":…,"in_flight":…,"waiting":…,"dead":…,"outbox_bytes":…}`: webhooks not yet
+    /// delivered (all in the outbox), of which in flight now and waiting (first attempt queued or
+    /// retry scheduled), dead letters on file, and the outbox's size on disk.
+    public var statusJSON: String {
+        let dead = (try? deadLetters.read().letters.count) ?? 0
+        return #"{"pending":\#(outbox.pendingCount),"in_flight":\#(dispatcher.inFlightCount),"waiting":\#(dispatcher.queuedCount),"dead":\#(dead),"outbox_bytes":\#(outbox.diskBytes)}"#
+    }
+
+    /// Flushes held and batched events into the outbox, gives in-flight deliveries up to
+    /// `graceMs`, and closes the outbox. What is left is delivered after the next start.
+    public func stop(graceMs: Int) {
+        state.withLock { $0.stopping = true }
+        wake.signal()
+        finished.wait()
+        dispatcher.stop(graceMs: graceMs)
+        outbox.close()
+    }
+
+    // MARK: The pipeline thread
+
+    private struct Batch {
+        var events: [String] = []
+        var deadlineMs: Int64
+    }
+
+    private func run() {
+        var grace = GraceWindow(delayMs: Int64(options.graceMs))
+        var batches: [String: Batch] = [:]
+        while true {
+            let now = Self.nowMs()
+            let next = [grace.nextDueMs, batches.values.map(\.deadlineMs).min()].compactMap { $0 }.min()
+            let timeout: DispatchTime = next.map { .now() + .milliseconds(Int(max(0, $0 - now))) } ?? .now() + .seconds(1)
+            _ = wake.wait(timeout: timeout)
+
+            let (incoming, apps, stopping) = state.withLock { state in
+                defer { state.incoming.removeAll(keepingCapacity: true) }
+                return (state.incoming, state.apps, state.stopping)
+            }
+            let nowMs = Self.nowMs()
+            for (appID, event) in incoming {
+                if let passed = grace.offer(event, app: appID, nowMs: nowMs) {
+                    route(passed, app: appID, apps: apps, batches: &batches, nowMs: nowMs)
+                }
+            }
+            // On stop, departures are not held back any longer: they are what happened.
+            for (appID, event) in grace.takeDue(nowMs: stopping ? .max : nowMs) {
+                route(event, app: appID, apps: apps, batches: &batches, nowMs: nowMs)
+            }
+            for (key, batch) in batches where stopping || batch.deadlineMs <= nowMs {
+                batches[key] = nil
+                write(batch.events, key: key, apps: apps, nowMs: nowMs)
+            }
+            backlogFull.store(outbox.diskBytes > options.clientEventLimitBytes, ordering: .relaxed)
+            if stopping {
+                finished.signal()
+                return
+            }
+        }
+    }
+
+    /// Sends the event to each target of its app that wants it: at once, or into the target's batch.
+    private func route(_ event: WebhookEvent, app appID: String, apps: [String: WebhookApp],
+                       batches: inout [String: Batch], nowMs: Int64) {
+        guard let app = apps[appID] else { return }
+        for target in app.targets where target.accepts(event) {
+            let key = appID + "\u{0}" + target.url
+            guard let batching = target.batching else {
+                write([event.json], key: key, apps: apps, nowMs: nowMs)
+                continue
+            }
+            batches[key, default: Batch(deadlineMs: nowMs + Int64(batching.windowMs))].events.append(event.json)
+            if batches[key]!.events.count >= batching.maxEvents {
+                write(batches.removeValue(forKey: key)!.events, key: key, apps: apps, nowMs: nowMs)
+            }
+        }
+    }
+
+    /// Appends one webhook to the outbox, then hands it to the dispatcher.
+    private func write(_ events: [String], key: String, apps: [String: WebhookApp], nowMs: Int64) {
+        let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
+        let stored = StoredWebhook(appID: parts[0], url: parts[1], createdAtMs: Self.unixMs(),
+                                   eventsJSON: Array(("[" + events.joined(separator: ",") + "]").utf8))
+        do {
+            let id = try outbox.append(stored.encoded)
+            state.withLock { $0.diskError = nil }
+            submit(stored, id: id)
+        } catch {
+            // Full or unwritable: the webhook is lost; say so loudly, keep running.
+            log("webhooks: cannot write to the outbox, dropping a webhook for app \(parts[0]): \(error)")
+            state.withLock { $0.diskError = "webhook outbox: \(error)" }
+        }
+    }
+
+    private func submit(_ stored: StoredWebhook, id: UInt64) {
+        let app = state.withLock { $0.apps[stored.appID] }
+        guard let app else {
+            deadLetter(stored, id: id, attempts: 0, error: "app \(stored.appID) no longer exists")
+            return
+        }
+        let target = app.targets.first { $0.url == stored.url } ?? WebhookTarget(url: stored.url)
+        inDelivery.withLock { $0[id] = stored }
+        dispatcher.submit(WebhookDelivery(
+            id: String(id), target: stored.url, url: stored.url, appKey: app.key, secret: app.secret,
+            eventsJSON: stored.eventsJSON, createdAtMs: stored.createdAtMs,
+            stampTimeAtDelivery: target.stampTimeAtDelivery,
+            extraHeaders: target.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+    }
+
+    /// The dispatcher's verdict (on its thread): delivered webhooks leave the outbox; failed
+    /// ones go to the dead-letter file first.
+    private func finished(_ delivery: WebhookDelivery, _ outcome: DeliveryOutcome) {
+        guard let id = UInt64(delivery.id), let stored = inDelivery.withLock({ $0.removeValue(forKey: id) }) else { return }
+        if case .failed(let error, let attempts) = outcome {
+            deadLetter(stored, id: id, attempts: attempts, error: error)
+            return
+        }
+        do { try outbox.acknowledge(id) } catch { log("webhooks: cannot acknowledge webhook \(id): \(error)") }
+    }
+
+    private func deadLetter(_ stored: StoredWebhook, id: UInt64, attempts: Int, error: String) {
+        log("webhooks: webhook \(id) to \(stored.url) failed for good after \(attempts) attempts: \(error)")
+        do {
+            try deadLetters.append(DeadLetters.Letter(
+                id: String(id), appID: stored.appID, url: stored.url, createdAtMs: stored.createdAtMs,
+                failedAtMs: Self.unixMs(), attempts: attempts, error: error,
+                eventsJSON: String(decoding: stored.eventsJSON, as: UTF8.self)))
+            try outbox.acknowledge(id)
+        } catch {
+            // Kept in the outbox: it is retried after the next start rather than lost.
+            log("webhooks: cannot write the dead letter for webhook \(id): \(error)")
+        }
+    }
+
+    static func nowMs() -> Int64 {
+        Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000)
+    }
+
+    static func unixMs() -> Int64 {
+        Int64(Date().timeIntervalSince1970 * 1000)
+    }
+}
+
+/// Lets the dispatcher's callback reach the pipeline that owns the dispatcher.
+private final class OutcomeSink: @unchecked Sendable {
+    weak var pipeline: WebhookPipeline?
+}

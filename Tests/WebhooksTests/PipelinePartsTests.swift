@@ -1,0 +1,103 @@
+import Testing
+@testable import Webhooks
+
+@Suite struct WebhookEventTests {
+    @Test func eventsEncodeAsPusherDocumentsThem() {
+        #expect(WebhookEvent(kind: .channelOccupied, channel: "c").json == #"{"name":"channel_occupied","channel":"c"}"#)
+        #expect(WebhookEvent(kind: .memberAdded, channel: "presence-x", userID: "1").json
+                == #"{"name":"member_added","channel":"presence-x","user_id":"1"}"#)
+        let client = WebhookEvent(kind: .clientEvent, channel: "private-c", userID: nil, event: "client-typing",
+                                  data: #"{"on":true}"#, socketID: "1.2")
+        #expect(client.json == #"{"name":"client_event","channel":"private-c","event":"client-typing","data":"{\"on\":true}","socket_id":"1.2"}"#)
+        #expect(WebhookEvent(kind: .subscriptionCount, channel: "c", subscriptionCount: 5).json
+                == #"{"name":"subscription_count","channel":"c","subscription_count":5}"#)
+    }
+
+    @Test func targetsFilterByTypeAndChannelName() {
+        var target = WebhookTarget(url: "http://x")
+        let occupied = WebhookEvent(kind: .channelOccupied, channel: "private-chat-1")
+        #expect(target.accepts(occupied))
+        target.eventTypes = [.memberAdded]
+        #expect(!target.accepts(occupied))
+        target.eventTypes = [.channelOccupied]
+        target.channelPrefix = "private-"
+        target.channelSuffix = "-1"
+        #expect(target.accepts(occupied))
+        #expect(!target.accepts(WebhookEvent(kind: .channelOccupied, channel: "private-chat-2")))
+        #expect(!target.accepts(WebhookEvent(kind: .channelOccupied, channel: "chat-1")))
+    }
+}
+
+@Suite struct GraceWindowTests {
+    let vacated = WebhookEvent(kind: .channelVacated, channel: "c")
+    let occupied = WebhookEvent(kind: .channelOccupied, channel: "c")
+
+    @Test func aRejoinWithinTheDelayCancelsThePair() {
+        var grace = GraceWindow(delayMs: 3000)
+        #expect(grace.offer(vacated, app: "1", nowMs: 0) == nil)
+        #expect(grace.offer(occupied, app: "1", nowMs: 2000) == nil)
+        #expect(grace.takeDue(nowMs: 10_000).isEmpty)
+    }
+
+    @Test func aRealLeaveIsSentOnceTheDelayHasPassed() {
+        var grace = GraceWindow(delayMs: 3000)
+        #expect(grace.offer(vacated, app: "1", nowMs: 0) == nil)
+        #expect(grace.takeDue(nowMs: 2999).isEmpty)
+        #expect(grace.nextDueMs == 3000)
+        let due = grace.takeDue(nowMs: 3000)
+        #expect(due.count == 1 && due[0].event == vacated && due[0].app == "1")
+        // After that, an arrival is a real arrival.
+        #expect(grace.offer(occupied, app: "1", nowMs: 3500) == occupied)
+    }
+
+    @Test func pairsAreMatchedByAppChannelAndUser() {
+        var grace = GraceWindow(delayMs: 3000)
+        let removed = WebhookEvent(kind: .memberRemoved, channel: "presence-x", userID: "7")
+        #expect(grace.offer(removed, app: "1", nowMs: 0) == nil)
+        #expect(grace.offer(WebhookEvent(kind: .memberAdded, channel: "presence-x", userID: "8"), app: "1", nowMs: 1) != nil)
+        #expect(grace.offer(WebhookEvent(kind: .memberAdded, channel: "presence-x", userID: "7"), app: "2", nowMs: 1) != nil)
+        #expect(grace.offer(occupied, app: "1", nowMs: 1) == occupied)
+        #expect(grace.count == 1)
+        #expect(grace.offer(WebhookEvent(kind: .memberAdded, channel: "presence-x", userID: "7"), app: "1", nowMs: 2) == nil)
+        #expect(grace.count == 0)
+    }
+
+    @Test func otherEventsPassAndZeroDelayHoldsNothing() {
+        var grace = GraceWindow(delayMs: 3000)
+        let miss = WebhookEvent(kind: .cacheMiss, channel: "cache-x")
+        #expect(grace.offer(miss, app: "1", nowMs: 0) == miss)
+        var none = GraceWindow(delayMs: 0)
+        #expect(none.offer(vacated, app: "1", nowMs: 0) == vacated)
+    }
+}
+
+@Suite struct StoredWebhookTests {
+    @Test func roundTrips() {
+        let stored = StoredWebhook(appID: "1", url: "https://example.com/hook", createdAtMs: 1_327_078_148_132,
+                                   eventsJSON: Array(#"[{"name":"channel_occupied","channel":"é"}]"#.utf8))
+        #expect(StoredWebhook(decoding: stored.encoded) == stored)
+    }
+
+    @Test func truncatedBytesAreRefused() {
+        let bytes = StoredWebhook(appID: "1", url: "u", createdAtMs: 5, eventsJSON: Array("[]".utf8)).encoded
+        for length in 0..<(bytes.count - 2) {
+            #expect(StoredWebhook(decoding: Array(bytes.prefix(length))) == nil)
+        }
+    }
+}
+
+@Suite struct DeadLettersTests {
+    @Test func appendReadAndReplaceKeepTheEventsText() throws {
+        let path = "/tmp/bridge-deadletters-\(UInt32.random(in: 0...UInt32.max))/dead.jsonl"
+        let letters = DeadLetters(path: path)
+        let events = #"[{"name":"client_event","channel":"private-c","event":"client-x","data":"{\"a\":1}","socket_id":"1.2"}]"#
+        let letter = DeadLetters.Letter(id: "42", appID: "1", url: "http://127.0.0.1:9/hook", createdAtMs: 1, failedAtMs: 2,
+                                        attempts: 3, error: "HTTP 400", eventsJSON: events)
+        try letters.append(letter)
+        try letters.append(letter)
+        let read = try letters.read()
+        #expect(read.letters == [letter, letter] && read.skipped == 0)
+        try letters.replace(with: [])
+        #expect(try letters.read().letters.isEmpty)
+    }
+}
