@@ -2,7 +2,7 @@
 # shellcheck disable=SC2086  # unquoted $vars are result keys built from plain numbers and words
 # Transport benchmarks for Bridge: idle-connection memory, WebSocket echo,
 # HTTP keep-alive and WebSocket handshakes, then the fan-out comparison with
-# nginx + nchan (bench/fanout.sh). Prints a Markdown report ready for
+# nginx + nchan (bench/fanout.sh), and the Pusher workloads (bench/pusher_bench.sh). Prints a Markdown report ready for
 # BENCHMARKS.md. Loopback only; every step has a timeout.
 #
 # Usage: bench/run.sh [--quick] [--bridge PATH] [--no-fanout]
@@ -375,5 +375,17 @@ if [ "$FANOUT" = 1 ]; then
         tail -5 "$WORK/logs/fanout.err" >&2
         log "bench/fanout.sh failed (log: $WORK/logs/fanout.err); the report has no fan-out section"
     fi
+fi
+# ---- (f) Pusher workloads: many channels, presence churn, API publishes ---------
+
+log "Pusher benchmarks (bench/pusher_bench.sh; its progress in $WORK/logs/pusher.err)"
+PUSHER_ARGS=(--bridge "$BRIDGE")
+if [ "$QUICK" = 1 ]; then PUSHER_ARGS+=(--quick); fi
+if timeout 600 "$ROOT/bench/pusher_bench.sh" "${PUSHER_ARGS[@]}" >"$WORK/logs/pusher.md" 2>"$WORK/logs/pusher.err"; then
+    { echo; cat "$WORK/pusher-report.md"; } | tee -a "$WORK/report.md"
+else
+    tail -5 "$WORK/logs/pusher.err" >&2
+    log "bench/pusher_bench.sh failed or saw a busy machine (log: $WORK/logs/pusher.err)"
+    [ -f "$WORK/pusher-report.md" ] && { echo; cat "$WORK/pusher-report.md"; } | tee -a "$WORK/report.md"
 fi
 log "report: $WORK/report.md, raw numbers: $RESULTS, logs: $WORK/logs/"
