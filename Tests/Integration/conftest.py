@@ -158,8 +158,9 @@ class BridgeProcess:
 def bridge(tmp_path, request):
     """Factory: `bridge(*flags, env=None, port=True, echo_path="/echo")` starts a server.
 
-    The base command is `bridge serve --host 127.0.0.1 --port 0 --threads 2 --echo-path /echo`;
-    `port=False` or `echo_path=None` leave those flags out (to test env and config sources).
+    The base command is `bridge serve --host 127.0.0.1 --port 0 --threads 2 --echo-path /echo`
+    plus a fresh `--data-dir` unless one is given; `port=False` or `echo_path=None` leave those
+    flags out (to test env and config sources).
     """
     started: list[BridgeProcess] = []
 
@@ -172,6 +173,10 @@ def bridge(tmp_path, request):
         if echo_path is not None:
             args += ["--echo-path", echo_path]
         args += list(flags)
+        # One data directory per server: its webhook outbox admits a single process.
+        if "--data-dir" not in flags and not any(f.startswith("--data-dir=") for f in flags) \
+                and "BRIDGE_DATA_DIR" not in (env or {}):
+            args += ["--data-dir", str(tmp_path / f"data-{len(started)}")]
         server = BridgeProcess(args, clean_env(env), tmp_path, fd_limit)
         started.append(server)
         return server

@@ -47,7 +47,9 @@ extension Connection {
     private func headComplete(_ exchange: HTTPExchange) {
         guard let head = exchange.parser.head else { return }
         var limit = config.http.maxBodyBytes
-        if case .found(_, _, let routeLimit?) = loop.server.router.match(method: head.method, path: head.path) {
+        let route = loop.server.router.match(method: head.method, path: head.path)
+        exchange.route = route
+        if case .found(_, _, let routeLimit?) = route {
             limit = routeLimit
         }
         do {
@@ -74,7 +76,9 @@ extension Connection {
             respond(server.cors.preflightResponse(for: request), to: request)
             return
         }
-        switch server.router.match(method: request.method, path: request.path) {
+        let route = exchange.route ?? server.router.match(method: request.method, path: request.path)
+        exchange.route = nil
+        switch route {
         case .found(.http(let handler), let parameters, _):
             respond(handler(request, parameters), to: request)
         case .found(.webSocket(let service), let parameters, _):

@@ -6,6 +6,8 @@ final class HTTPExchange {
     var requestInProgress = false
     /// Set while draining: answer the request in flight with `Connection: close`.
     var closeAfterResponse = false
+    /// The route of the request being read, found once its head is complete.
+    var route: RouteMatch<Endpoint>?
 
     init(limits: HTTPParserLimits) {
         parser = HTTPRequestParser(limits: limits)
