@@ -43,6 +43,11 @@ public struct WebhookEvent: Sendable, Equatable {
         return text + "}"
     }
 
+    /// About what the event takes in a webhook, for the backlog bound.
+    var estimatedBytes: Int {
+        64 + channel.utf8.count + (event?.utf8.count ?? 0) + (data?.utf8.count ?? 0) + (userID?.utf8.count ?? 0)
+    }
+
     /// `channel_vacated` and `member_removed` wait out the grace period; their opposites cancel them.
     var isDeparture: Bool { kind == .channelVacated || kind == .memberRemoved }
 

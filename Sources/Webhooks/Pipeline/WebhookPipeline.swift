@@ -17,7 +17,8 @@ public final class WebhookPipeline: Sendable {
         public var outbox: Outbox.Options
         public var dispatcher = DispatcherOptions()
         public var deadLetterPath: String
-        /// Past this many outbox bytes client events are refused (their senders get an error);
+        /// Past this many bytes of backlog (webhooks written and not yet delivered, plus events
+        /// on their way to the outbox) client events are refused (their senders get an error);
         /// lifecycle events are still written, up to the outbox's own `maxBytes`.
         public var clientEventLimitBytes: Int
 
@@ -43,7 +44,10 @@ public final class WebhookPipeline: Sendable {
     private let dispatcher: WebhookDispatcher
     private let deadLetters: DeadLetters
     private let log: @Sendable (String) -> Void
-    private let backlogFull = Atomic<Bool>(false)
+    /// Bytes of backlog, kept exact enough for the client-event bound: added when an event is
+    /// taken and when a webhook is written, removed when the event is processed and when the
+    /// webhook is acknowledged.
+    private let backlogBytes = Atomic<Int>(0)
     /// Webhooks handed to the dispatcher and not finished yet, by outbox id.
     private let inDelivery = Mutex<[UInt64: StoredWebhook]>([:])
     private let finished = DispatchSemaphore(value: 0)
@@ -82,7 +86,12 @@ public final class WebhookPipeline: Sendable {
     /// Hands an event over; O(1), called on event loops. False when the backlog is full and the
     /// event is a client event (the sender is told; lifecycle events are always taken).
     public func emit(app: String, _ event: WebhookEvent) -> Bool {
-        if event.kind == .clientEvent && backlogFull.load(ordering: .relaxed) { return false }
+        let cost = event.estimatedBytes
+        let backlog = backlogBytes.add(cost, ordering: .relaxed).newValue
+        if event.kind == .clientEvent && backlog > options.clientEventLimitBytes {
+            backlogBytes.subtract(cost, ordering: .relaxed)
+            return false
+        }
         let wasEmpty = state.withLock { state in
             state.incoming.append((app, event))
             return state.incoming.count == 1
@@ -147,6 +156,7 @@ public final class WebhookPipeline: Sendable {
             }
             let nowMs = Self.nowMs()
             for (appID, event) in incoming {
+                defer { backlogBytes.subtract(event.estimatedBytes, ordering: .relaxed) }
                 if let passed = grace.offer(event, app: appID, nowMs: nowMs) {
                     route(passed, app: appID, apps: apps, batches: &batches, nowMs: nowMs)
                 }
@@ -159,7 +169,6 @@ public final class WebhookPipeline: Sendable {
                 batches[key] = nil
                 write(batch.events, key: key, apps: apps, nowMs: nowMs)
             }
-            backlogFull.store(outbox.diskBytes > options.clientEventLimitBytes, ordering: .relaxed)
             if stopping {
                 finished.signal()
                 return
@@ -194,9 +203,10 @@ public final class WebhookPipeline: Sendable {
             state.withLock { $0.diskError = nil }
             submit(stored, id: id)
         } catch {
-            // Full or unwritable: the webhook is lost; say so loudly, keep running.
+            // Full or unwritable: the webhook is lost; say so loudly, keep running. Only a disk
+            // that cannot be written makes the server unready; a full outbox is a backlog.
             log("webhooks: cannot write to the outbox, dropping a webhook for app \(parts[0]): \(error)")
-            state.withLock { $0.diskError = "webhook outbox: \(error)" }
+            if case .io = error { state.withLock { $0.diskError = "webhook outbox: \(error)" } }
         }
     }
 
@@ -208,6 +218,7 @@ public final class WebhookPipeline: Sendable {
         }
         let target = app.targets.first { $0.url == stored.url } ?? WebhookTarget(url: stored.url)
         inDelivery.withLock { $0[id] = stored }
+        backlogBytes.add(stored.encoded.count, ordering: .relaxed)
         dispatcher.submit(WebhookDelivery(
             id: String(id), target: stored.url, url: stored.url, appKey: app.key, secret: app.secret,
             eventsJSON: stored.eventsJSON, createdAtMs: stored.createdAtMs,
@@ -219,6 +230,7 @@ public final class WebhookPipeline: Sendable {
     /// ones go to the dead-letter file first.
     private func finished(_ delivery: WebhookDelivery, _ outcome: DeliveryOutcome) {
         guard let id = UInt64(delivery.id), let stored = inDelivery.withLock({ $0.removeValue(forKey: id) }) else { return }
+        backlogBytes.subtract(stored.encoded.count, ordering: .relaxed)
         if case .failed(let error, let attempts) = outcome {
             deadLetter(stored, id: id, attempts: attempts, error: error)
             return

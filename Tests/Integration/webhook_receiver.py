@@ -1,0 +1,369 @@
+"""A real webhook receiver for the integration tests: a threaded HTTP/1.1 server on 127.0.0.1.
+
+It records every request (method, path, headers in order, raw body, arrival time, attempt and id
+headers) and answers from a script the test sets:
+
+    hooks = WebhookReceiver().start()
+    hooks.reply(200)                                   # every request: 200 (the default)
+    hooks.reply(500, 200)                              # first 500, then 200 for every later one
+    hooks.reply(Reply(429, headers={"Retry-After": "2"}), 200)
+    hooks.reply(Reply(hang=True), 200)                 # hold the first request open, then 200
+    hooks.reply(Reply(drop=True), 200)                 # close the first connection unanswered
+    hooks.respond_with(lambda request: Reply(...))     # any rule (per path, per id, per attempt)
+
+`stop()` closes the listener and every open connection (connections are refused while it is
+down); `start()` listens again on the SAME port. Every wait has a deadline, and hangs are bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+MAX_HANG = 30.0  # a hung request is released after this even if the test forgets to
+
+
+@dataclass
+class Reply:
+    """What the receiver does with one request."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b"ok"
+    delay: float = 0.0      # wait this long before answering
+    hang: bool = False      # hold the request until release()/stop() (or MAX_HANG), then close unanswered
+    drop: bool = False      # close the connection (with a reset) without answering
+
+    def describe(self) -> str:
+        if self.drop:
+            return "drop"
+        if self.hang:
+            return "hang"
+        return str(self.status) + (f" after {self.delay}s" if self.delay else "")
+
+
+def as_reply(value: Reply | int) -> Reply:
+    return value if isinstance(value, Reply) else Reply(status=value)
+
+
+@dataclass
+class Received:
+    """One request as it arrived."""
+
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    wall: float              # time.time() when the body had been read
+    mono: float              # time.monotonic() at the same moment
+    reply: Reply | None = None
+    answered: int | None = None   # the status actually written, None for drop/hang/write failure
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+    @property
+    def id(self) -> str | None:
+        return self.header("X-Bridge-Webhook-Id")
+
+    @property
+    def attempt(self) -> int | None:
+        value = self.header("X-Bridge-Webhook-Attempt")
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def events(self) -> list[dict]:
+        return self.json["events"]
+
+    @property
+    def delivered(self) -> bool:
+        return self.answered is not None and 200 <= self.answered < 300
+
+    def __repr__(self) -> str:
+        return (f"<{self.method} {self.path} id={self.id} attempt={self.attempt} "
+                f"answered={self.answered} body={self.body[:200]!r}>")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True   # SO_REUSEADDR: listen again on the same port after stop()
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], owner: WebhookReceiver):
+        self.owner = owner
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"   # keep-alive, and 100-continue handled by the base class
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        self.server.owner._track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+        pass
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            body = bytearray()
+            while True:
+                size = int(self.rfile.readline(1024).split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(body)
+                body += self.rfile.read(size)
+                self.rfile.readline(16)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        body = self._read_body()
+        request = Received(self.command, self.path, list(self.headers.items()), body,
+                           time.time(), time.monotonic())
+        self.server.owner._serve(self, request)
+
+    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = _handle
+
+
+class WebhookReceiver:
+    """The receiver; thread-safe. Use `start()`, `url(path)`, `reply(...)`, `wait_for(...)`, `stop()`."""
+
+    def __init__(self, port: int = 0):
+        self.port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._requests: list[Received] = []
+        self._connections: set[socket.socket] = set()
+        self._release = threading.Event()
+        self._script: list[Reply] = []
+        self._then = Reply(200)
+        self._responder: Callable[[Received], Reply | int] | None = None
+
+    # --- lifecycle ---
+
+    def start(self, bind_timeout: float = 5.0) -> WebhookReceiver:
+        """Listen (again) on 127.0.0.1; the first start picks an ephemeral port, later ones reuse it."""
+        assert self._server is None, "receiver already running"
+        deadline = time.monotonic() + bind_timeout
+        while True:
+            try:
+                server = _Server(("127.0.0.1", self.port), self)
+                break
+            except OSError as error:
+                if self.port == 0 or time.monotonic() > deadline:
+                    raise AssertionError(f"receiver could not listen on 127.0.0.1:{self.port}: {error}")
+                time.sleep(0.05)
+        self._server = server
+        self.port = server.server_address[1]
+        self._release.clear()
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"webhook-receiver-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and close every open connection; hung requests are released."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._release.set()
+        server.shutdown()
+        server.server_close()
+        with self._cond:
+            connections = list(self._connections)
+            self._connections.clear()
+        for conn in connections:
+            _reset(conn)
+        if self._thread is not None:
+            self._thread.join(5)
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def url(self, path: str = "/hook") -> str:
+        assert self.port, "start() the receiver first"
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    # --- the script ---
+
+    def reply(self, *replies: Reply | int, then: Reply | int | None = None) -> None:
+        """Answer the next requests with `replies` in order, then repeat the last one
+        (or `then`, when given)."""
+        with self._cond:
+            self._responder = None
+            items = [as_reply(r) for r in replies] or [Reply(200)]
+            if then is None:
+                self._script, self._then = items[:-1], items[-1]
+            else:
+                self._script, self._then = items, as_reply(then)
+
+    def respond_with(self, responder: Callable[[Received], Reply | int]) -> None:
+        """Decide each answer with `responder(request)` (called with earlier requests recorded)."""
+        with self._cond:
+            self._responder = responder
+
+    def release(self) -> None:
+        """Let go of every hung request (they are closed unanswered)."""
+        self._release.set()
+
+    # --- what arrived ---
+
+    @property
+    def requests(self) -> list[Received]:
+        with self._cond:
+            return list(self._requests)
+
+    def delivered(self, path: str | None = None) -> list[Received]:
+        """Requests answered 2xx (optionally to one path)."""
+        return [r for r in self.requests if r.delivered and (path is None or r.path == path)]
+
+    def by_id(self, path: str | None = None) -> dict[str, list[Received]]:
+        """Every request grouped by X-Bridge-Webhook-Id, in arrival order."""
+        groups: dict[str, list[Received]] = {}
+        for request in self.requests:
+            if path is None or request.path == path:
+                groups.setdefault(request.id or "", []).append(request)
+        return groups
+
+    def delivered_events(self, path: str | None = None) -> list[dict]:
+        """The events of every webhook answered 2xx, once per webhook id (duplicates collapsed)."""
+        seen: set[str] = set()
+        events: list[dict] = []
+        for request in self.delivered(path):
+            key = request.id or f"no-id-{id(request)}"
+            if key in seen:
+                continue
+            seen.add(key)
+            events.extend(request.events)
+        return events
+
+    def wait_for(self, check: Callable[[list[Received]], Any], timeout: float, what: str = "") -> Any:
+        """Wait until `check(requests)` is truthy and return its value; AssertionError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                value = check(list(self._requests))
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    tail = self._requests[-8:]
+                    raise AssertionError(f"receiver: {what or 'condition'} not met within {timeout}s; "
+                                         f"{len(self._requests)} requests, last: {tail}")
+                self._cond.wait(min(remaining, 0.1))
+
+    def wait_count(self, count: int, timeout: float, path: str | None = None) -> list[Received]:
+        return self.wait_for(
+            lambda reqs: [r for r in reqs if path is None or r.path == path]
+            if len([r for r in reqs if path is None or r.path == path]) >= count else None,
+            timeout, f"{count} requests" + (f" to {path}" if path else ""))
+
+    def quiet(self, duration: float, path: str | None = None) -> list[Received]:
+        """Sleep `duration` and return what arrived meanwhile (to assert that nothing did)."""
+        before = len(self.requests)
+        time.sleep(duration)
+        return [r for r in self.requests[before:] if path is None or r.path == path]
+
+    # --- internals ---
+
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._cond:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def _choose(self, request: Received) -> Reply:
+        with self._cond:
+            if self._responder is not None:
+                responder = self._responder
+            else:
+                responder = None
+                reply = self._script.pop(0) if self._script else self._then
+        if responder is not None:
+            reply = as_reply(responder(request))
+        return reply
+
+    def _record(self, request: Received) -> None:
+        with self._cond:
+            self._requests.append(request)
+            self._cond.notify_all()
+
+    def _serve(self, handler: _Handler, request: Received) -> None:
+        reply = self._choose(request)  # the responder sees the earlier requests, not this one
+        request.reply = reply
+        self._record(request)
+        if reply.drop:
+            handler.close_connection = True
+            _reset(handler.connection)
+            return
+        if reply.hang:
+            self._release.wait(MAX_HANG)
+            handler.close_connection = True
+            _reset(handler.connection)
+            return
+        if reply.delay:
+            if self._release.wait(reply.delay):
+                handler.close_connection = True
+                return
+        with self._cond:
+            request.answered = reply.status  # set first: the sender can't act before the write
+            self._cond.notify_all()
+        try:
+            handler.send_response(reply.status)
+            for name, value in reply.headers.items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Type", "text/plain")
+            handler.send_header("Content-Length", str(len(reply.body)))
+            handler.end_headers()
+            handler.wfile.write(reply.body)
+            handler.wfile.flush()
+        except OSError:
+            with self._cond:
+                request.answered = None
+            handler.close_connection = True
+
+
+def _reset(conn: socket.socket) -> None:
+    """Close with SO_LINGER 0 (a TCP reset), ignoring a socket that is already gone."""
+    try:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        conn.close()
+    except OSError:
+        pass
