@@ -15,6 +15,7 @@ import json
 import re
 import signal
 import stat
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -873,3 +874,53 @@ def test_bad_webhook_flag_is_a_usage_error(tmp_path, flag, value):
     lines = result.stderr.decode("utf-8", "replace").splitlines()
     assert len(lines) == 1 and lines[0].startswith("bridge:"), lines
     assert flag.lstrip("-") in lines[0], lines[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Operator tools: verify and status
+# ----------------------------------------------------------------------------------------------
+
+
+def _verify(body: bytes, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(conftest.bridge_path()), "webhooks", "verify", *flags], input=body,
+                          capture_output=True, timeout=10, env=conftest.clean_env())
+
+
+def test_webhooks_verify_checks_signature_key_and_age():
+    body = json.dumps({"time_ms": int(time.time() * 1000), "events": []}).encode()
+    signature = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+
+    good = _verify(body, "--secret", "s3cret", "--signature", signature, "--key", "k", "--received-key", "k")
+    assert good.returncode == 0 and good.stdout.decode().strip() == "valid", good
+
+    tampered = _verify(body.replace(b"events", b"evenTs"), "--secret", "s3cret", "--signature", signature)
+    assert tampered.returncode == 1 and "Signature" in tampered.stdout.decode(), tampered
+
+    wrong_key = _verify(body, "--secret", "s3cret", "--signature", signature, "--key", "k", "--received-key", "other")
+    assert wrong_key.returncode == 1 and "X-Pusher-Key" in wrong_key.stdout.decode(), wrong_key
+
+    old = json.dumps({"time_ms": int(time.time() * 1000) - 400_000, "events": []}).encode()
+    stale = _verify(old, "--secret", "s3cret", "--signature", hmac.new(b"s3cret", old, hashlib.sha256).hexdigest())
+    assert stale.returncode == 1 and "time_ms" in stale.stdout.decode(), stale
+
+    missing = _verify(body, "--secret", "s3cret")
+    assert missing.returncode == 2 and missing.stderr.decode().startswith("bridge:"), missing
+
+
+def test_webhooks_status_reports_the_running_servers_backlog(pusher_bridge, receiver, tmp_path):
+    hooks = receiver()
+    hooks.reply(503)
+    app = make_app("1", webhooks=[{"url": hooks.url(), "event_types": ["channel_occupied"]}])
+    server = pusher_bridge([app], *hook_flags(tmp_path / "data", **{"webhook-retry-delay": "5"}))
+    with server.ws() as ws:
+        ws.subscribe_ok("status-check")
+        hooks.wait_count(1, timeout=5)
+
+        def status():
+            result = run_bridge_once(["webhooks", "status", "--host", "127.0.0.1", "--port", str(server.port)])
+            assert result.returncode == 0, result
+            return json.loads(result.stdout)
+
+        report = retry_until(lambda: (lambda s: s if s["pending"] == 1 else None)(status()), 5)
+        assert report, "status never showed the undelivered webhook"
+        assert report["dead"] == 0 and report["outbox_bytes"] > 0
