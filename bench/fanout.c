@@ -12,42 +12,20 @@
  *
  * One thread, one epoll instance, loopback only. Bounded in count (N, R*D) and in
  * time (--deadline). Results are key=value lines on stdout; progress on stderr.
- * Build: gcc -O2 -Wall -o fanout fanout.c -lcrypto
+ * Build: gcc -O2 -Wall -o fanout fanout.c -lcrypto (it includes common.h, net.h and pusher_api.h beside it)
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/timerfd.h>
-#include <time.h>
-#include <unistd.h>
+#define PROG "fanout"
+#include "net.h"
+#include "pusher_api.h"
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/timerfd.h>
 
 enum target { T_BRIDGE, T_NCHAN };
 enum sub_state { S_FREE, S_CONNECTING, S_UPGRADING, S_ESTABLISHING, S_SUBSCRIBING, S_READY };
 enum pub_state { P_FREE, P_CONNECTING, P_IDLE, P_BUSY };
-
-/* RFC 6455 §1.3's sample key: its accept value is known, so no SHA-1 here. */
-static const char ws_key[] = "dGhlIHNhbXBsZSBub25jZQ==";
-static const char ws_accept[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 #define OUTCAP 512        /* per subscriber: upgrade request, subscribe frame, pongs */
 #define SCRATCH (256 * 1024)
@@ -103,18 +81,14 @@ static struct {
     .app_id = "1", .app_key = "app-key", .app_secret = "app-secret",
 };
 
-static int epfd = -1, tfd = -1;
+static int tfd = -1;
 static struct sub *subs;
 static struct pub *pubs;
 static uint32_t leftcap;
 static uint8_t *scratch;
-static uint64_t now_ns, deadline_ns;
-static volatile sig_atomic_t stop_signal;
-static struct sockaddr_in dst;
 static char sub_request[512];
 static size_t sub_request_len;
 static char run_id[16];
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 /* Counters. */
 static long n_started, n_connecting, n_ready, n_failed, n_dropped, n_next;
@@ -180,81 +154,22 @@ static uint64_t hist_q(const struct hist *h, double q) {
 static struct hist lat;     /* publish-to-receive, ns */
 static struct hist pub_lat; /* HTTP publish request to response, ns */
 
-/* ---- small helpers ------------------------------------------------------- */
+/* ---- CPU and memory ------------------------------------------------------- */
 
-static uint64_t clock_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint32_t rng32(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)rng_state;
-}
-
-static void die(const char *what) {
-    fprintf(stderr, "fanout: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static void on_signal(int sig) { (void)sig; stop_signal = 1; }
-
-/* CPU seconds (user + system) of a process, from /proc/PID/stat fields 14-15. */
-static double proc_cpu_s(long pid) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p) return -1;
-    unsigned long long ut = 0, st = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long proc_rss_kib(long pid) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%ld/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    long v = -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) { v = strtol(line + 6, NULL, 10); break; }
-    fclose(f);
-    return v;
-}
-
-static double watched_cpu_s(void) {
+/* The sum of f over the watched servers; -1 if one of them is gone. */
+static double watched_sum(double (*f)(long)) {
     double t = 0;
     for (int i = 0; i < opt.nwatch; i++) {
-        double v = proc_cpu_s(opt.watch[i]);
+        double v = f(opt.watch[i]);
         if (v < 0) return -1;
         t += v;
     }
     return t;
 }
 
-static long watched_rss_kib(void) {
-    long t = 0;
-    for (int i = 0; i < opt.nwatch; i++) {
-        long v = proc_rss_kib(opt.watch[i]);
-        if (v < 0) return -1;
-        t += v;
-    }
-    return t;
-}
-
-static double self_cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
+static double rss_kib(long pid) { return (double)proc_rss_kib(pid); }
+static double watched_cpu_s(void) { return watched_sum(proc_cpu_s); }
+static long watched_rss_kib(void) { return (long)watched_sum(rss_kib); }
 
 /* Per-CPU jiffies from /proc/stat: tasks (user + nice + system), interrupts (irq + softirq),
  * steal (taken by the hypervisor) and the total. Returns the CPU count. */
@@ -267,15 +182,13 @@ static int cpu_times(struct cpu_jiffies c[MAX_CPUS]) {
     char line[512];
     int n = 0;
     while (fgets(line, sizeof line, f)) {
-        int id;
-        unsigned long long v[8] = {0};
-        if (strncmp(line, "cpu", 3) != 0 || line[3] < '0' || line[3] > '9') continue;
-        if (sscanf(line + 3, "%d %llu %llu %llu %llu %llu %llu %llu %llu", &id, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 9) continue;
+        struct cpu_stat s;
+        int id = cpu_stat_parse(line, &s);
         if (id < 0 || id >= MAX_CPUS) continue;
-        c[id].task = v[0] + v[1] + v[2];
-        c[id].intr = v[5] + v[6];
-        c[id].steal = v[7];
-        c[id].total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+        c[id].task = s.user + s.nice + s.system;
+        c[id].intr = s.irq + s.softirq;
+        c[id].steal = s.steal;
+        c[id].total = cpu_stat_total(&s);
         if (id + 1 > n) n = id + 1;
     }
     fclose(f);
@@ -318,15 +231,6 @@ static double foreign_cpu_s(void) {
     return (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
-static void hex(const unsigned char *p, size_t n, char *outp) {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        outp[2 * i] = digits[p[i] >> 4];
-        outp[2 * i + 1] = digits[p[i] & 15];
-    }
-    outp[2 * n] = 0;
-}
-
 static void usage(FILE *f) {
     fprintf(f,
         "usage: fanout --target bridge|nchan --port P [options]\n"
@@ -346,17 +250,6 @@ static void usage(FILE *f) {
         "  --server-pid PID     report this process's CPU and RSS (repeatable, summed)\n"
         "  --deadline S         hard limit on the whole run (60)\n"
         "  --quiet              no progress lines\n");
-}
-
-static double parse_num(const char *name, const char *s, double lo, double hi) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "fanout: %s must be a number in [%g, %g], got \"%s\"\n", name, lo, hi, s);
-        exit(2);
-    }
-    return v;
 }
 
 static int channel_ok(const char *s) {
@@ -411,43 +304,14 @@ static void parse_args(int argc, char **argv) {
         default: usage(stderr); exit(2);
         }
     }
-    if (optind != argc) { fprintf(stderr, "fanout: unexpected argument \"%s\"\n", argv[optind]); exit(2); }
+    no_more_args(argc, argv);
     if (!target_set || !opt.port) { usage(stderr); exit(2); }
     if (!channel_ok(opt.channel)) { fprintf(stderr, "fanout: --channel takes [A-Za-z0-9_-]{1,160}\n"); exit(2); }
     long srcs = (opt.subscribers + opt.per_src - 1) / opt.per_src;
     if (opt.src_first + srcs - 1 > 254) { fprintf(stderr, "fanout: source addresses past 127.0.0.254\n"); exit(2); }
     double msgs = opt.rate * (opt.warmup + opt.duration);
     if (msgs > 1e6) { fprintf(stderr, "fanout: rate x (warmup + duration) is capped at 1,000,000 messages\n"); exit(2); }
-    if (inet_pton(AF_INET, opt.host, &dst.sin_addr) != 1 || (ntohl(dst.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "fanout: --host must be a 127.x.x.x address, got \"%s\"\n", opt.host);
-        exit(2);
-    }
-    dst.sin_family = AF_INET;
-    dst.sin_port = htons((uint16_t)opt.port);
-}
-
-/* ---- sockets ------------------------------------------------------------- */
-
-static int tcp_socket(uint32_t src_host_order) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    int one = 1;
-    struct linger lg = {1, 0}; /* close sends RST: no TIME_WAIT pile-up between runs */
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (src_host_order) {
-        /* The port is picked at connect() by the whole 4-tuple. */
-        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-        struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(src_host_order)};
-        if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) { close(fd); return -1; }
-    }
-    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) { close(fd); return -1; }
-    return fd;
-}
-
-static void ep(int op, int fd, uint32_t events, uint64_t tagv) {
-    struct epoll_event ev = {.events = events, .data.u64 = tagv};
-    if (epoll_ctl(epfd, op, fd, &ev) < 0) die("epoll_ctl");
+    set_loopback_dst(opt.host, opt.port);
 }
 
 /* ---- subscribers --------------------------------------------------------- */
@@ -483,29 +347,19 @@ static void sub_send(struct sub *s, const uint8_t *p, size_t n) {
     if (s->outlen + n > OUTCAP) { sub_close(s, 1, "output buffer full"); return; }
     memcpy(s->out + s->outlen, p, n);
     s->outlen += (uint16_t)n;
-    ep(EPOLL_CTL_MOD, s->fd, EPOLLIN | EPOLLOUT, (uint64_t)(s - subs));
+    ep_ctl(EPOLL_CTL_MOD, s->fd, EPOLLIN | EPOLLOUT, (uint64_t)(s - subs));
 }
 
 /* A client frame: FIN, opcode, masked payload (RFC 6455 §5.2, §5.3). */
 static void sub_send_frame(struct sub *s, int opcode, const uint8_t *payload, size_t len) {
     uint8_t f[OUTCAP];
     if (len > OUTCAP - 8) { sub_close(s, 1, "control payload too large"); return; }
-    size_t h = 0;
-    f[h++] = (uint8_t)(0x80 | opcode);
-    if (len < 126) f[h++] = (uint8_t)(0x80 | len);
-    else { f[h++] = 0x80 | 126; f[h++] = (uint8_t)(len >> 8); f[h++] = (uint8_t)len; }
-    uint32_t key = rng32();
-    uint8_t m[4];
-    memcpy(m, &key, 4);
-    memcpy(f + h, m, 4);
-    h += 4;
-    for (size_t i = 0; i < len; i++) f[h + i] = payload[i] ^ m[i & 3];
-    sub_send(s, f, h + len);
+    sub_send(s, f, ws_encode_frame(f, opcode, payload, len));
 }
 
 static void sub_start(struct sub *s, long index) {
-    uint32_t src = (127u << 24) | (uint32_t)(opt.src_first + index / opt.per_src);
-    int fd = tcp_socket(src);
+    const char *step;
+    int fd = tcp_start(opt.src_first + (int)(index / opt.per_src), EPOLLIN | EPOLLOUT, (uint64_t)index, &step);
     n_started++;
     if (fd < 0) {
         n_failed++;
@@ -517,7 +371,6 @@ static void sub_start(struct sub *s, long index) {
     s->leftlen = s->outlen = 0;
     s->next_seq = 0;
     n_connecting++;
-    ep(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLOUT, (uint64_t)index);
 }
 
 /* Parses an unsigned decimal after `key` in [p, p+n); returns -1 if absent. */
@@ -560,9 +413,8 @@ static void on_text(struct sub *s, const uint8_t *p, size_t n) {
     if (s->state == S_READY) {
         if (memmem(p, n, "~t=", 3)) { on_tick(s, p, n); return; }
         if (memmem(p, n, "\"pusher:ping\"", 13)) {
-            static const char pong[] = "{\"event\":\"pusher:pong\",\"data\":{}}";
             n_pusher_pings++;
-            sub_send_frame(s, 0x1, (const uint8_t *)pong, sizeof pong - 1);
+            sub_send_frame(s, 0x1, (const uint8_t *)pusher_pong, sizeof pusher_pong - 1);
             return;
         }
         n_foreign++;
@@ -593,34 +445,21 @@ static void on_text(struct sub *s, const uint8_t *p, size_t n) {
 /* Parses frames in [p, p+n); returns bytes consumed, or -1 if the subscriber was closed. */
 static long sub_frames(struct sub *s, const uint8_t *p, size_t n) {
     size_t pos = 0;
-    while (n - pos >= 2) {
-        const uint8_t *f = p + pos;
-        int op = f[0] & 0x0f;
-        if (f[1] & 0x80) { sub_close(s, 1, "server frame is masked"); return -1; }
-        uint64_t len = f[1] & 0x7f;
-        size_t h = 2;
-        if (len == 126) {
-            if (n - pos < 4) break;
-            len = ((uint64_t)f[2] << 8) | f[3];
-            h = 4;
-        } else if (len == 127) {
-            if (n - pos < 10) break;
-            len = 0;
-            for (int i = 0; i < 8; i++) len = (len << 8) | f[2 + i];
-            h = 10;
-        }
-        if (len + h > leftcap) { sub_close(s, 1, "server frame larger than --size allows"); return -1; }
-        if (n - pos < h + len) break;
-        const uint8_t *pl = f + h;
-        switch (op) {
+    for (;;) {
+        struct ws_frame f;
+        int r = ws_decode_frame(p + pos, n - pos, &f);
+        if (r < 0) { sub_close(s, 1, "server frame is masked"); return -1; }
+        if (f.head && f.len + f.head > leftcap) { sub_close(s, 1, "server frame larger than --size allows"); return -1; }
+        if (!r) break;
+        switch (f.op) {
         case 0x1:
         case 0x2:
-            if (!(f[0] & 0x80)) { n_errors++; break; } /* fragmented: not expected from either server */
-            on_text(s, pl, (size_t)len);
+            if (!f.fin) { n_errors++; break; } /* fragmented: not expected from either server */
+            on_text(s, f.payload, (size_t)f.len);
             break;
         case 0x9:
             n_pings++;
-            sub_send_frame(s, 0xA, pl, (size_t)len);
+            sub_send_frame(s, 0xA, f.payload, (size_t)f.len);
             break;
         case 0xA:
             break;
@@ -631,49 +470,24 @@ static long sub_frames(struct sub *s, const uint8_t *p, size_t n) {
             n_errors++;
         }
         if (s->state == S_FREE) return -1;
-        pos += h + (size_t)len;
+        pos += f.head + (size_t)f.len;
     }
     return (long)pos;
-}
-
-/* Returns the length of a valid 101 head, 0 if incomplete, -1 if bad. */
-static long parse_upgrade(const uint8_t *p, size_t n) {
-    const uint8_t *end = memmem(p, n, "\r\n\r\n", 4);
-    if (!end) return n > 4096 ? -1 : 0;
-    size_t headlen = (size_t)(end - p) + 4;
-    if (n < 12 || memcmp(p, "HTTP/1.1 101", 12) != 0) return -1;
-    const char *line = memchr(p, '\n', headlen);
-    while (line && (const uint8_t *)line < end) {
-        line++;
-        const char *eol = memchr(line, '\r', (size_t)(end + 2 - (const uint8_t *)line));
-        if (!eol) break;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon && colon - line == 20 && !strncasecmp(line, "sec-websocket-accept", 20)) {
-            const char *v = colon + 1;
-            while (v < eol && (*v == ' ' || *v == '\t')) v++;
-            return (size_t)(eol - v) >= strlen(ws_accept) && !memcmp(v, ws_accept, strlen(ws_accept)) ? (long)headlen : -1;
-        }
-        line = memchr(line, '\n', (size_t)(end + 2 - (const uint8_t *)line));
-    }
-    return -1;
 }
 
 static void sub_readable(struct sub *s) {
     /* Level-triggered: one read per wakeup; what a read leaves undone comes back. */
     memcpy(scratch, s->left, s->leftlen);
-    ssize_t r = read(s->fd, scratch + s->leftlen, SCRATCH - s->leftlen);
-    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    if (r <= 0) { sub_close(s, 1, r == 0 ? "server closed the connection" : strerror(errno)); return; }
+    const char *why;
+    ssize_t r = sock_read(s->fd, scratch + s->leftlen, SCRATCH - s->leftlen, &why);
+    if (r == 0) return;
+    if (r < 0) { sub_close(s, 1, why); return; }
     size_t n = s->leftlen + (size_t)r, pos = 0;
     if (s->state == S_UPGRADING) {
-        long used = parse_upgrade(scratch, n);
+        long used = ws_upgrade_response(scratch, n, 4096);
         if (used < 0) {
-            char why[64];
-            size_t l = n < 40 ? n : 40;
-            memcpy(why, scratch, l);
-            why[l] = 0;
-            for (size_t i = 0; i < l; i++) if (why[i] == '\r' || why[i] == '\n') why[i] = ' ';
-            sub_close(s, 1, why[0] ? why : "bad upgrade response");
+            char buf[64];
+            sub_close(s, 1, ws_upgrade_error(buf, scratch, n));
             return;
         }
         if (used == 0) {
@@ -696,12 +510,10 @@ static void sub_readable(struct sub *s) {
 
 static void sub_writable(struct sub *s) {
     if (s->state == S_CONNECTING) {
-        int err = 0;
-        socklen_t l = sizeof err;
-        getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        int err = sock_error(s->fd);
         if (err) { sub_close(s, 1, strerror(err)); return; }
         s->state = S_UPGRADING;
-        ep(EPOLL_CTL_MOD, s->fd, EPOLLIN, (uint64_t)(s - subs));
+        ep_ctl(EPOLL_CTL_MOD, s->fd, EPOLLIN, (uint64_t)(s - subs));
         sub_send(s, (const uint8_t *)sub_request, sub_request_len);
         return;
     }
@@ -713,7 +525,7 @@ static void sub_writable(struct sub *s) {
             s->outlen -= (uint16_t)w;
         }
     }
-    if (!s->outlen) ep(EPOLL_CTL_MOD, s->fd, EPOLLIN, (uint64_t)(s - subs));
+    if (!s->outlen) ep_ctl(EPOLL_CTL_MOD, s->fd, EPOLLIN, (uint64_t)(s - subs));
 }
 
 /* ---- publishers ---------------------------------------------------------- */
@@ -727,12 +539,12 @@ static uint64_t n_unsent;      /* measured messages never written: no free publi
 static char *payload_buf, *body_buf;
 
 static void pub_connect(struct pub *p) {
-    int fd = tcp_socket(0);
+    const char *step;
+    int fd = tcp_start(0, EPOLLIN | EPOLLOUT, TAG_PUB | (uint64_t)(p - pubs), &step);
     if (fd < 0) die("publisher socket");
     p->fd = fd;
     p->state = P_CONNECTING;
     p->inlen = p->outoff = p->outlen = 0;
-    ep(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLOUT, TAG_PUB | (uint64_t)(p - pubs));
 }
 
 static void pub_reset(struct pub *p, const char *why) {
@@ -746,16 +558,10 @@ static void pub_reset(struct pub *p, const char *why) {
 }
 
 static void pub_flush(struct pub *p) {
-    while (p->outoff < p->outlen) {
-        ssize_t w = write(p->fd, p->out + p->outoff, p->outlen - p->outoff);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && errno == EAGAIN) {
-            ep(EPOLL_CTL_MOD, p->fd, EPOLLIN | EPOLLOUT, TAG_PUB | (uint64_t)(p - pubs));
-            return;
-        }
-        if (w <= 0) { pub_reset(p, strerror(errno)); return; }
-        p->outoff += (uint32_t)w;
-    }
+    const char *why;
+    int r = sock_flush(p->fd, p->out, &p->outoff, &p->outlen, &why);
+    if (r == 0) ep_ctl(EPOLL_CTL_MOD, p->fd, EPOLLIN | EPOLLOUT, TAG_PUB | (uint64_t)(p - pubs));
+    else if (r < 0) pub_reset(p, why);
 }
 
 /* Builds and writes the request for message `seq`, stamped with its intended send time. */
@@ -773,20 +579,14 @@ static void pub_send(struct pub *p, uint64_t seq, uint64_t t_ns) {
         /* Pusher HTTP API: body_md5 and an HMAC-SHA256 signature over method, path and sorted query. */
         int bl = snprintf(body_buf, (size_t)opt.size + 256, "{\"name\":\"tick\",\"channel\":\"%s\",\"data\":\"%s\"}",
                           opt.channel, payload_buf);
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-        char md5hex[33], sighex[65], query[256], tosign[384];
-        EVP_Digest(body_buf, (size_t)bl, md, &mdlen, EVP_md5(), NULL);
-        hex(md, 16, md5hex);
-        snprintf(query, sizeof query, "auth_key=%s&auth_timestamp=%lld&auth_version=1.0&body_md5=%s",
-                 opt.app_key, (long long)time(NULL), md5hex);
-        int tl = snprintf(tosign, sizeof tosign, "POST\n/apps/%s/events\n%s", opt.app_id, query);
-        HMAC(EVP_sha256(), opt.app_secret, (int)strlen(opt.app_secret), (const unsigned char *)tosign, (size_t)tl, md, &mdlen);
-        hex(md, 32, sighex);
-        n = snprintf((char *)p->out, pub_outcap,
-            "POST /apps/%s/events?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%d\r\n"
-            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-            opt.app_id, query, sighex, opt.host, opt.port, bl, body_buf);
+        n = pusher_events_head((char *)p->out, pub_outcap, opt.app_id, opt.app_key, (long long)time(NULL),
+                               body_buf, (size_t)bl, opt.host, opt.port);
+        if (n >= 0 && (uint32_t)(n + bl) < pub_outcap) {
+            memcpy(p->out + n, body_buf, (size_t)bl);
+            n += bl;
+        } else {
+            n = -1;
+        }
     }
     if (n < 0 || (uint32_t)n >= pub_outcap) { fprintf(stderr, "fanout: request too large\n"); exit(1); }
     p->outoff = 0;
@@ -808,27 +608,15 @@ static void dispatch_pending(void) {
 
 /* Returns the length of a complete response in p->in (0 if incomplete, -1 if unparsable). */
 static long http_response_len(const uint8_t *p, size_t n, int *status, int *close_after) {
-    const uint8_t *end = memmem(p, n, "\r\n\r\n", 4);
-    if (!end) return n >= PUB_INCAP ? -1 : 0;
-    size_t headlen = (size_t)(end - p) + 4;
-    if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0) return -1;
-    *status = atoi((const char *)p + 9);
-    *close_after = 0;
-    long clen = -1;
-    int chunked = 0;
-    const char *line = memchr(p, '\n', headlen);
-    while (line && (const uint8_t *)line < end) {
-        line++;
-        const char *eol = memchr(line, '\r', (size_t)(end + 2 - (const uint8_t *)line));
-        if (!eol) break;
-        size_t ll = (size_t)(eol - line);
-        if (ll > 15 && !strncasecmp(line, "content-length:", 15)) clen = strtol(line + 15, NULL, 10);
-        else if (ll > 18 && !strncasecmp(line, "transfer-encoding:", 18) && memmem(line, ll, "chunked", 7)) chunked = 1;
-        else if (ll > 11 && !strncasecmp(line, "connection:", 11) && memmem(line, ll, "close", 5)) *close_after = 1;
-        line = memchr(line, '\n', (size_t)(end + 2 - (const uint8_t *)line));
-    }
-    if (chunked) {
-        const uint8_t *z = memmem(end + 2, n - headlen + 2, "\r\n0\r\n\r\n", 7);
+    struct http_head hh;
+    long hl = http_response_head(p, n, &hh);
+    if (hl == 0) return n >= PUB_INCAP ? -1 : 0;
+    if (hl < 0) return -1;
+    size_t headlen = (size_t)hl;
+    *status = hh.status;
+    *close_after = hh.close;
+    if (hh.chunked) {
+        const uint8_t *z = memmem(p + headlen - 2, n - headlen + 2, "\r\n0\r\n\r\n", 7);
         if (!z) {
             /* a body that is only the last chunk */
             if (n - headlen >= 5 && !memcmp(p + headlen, "0\r\n\r\n", 5)) return (long)headlen + 5;
@@ -836,15 +624,16 @@ static long http_response_len(const uint8_t *p, size_t n, int *status, int *clos
         }
         return (long)(z - p) + 7;
     }
-    if (clen < 0) clen = 0;
-    if (headlen + (size_t)clen > PUB_INCAP) return -1;
-    return headlen + (size_t)clen <= n ? (long)(headlen + (size_t)clen) : 0;
+    size_t clen = hh.content_length < 0 ? 0 : (size_t)hh.content_length;
+    if (headlen + clen > PUB_INCAP) return -1;
+    return headlen + clen <= n ? (long)(headlen + clen) : 0;
 }
 
 static void pub_readable(struct pub *p) {
-    ssize_t r = read(p->fd, p->in + p->inlen, PUB_INCAP - p->inlen);
-    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    if (r <= 0) { pub_reset(p, r == 0 ? "server closed the connection" : strerror(errno)); return; }
+    const char *why;
+    ssize_t r = sock_read(p->fd, p->in + p->inlen, PUB_INCAP - p->inlen, &why);
+    if (r == 0) return;
+    if (r < 0) { pub_reset(p, why); return; }
     p->inlen += (uint32_t)r;
     int status = 0, close_after = 0;
     long len = http_response_len(p->in, p->inlen, &status, &close_after);
@@ -860,8 +649,7 @@ static void pub_readable(struct pub *p) {
             fprintf(stderr, "fanout: publish answered %d: %.*s\n", status, (int)l, (const char *)p->in);
         }
     }
-    memmove(p->in, p->in + len, p->inlen - (uint32_t)len);
-    p->inlen -= (uint32_t)len;
+    buf_consume(p->in, &p->inlen, (uint32_t)len);
     p->state = P_IDLE;
     if (close_after) { pub_reset(p, "server asked to close"); return; }
     dispatch_pending();
@@ -869,16 +657,14 @@ static void pub_readable(struct pub *p) {
 
 static void pub_writable(struct pub *p) {
     if (p->state == P_CONNECTING) {
-        int err = 0;
-        socklen_t l = sizeof err;
-        getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        int err = sock_error(p->fd);
         if (err) { fprintf(stderr, "fanout: publisher connect: %s\n", strerror(err)); exit(1); }
         p->state = P_IDLE;
-        ep(EPOLL_CTL_MOD, p->fd, EPOLLIN, TAG_PUB | (uint64_t)(p - pubs));
+        ep_ctl(EPOLL_CTL_MOD, p->fd, EPOLLIN, TAG_PUB | (uint64_t)(p - pubs));
         dispatch_pending();
         return;
     }
-    ep(EPOLL_CTL_MOD, p->fd, EPOLLIN, TAG_PUB | (uint64_t)(p - pubs));
+    ep_ctl(EPOLL_CTL_MOD, p->fd, EPOLLIN, TAG_PUB | (uint64_t)(p - pubs));
     pub_flush(p);
 }
 
@@ -920,12 +706,7 @@ static void schedule_due(void) {
 
 static void loop_once(int timeout_ms) {
     static struct epoll_event evs[1024];
-    int n = epoll_wait(epfd, evs, 1024, timeout_ms);
-    now_ns = clock_ns();
-    if (n < 0) {
-        if (errno == EINTR) return;
-        die("epoll_wait");
-    }
+    int n = ep_wait(evs, 1024, timeout_ms);
     for (int i = 0; i < n; i++) {
         uint64_t t = evs[i].data.u64;
         uint32_t e = evs[i].events;
@@ -955,18 +736,9 @@ static void loop_once(int timeout_ms) {
     if (publishing) schedule_due();
 }
 
-static int ms_until(uint64_t t) {
-    if (t <= now_ns) return 0;
-    uint64_t ms = (t - now_ns + 999999) / 1000000;
-    return ms > 200 ? 200 : (int)ms;
-}
+static int ms_until(uint64_t t) { return ms_until_cap(t, 200); }
 
-static int past_deadline(void) {
-    if (now_ns < deadline_ns) return 0;
-    fprintf(stderr, "fanout: hard deadline of %.1f s reached\n", opt.deadline);
-    printf("fanout_deadline_exceeded=1\n");
-    return 1;
-}
+static int past_deadline(void) { return deadline_passed("fanout_deadline_exceeded", opt.deadline); }
 
 static void start_more(void) {
     while (n_next < opt.subscribers && n_connecting < opt.inflight && !stop_signal) {
@@ -979,30 +751,21 @@ int main(int argc, char **argv) {
     parse_args(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    getrlimit(RLIMIT_NOFILE, &rl);
-    if ((rlim_t)(opt.subscribers + opt.publishers + 16) > rl.rlim_cur) {
+    rlim_t nofile = raise_nofile_limit();
+    if ((rlim_t)(opt.subscribers + opt.publishers + 16) > nofile) {
         fprintf(stderr, "fanout: %ld subscribers need more than the open-file limit %llu\n",
-                opt.subscribers, (unsigned long long)rl.rlim_cur);
+                opt.subscribers, (unsigned long long)nofile);
         return 2;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    install_signals();
 
-    rng_state ^= (uint64_t)getpid() << 20 ^ clock_ns();
+    rng_seed();
     snprintf(run_id, sizeof run_id, "%08x", rng32());
-    const char *path_fmt = opt.target == T_NCHAN ? "/sub/%s" : "/app/%s?protocol=7&client=bench&version=1";
+    hmac_init(opt.app_secret);
     char path[256];
-    snprintf(path, sizeof path, path_fmt, opt.target == T_NCHAN ? opt.channel : opt.app_key);
-    sub_request_len = (size_t)snprintf(sub_request, sizeof sub_request,
-        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, opt.host, opt.port, ws_key);
+    if (opt.target == T_NCHAN) snprintf(path, sizeof path, "/sub/%s", opt.channel);
+    else snprintf(path, sizeof path, PUSHER_WS_PATH, opt.app_key);
+    sub_request_len = ws_upgrade_request(sub_request, sizeof sub_request, path, opt.host, opt.port);
     if (sub_request_len >= sizeof sub_request || sub_request_len > OUTCAP) { fprintf(stderr, "fanout: request too long\n"); return 2; }
 
     /* Room for one frame of ours: the payload inside the Pusher envelope, plus header. */
@@ -1035,14 +798,12 @@ int main(int argc, char **argv) {
     pending = calloc((size_t)seq_limit + 2, sizeof *pending);
     if (!pending) die("calloc");
 
-    epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd < 0) die("epoll_create1");
+    ep_open();
     tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (tfd < 0) die("timerfd_create");
-    ep(EPOLL_CTL_ADD, tfd, EPOLLIN, TAG_TIMER);
+    ep_ctl(EPOLL_CTL_ADD, tfd, EPOLLIN, TAG_TIMER);
 
-    now_ns = clock_ns();
-    deadline_ns = now_ns + (uint64_t)(opt.deadline * 1e9);
+    deadline_start(opt.deadline);
     int rc = 0;
     printf("fanout_target=%s\nfanout_subscribers=%ld\nfanout_rate=%g\nfanout_duration=%g\nfanout_size=%ld\nfanout_publishers=%ld\n",
            opt.target == T_NCHAN ? "nchan" : "bridge", opt.subscribers, opt.rate, opt.duration, opt.size, opt.publishers);

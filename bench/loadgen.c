@@ -9,38 +9,14 @@
  *   loadgen handshake --port P [--inflight K] [--duration D]
  *
  * Results are printed on stdout as key=value lines; progress goes to stderr.
- * Build: gcc -O2 -Wall -o loadgen loadgen.c
+ * Build: gcc -O2 -Wall -o loadgen loadgen.c (it includes common.h and net.h beside it)
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
+#define PROG "loadgen"
+#include "net.h"
 
 enum mode { MODE_IDLE, MODE_ECHO, MODE_HANDSHAKE };
 enum state { ST_FREE, ST_CONNECTING, ST_UPGRADING, ST_OPEN };
-
-/* The key and accept value of RFC 6455 §1.3: one fixed key keeps the client
- * free of SHA-1 while the server still does the full computation. */
-static const char ws_key[] = "dGhlIHNhbXBsZSBub25jZQ==";
-static const char ws_accept[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 struct conn {
     int fd;
@@ -82,105 +58,28 @@ static struct {
     .src_first = 2, .src_count = 0, .per_src = 5000,
 };
 
-static int epfd = -1;
 static struct conn *conns;
 static long nconns;
 static uint32_t incap, outcap;
-static uint64_t now_ns, deadline_ns;
-static volatile sig_atomic_t stop_signal;
-static struct sockaddr_in dst;
 static char request[512];
 static size_t request_len;
 static uint8_t *payload_template;
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 /* Counters. */
 static long n_awaiting_echo;
 static long n_open, n_failed, n_dropped, n_connecting, n_started, n_errors, n_pings;
 static uint64_t n_msgs_total;
 
-/* Latency histogram: 1 µs buckets up to 100 ms, plus one overflow bucket. */
-#define HIST_BUCKETS 100000
-static uint64_t hist[HIST_BUCKETS + 1];
-static uint64_t hist_count, hist_max_us;
+/* Latency: 1 µs buckets up to 100 ms, plus one overflow bucket (overflow_max, set in main). */
+static struct us_hist lat;
 static int recording;
 
-static uint64_t clock_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+/* CPU use of this process and of --watch-pid over the measured window. */
+static struct cpu_pair cpu_mark_at;
 
-static uint32_t rng32(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)rng_state;
-}
+static void cpu_mark(void) { cpu_mark_at = cpu_pair_mark(opt.watch_pid); }
 
-static void hist_add(uint64_t ns) {
-    uint64_t us = ns / 1000;
-    if (us > hist_max_us) hist_max_us = us;
-    hist[us < HIST_BUCKETS ? us : HIST_BUCKETS]++;
-    hist_count++;
-}
-
-static uint64_t hist_pct(double p) {
-    if (hist_count == 0) return 0;
-    uint64_t want = (uint64_t)(p * (double)hist_count);
-    if (want >= hist_count) want = hist_count - 1;
-    uint64_t seen = 0;
-    for (int i = 0; i <= HIST_BUCKETS; i++) {
-        seen += hist[i];
-        if (seen > want) return i < HIST_BUCKETS ? (uint64_t)i : hist_max_us;
-    }
-    return hist_max_us;
-}
-
-/* CPU seconds (user + system) of a process, from /proc/PID/stat fields 14-15. */
-static double proc_cpu_s(long pid) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    if (!p) return -1;
-    unsigned long long ut = 0, st = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static double cpu_mark_self, cpu_mark_server;
-
-static void cpu_mark(void) {
-    cpu_mark_self = self_cpu_s();
-    cpu_mark_server = opt.watch_pid ? proc_cpu_s(opt.watch_pid) : -1;
-}
-
-static void cpu_report(const char *prefix, double secs) {
-    if (secs <= 0) return;
-    printf("%s_loadgen_cpu_pct=%.0f\n", prefix, 100.0 * (self_cpu_s() - cpu_mark_self) / secs);
-    if (opt.watch_pid && cpu_mark_server >= 0) {
-        double now = proc_cpu_s(opt.watch_pid);
-        if (now >= 0) printf("%s_server_cpu_pct=%.0f\n", prefix, 100.0 * (now - cpu_mark_server) / secs);
-    }
-}
-
-static void die(const char *what) {
-    fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static void on_signal(int sig) { (void)sig; stop_signal = 1; }
+static void cpu_report(const char *prefix, double secs) { cpu_pair_print(prefix, cpu_mark_at, opt.watch_pid, secs); }
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -204,17 +103,6 @@ static void usage(FILE *f) {
         "  --quiet                no progress lines\n");
 }
 
-static double parse_num(const char *name, const char *s, double lo, double hi) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "loadgen: %s must be a number in [%g, %g], got \"%s\"\n", name, lo, hi, s);
-        exit(2);
-    }
-    return v;
-}
-
 static void parse_args(int argc, char **argv) {
     static const struct option longopts[] = {
         {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'}, {"path", 1, 0, 'P'},
@@ -224,15 +112,8 @@ static void parse_args(int argc, char **argv) {
         {"per-src", 1, 0, 'e'}, {"deadline", 1, 0, 'D'}, {"quiet", 0, 0, 'q'},
         {"watch-pid", 1, 0, 'x'}, {"touch", 0, 0, 't'}, {"help", 0, 0, '?'}, {0, 0, 0, 0},
     };
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        exit(argc < 2 ? 2 : 0);
-    }
-    if (!strcmp(argv[1], "idle")) opt.mode = MODE_IDLE;
-    else if (!strcmp(argv[1], "echo")) opt.mode = MODE_ECHO;
-    else if (!strcmp(argv[1], "handshake")) opt.mode = MODE_HANDSHAKE;
-    else { fprintf(stderr, "loadgen: unknown mode \"%s\"\n", argv[1]); exit(2); }
-    optind = 2;
+    static const char *const modes[] = {"idle", "echo", "handshake"}; /* in enum mode's order */
+    opt.mode = (enum mode)parse_mode(argc, argv, modes, 3, usage);
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -256,73 +137,41 @@ static void parse_args(int argc, char **argv) {
         default: usage(stderr); exit(2);
         }
     }
-    if (optind != argc) { fprintf(stderr, "loadgen: unexpected argument \"%s\"\n", argv[optind]); exit(2); }
+    no_more_args(argc, argv);
     if (!opt.port) { fprintf(stderr, "loadgen: --port is required\n"); exit(2); }
     if (!opt.connections) opt.connections = opt.mode == MODE_IDLE ? 1000 : 1;
     if (!opt.inflight) opt.inflight = opt.mode == MODE_HANDSHAKE ? 32 : 256;
     if (!opt.src_count)
         opt.src_count = opt.mode == MODE_IDLE ? (int)((opt.connections + opt.per_src - 1) / opt.per_src) : 8;
     if (opt.src_first + opt.src_count - 1 > 254) { fprintf(stderr, "loadgen: source addresses past 127.0.0.254\n"); exit(2); }
-    if (inet_pton(AF_INET, opt.host, &dst.sin_addr) != 1 || (ntohl(dst.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "loadgen: --host must be a 127.x.x.x address, got \"%s\"\n", opt.host);
-        exit(2);
-    }
-    dst.sin_family = AF_INET;
-    dst.sin_port = htons((uint16_t)opt.port);
+    set_loopback_dst(opt.host, opt.port);
 }
 
 /* ---- buffers and frames ------------------------------------------------ */
 
-static int queue_out(struct conn *c, const void *p, size_t n) {
-    if (c->outlen + n > outcap) {
-        if (c->outoff) {
-            memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
-            c->outlen -= c->outoff;
-            c->outoff = 0;
-        }
-        if (c->outlen + n > outcap) return -1;
+/* Room for n more bytes in c->out, moving what is still unsent to the front if need be. */
+static int out_room(struct conn *c, size_t n) {
+    if (c->outlen + n > outcap && c->outoff) {
+        buf_consume(c->out, &c->outlen, c->outoff);
+        c->outoff = 0;
     }
+    return c->outlen + n > outcap ? -1 : 0;
+}
+
+static int queue_out(struct conn *c, const void *p, size_t n) {
+    if (out_room(c, n) < 0) return -1;
     memcpy(c->out + c->outlen, p, n);
     c->outlen += (uint32_t)n;
     return 0;
 }
 
-/* A client frame: FIN, opcode, masked payload (RFC 6455 §5.2, §5.3). */
 static int queue_frame(struct conn *c, int opcode, const uint8_t *payload, size_t len) {
-    uint8_t hdr[14];
-    size_t h = 0;
-    hdr[h++] = (uint8_t)(0x80 | opcode);
-    if (len < 126) {
-        hdr[h++] = (uint8_t)(0x80 | len);
-    } else if (len < 65536) {
-        hdr[h++] = 0x80 | 126;
-        hdr[h++] = (uint8_t)(len >> 8);
-        hdr[h++] = (uint8_t)len;
-    } else {
-        hdr[h++] = 0x80 | 127;
-        for (int i = 7; i >= 0; i--) hdr[h++] = (uint8_t)((uint64_t)len >> (8 * i));
-    }
-    uint32_t key = rng32();
-    uint8_t m[4];
-    memcpy(m, &key, 4);
-    memcpy(hdr + h, m, 4);
-    h += 4;
-    if (c->outlen + h + len > outcap && c->outoff) {
-        memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
-        c->outlen -= c->outoff;
-        c->outoff = 0;
-    }
-    if (c->outlen + h + len > outcap) return -1;
-    memcpy(c->out + c->outlen, hdr, h);
-    uint8_t *dstp = c->out + c->outlen + h;
-    for (size_t i = 0; i < len; i++) dstp[i] = payload[i] ^ m[i & 3];
-    c->outlen += (uint32_t)(h + len);
+    if (out_room(c, ws_frame_size(len)) < 0) return -1;
+    c->outlen += (uint32_t)ws_encode_frame(c->out + c->outlen, opcode, payload, len);
     return 0;
 }
 
 /* ---- connection lifecycle ---------------------------------------------- */
-
-static uint64_t tag(struct conn *c) { return ((uint64_t)c->gen << 32) | (uint64_t)(c - conns); }
 
 static void conn_close(struct conn *c) {
     if (c->state == ST_FREE) return;
@@ -352,24 +201,11 @@ static int src_addr_for(long index) {
 }
 
 static int conn_start(struct conn *c, long index) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const char *step;
+    uint64_t tag = slot_tag(c->gen, (uint32_t)(c - conns));
+    int fd = tcp_start(src_addr_for(index), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, tag, &step);
     if (fd < 0) {
-        if (!opt.quiet) fprintf(stderr, "loadgen: socket: %s\n", strerror(errno));
-        n_failed++;
-        return -1;
-    }
-    int one = 1;
-    struct linger lg = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* Pick the port at connect() time, by the whole 4-tuple: lets each source
-     * address carry far more than one ephemeral range's worth of connections. */
-    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    struct sockaddr_in src = {.sin_family = AF_INET};
-    src.sin_addr.s_addr = htonl((127u << 24) | (uint32_t)src_addr_for(index));
-    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
-        if (!opt.quiet) fprintf(stderr, "loadgen: bind: %s\n", strerror(errno));
-        close(fd);
+        if (!opt.quiet) fprintf(stderr, "loadgen: %s: %s\n", step, strerror(errno));
         n_failed++;
         return -1;
     }
@@ -378,26 +214,14 @@ static int conn_start(struct conn *c, long index) {
     c->start_ns = now_ns;
     n_connecting++;
     n_started++;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = tag(c)};
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl");
-    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) {
-        conn_fail(c, strerror(errno));
-        return -1;
-    }
     return 0;
 }
 
 static void conn_flush(struct conn *c) {
-    while (c->outoff < c->outlen) {
-        ssize_t n = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
-        if (n > 0) { c->outoff += (uint32_t)n; continue; }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) { c->want_out = 1; return; }
-        conn_fail(c, n < 0 ? strerror(errno) : "write returned 0");
-        return;
-    }
-    c->outoff = c->outlen = 0;
-    c->want_out = 0;
+    const char *why;
+    int r = sock_flush(c->fd, c->out, &c->outoff, &c->outlen, &why);
+    if (r < 0) conn_fail(c, why);
+    else c->want_out = r == 0;
 }
 
 static void echo_send(struct conn *c) {
@@ -411,57 +235,20 @@ static void echo_send(struct conn *c) {
 
 static void on_open(struct conn *c);
 
-/* Returns bytes consumed, 0 if the head is incomplete, -1 on a bad response. */
-static long parse_upgrade(struct conn *c) {
-    uint8_t *end = memmem(c->in, c->inlen, "\r\n\r\n", 4);
-    if (!end) return c->inlen >= incap ? -1 : 0;
-    long headlen = end - c->in + 4;
-    if (c->inlen < 12 || memcmp(c->in, "HTTP/1.1 101", 12) != 0) return -1;
-    int accept_ok = 0;
-    char *line = memchr(c->in, '\n', (size_t)headlen);
-    while (line && (uint8_t *)line < end) {
-        line++;
-        char *eol = memchr(line, '\r', (size_t)(end + 2 - (uint8_t *)line));
-        if (!eol) break;
-        char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (colon && colon - line == 20 && !strncasecmp(line, "sec-websocket-accept", 20)) {
-            char *v = colon + 1;
-            while (v < eol && (*v == ' ' || *v == '\t')) v++;
-            char *ve = eol;
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-            accept_ok = (size_t)(ve - v) == strlen(ws_accept) && !memcmp(v, ws_accept, strlen(ws_accept));
-        }
-        line = memchr(line, '\n', (size_t)(end + 2 - (uint8_t *)line));
-    }
-    return accept_ok ? headlen : -1;
-}
-
 /* Parses server frames in c->in; returns -1 if the connection must go. */
 static int parse_frames(struct conn *c) {
     uint32_t pos = 0;
-    while (c->inlen - pos >= 2) {
-        uint8_t *p = c->in + pos;
-        int fin = p[0] & 0x80, op = p[0] & 0x0f;
-        if (p[1] & 0x80) { conn_fail(c, "server frame is masked"); return -1; } /* RFC 6455 §5.1 */
-        uint64_t len = p[1] & 0x7f;
-        uint32_t h = 2;
-        if (len == 126) {
-            if (c->inlen - pos < 4) break;
-            len = ((uint64_t)p[2] << 8) | p[3];
-            h = 4;
-        } else if (len == 127) {
-            if (c->inlen - pos < 10) break;
-            len = 0;
-            for (int i = 0; i < 8; i++) len = (len << 8) | p[2 + i];
-            h = 10;
-        }
-        if (len + h > incap) { conn_fail(c, "server frame larger than buffer"); return -1; }
-        if (c->inlen - pos < h + len) break;
-        uint8_t *pl = p + h;
-        switch (op) {
+    for (;;) {
+        struct ws_frame f;
+        int r = ws_decode_frame(c->in + pos, c->inlen - pos, &f);
+        if (r < 0) { conn_fail(c, "server frame is masked"); return -1; }
+        if (f.head && f.len + f.head > incap) { conn_fail(c, "server frame larger than buffer"); return -1; }
+        if (!r) break;
+        const uint8_t *pl = f.payload;
+        switch (f.op) {
         case 0x9: /* ping → pong with the same payload, RFC 6455 §5.5.3 */
             n_pings++;
-            if (queue_frame(c, 0xA, pl, (size_t)len) < 0) n_errors++;
+            if (queue_frame(c, 0xA, pl, (size_t)f.len) < 0) n_errors++;
             break;
         case 0xA:
             break;
@@ -470,8 +257,8 @@ static int parse_frames(struct conn *c) {
             return -1;
         case 0x1:
         case 0x2:
-            if (!fin || len != (uint64_t)opt.size || c->inflight == 0 ||
-                (opt.size && memcmp(pl, payload_template, (size_t)len) != 0)) {
+            if (!f.fin || f.len != (uint64_t)opt.size || c->inflight == 0 ||
+                (opt.size && memcmp(pl, payload_template, (size_t)f.len) != 0)) {
                 n_errors++;
                 break;
             }
@@ -481,7 +268,7 @@ static int parse_frames(struct conn *c) {
                 break;
             }
             if (recording) {
-                hist_add(now_ns - c->sent_ns[c->ring_head]);
+                us_hist_add(&lat, (int64_t)(now_ns - c->sent_ns[c->ring_head]));
                 n_msgs_total++;
             }
             c->ring_head = (c->ring_head + 1) % (uint32_t)opt.window;
@@ -491,12 +278,9 @@ static int parse_frames(struct conn *c) {
         default:
             n_errors++;
         }
-        pos += h + (uint32_t)len;
+        pos += (uint32_t)(f.head + f.len);
     }
-    if (pos) {
-        memmove(c->in, c->in + pos, c->inlen - pos);
-        c->inlen -= pos;
-    }
+    buf_consume(c->in, &c->inlen, pos);
     return 0;
 }
 
@@ -506,25 +290,20 @@ static void on_readable(struct conn *c) {
     for (;;) {
         if (c->inlen >= incap) { conn_fail(c, "input buffer full"); return; }
         size_t want = incap - c->inlen;
-        ssize_t n = read(c->fd, c->in + c->inlen, want);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) break;
-        if (n <= 0) { conn_fail(c, n == 0 ? "server closed the connection" : strerror(errno)); return; }
+        const char *why;
+        ssize_t n = sock_read(c->fd, c->in + c->inlen, want, &why);
+        if (n == 0) break;
+        if (n < 0) { conn_fail(c, why); return; }
         c->inlen += (uint32_t)n;
         if (c->state == ST_UPGRADING) {
-            long used = parse_upgrade(c);
+            long used = ws_upgrade_response(c->in, c->inlen, incap - 1);
             if (used < 0) {
                 char buf[64];
-                size_t l = c->inlen < 40 ? c->inlen : 40;
-                memcpy(buf, c->in, l);
-                buf[l] = 0;
-                for (size_t i = 0; i < l; i++) if (buf[i] == '\r' || buf[i] == '\n') buf[i] = ' ';
-                conn_fail(c, buf[0] ? buf : "bad upgrade response");
+                conn_fail(c, ws_upgrade_error(buf, c->in, c->inlen));
                 return;
             }
             if (used == 0) continue;
-            memmove(c->in, c->in + used, c->inlen - (uint32_t)used);
-            c->inlen -= (uint32_t)used;
+            buf_consume(c->in, &c->inlen, (uint32_t)used);
             on_open(c);
             if (c->state != ST_OPEN) return;
         }
@@ -536,9 +315,7 @@ static void on_readable(struct conn *c) {
 
 static void on_writable(struct conn *c) {
     if (c->state == ST_CONNECTING) {
-        int err = 0;
-        socklen_t l = sizeof err;
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        int err = sock_error(c->fd);
         if (err) { conn_fail(c, strerror(err)); return; }
         c->state = ST_UPGRADING;
         if (queue_out(c, request, request_len) < 0) { conn_fail(c, "output buffer full"); return; }
@@ -563,7 +340,7 @@ static void on_open(struct conn *c) {
     if (opt.mode == MODE_HANDSHAKE) {
         if (recording) {
             n_handshakes++;
-            hist_add(now_ns - c->start_ns);
+            us_hist_add(&lat, (int64_t)(now_ns - c->start_ns));
         }
         conn_close(c);
     }
@@ -584,45 +361,25 @@ static void start_more(void) {
 
 static int run_loop_once(int timeout_ms) {
     static struct epoll_event evs[1024];
-    int n = epoll_wait(epfd, evs, 1024, timeout_ms);
-    now_ns = clock_ns();
-    if (n < 0) {
-        if (errno == EINTR) return 0;
-        die("epoll_wait");
-    }
+    int n = ep_wait(evs, 1024, timeout_ms);
     for (int i = 0; i < n; i++) {
-        uint32_t idx = (uint32_t)evs[i].data.u64, gen = (uint32_t)(evs[i].data.u64 >> 32);
-        struct conn *c = &conns[idx];
+        struct conn *c = &conns[tag_slot(evs[i].data.u64)];
+        uint32_t gen = tag_gen(evs[i].data.u64), e = evs[i].events;
         if (c->gen != gen || c->state == ST_FREE) continue;
-        uint32_t e = evs[i].events;
         if (e & EPOLLOUT) on_writable(c);
         if (c->gen != gen || c->state == ST_FREE) continue;
-        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-            if (c->state == ST_CONNECTING && (e & (EPOLLHUP | EPOLLERR))) {
-                int err = 0;
-                socklen_t l = sizeof err;
-                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
-                conn_fail(c, err ? strerror(err) : "connect failed");
-                continue;
-            }
-            if (c->state != ST_CONNECTING) on_readable(c);
+        if (c->state == ST_CONNECTING) {
+            if (e & (EPOLLHUP | EPOLLERR)) conn_fail(c, connect_failure(c->fd));
+        } else if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            on_readable(c);
         }
     }
     return n;
 }
 
-static int ms_until(uint64_t t) {
-    if (t <= now_ns) return 0;
-    uint64_t ms = (t - now_ns + 999999) / 1000000;
-    return ms > 1000 ? 1000 : (int)ms;
-}
+static int ms_until(uint64_t t) { return ms_until_cap(t, 1000); }
 
-static int past_deadline(void) {
-    if (now_ns < deadline_ns) return 0;
-    fprintf(stderr, "loadgen: hard deadline of %.1f s reached\n", opt.deadline);
-    printf("deadline_exceeded=1\n");
-    return 1;
-}
+static int past_deadline(void) { return deadline_passed("deadline_exceeded", opt.deadline); }
 
 static int run_idle(void) {
     uint64_t next_report = now_ns + 1000000000ull;
@@ -680,8 +437,8 @@ static int run_echo(void) {
     printf("echo_seconds=%.3f\necho_msgs=%llu\n", secs, (unsigned long long)n_msgs_total);
     printf("echo_msgs_per_sec=%.0f\n", secs > 0 ? (double)n_msgs_total / secs : 0.0);
     printf("echo_latency_p50_us=%llu\necho_latency_p99_us=%llu\necho_latency_p999_us=%llu\necho_latency_max_us=%llu\n",
-           (unsigned long long)hist_pct(0.50), (unsigned long long)hist_pct(0.99),
-           (unsigned long long)hist_pct(0.999), (unsigned long long)hist_max_us);
+           (unsigned long long)us_hist_pct(&lat, 0.50), (unsigned long long)us_hist_pct(&lat, 0.99),
+           (unsigned long long)us_hist_pct(&lat, 0.999), (unsigned long long)lat.max_us);
     printf("echo_errors=%ld\necho_dropped=%ld\n", n_errors, n_dropped);
     cpu_report("echo", secs);
     return rc ? rc : (n_errors ? 1 : 0);
@@ -714,7 +471,7 @@ static int run_handshake(void) {
     printf("handshake_inflight=%ld\nhandshake_seconds=%.3f\nhandshakes=%ld\n", opt.inflight, secs, n_handshakes);
     printf("handshakes_per_sec=%.0f\n", secs > 0 ? (double)n_handshakes / secs : 0.0);
     printf("handshake_latency_p50_us=%llu\nhandshake_latency_p99_us=%llu\n",
-           (unsigned long long)hist_pct(0.50), (unsigned long long)hist_pct(0.99));
+           (unsigned long long)us_hist_pct(&lat, 0.50), (unsigned long long)us_hist_pct(&lat, 0.99));
     printf("handshake_failed=%ld\n", n_failed - failed_at_start);
     cpu_report("handshake", secs);
     return rc;
@@ -724,28 +481,16 @@ int main(int argc, char **argv) {
     parse_args(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    getrlimit(RLIMIT_NOFILE, &rl);
+    rlim_t nofile = raise_nofile_limit();
     nconns = opt.mode == MODE_HANDSHAKE ? opt.inflight : opt.connections;
-    if ((rlim_t)nconns + 16 > rl.rlim_cur) {
+    if ((rlim_t)nconns + 16 > nofile) {
         fprintf(stderr, "loadgen: %ld connections need more than the open-file limit %llu; use several processes\n",
-                nconns, (unsigned long long)rl.rlim_cur);
+                nconns, (unsigned long long)nofile);
         return 2;
     }
+    install_signals();
 
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    request_len = (size_t)snprintf(request, sizeof request,
-        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        opt.path, opt.host, opt.port, ws_key);
+    request_len = ws_upgrade_request(request, sizeof request, opt.path, opt.host, opt.port);
     if (request_len >= sizeof request) { fprintf(stderr, "loadgen: --path too long\n"); return 2; }
 
     uint32_t frame_max = (uint32_t)opt.size + 14;
@@ -758,7 +503,8 @@ int main(int argc, char **argv) {
     }
     payload_template = malloc((size_t)opt.size + 1);
     for (long i = 0; i < opt.size; i++) payload_template[i] = (uint8_t)('a' + i % 26);
-    rng_state ^= (uint64_t)getpid() << 20 ^ clock_ns();
+    rng_seed();
+    lat.overflow_max = 1;
 
     conns = calloc((size_t)nconns, sizeof *conns);
     if (!conns) die("calloc");
@@ -769,11 +515,9 @@ int main(int argc, char **argv) {
         if (opt.mode == MODE_ECHO || opt.touch) conns[i].sent_ns = calloc((size_t)opt.window, sizeof(uint64_t));
         if (!conns[i].in || !conns[i].out) die("malloc");
     }
-    epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd < 0) die("epoll_create1");
+    ep_open();
 
-    now_ns = clock_ns();
-    deadline_ns = now_ns + (uint64_t)(opt.deadline * 1e9);
+    deadline_start(opt.deadline);
     int rc;
     switch (opt.mode) {
     case MODE_IDLE: rc = run_idle(); break;

@@ -26,39 +26,16 @@
  *   pipelined on each.
  *
  * Results are key=value lines on stdout; progress and errors go to stderr.
- * Build: gcc -O2 -Wall -o pusher_bench pusher_bench.c -lcrypto
+ * Build: gcc -O2 -Wall -o pusher_bench pusher_bench.c -lcrypto (it includes common.h, net.h and pusher_api.h beside it)
  */
 #define _GNU_SOURCE
-#define OPENSSL_SUPPRESS_DEPRECATED /* the plain SHA256/MD5 calls: no provider lookups per call */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <getopt.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/md5.h>
-#include <openssl/sha.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
+#define PROG "pusher_bench"
+#include "net.h"
+#include "pusher_api.h"
 
 enum mode { MODE_CHANNELS, MODE_PRESENCE, MODE_API };
 enum kind { K_WS, K_HTTP };
 enum state { ST_FREE, ST_CONNECTING, ST_UPGRADING, ST_WAIT_EST, ST_OPEN };
-
-static const char ws_key[] = "dGhlIHNhbXBsZSBub25jZQ==";           /* RFC 6455 §1.3 */
-static const char ws_accept[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 #define MAX_BUF (16u << 20)
 
@@ -116,19 +93,14 @@ static struct {
     .src_first = 2, .per_src = 5000, .connect_inflight = 256, .payload = 64, .server_cpu = -1, .client_cpu = -1,
 };
 
-static int epfd = -1;
 static struct conn *conns;
 static long nconns, nws, http_first; /* WebSocket connections first, then HTTP ones */
 static long *dirty_list;
 static long ndirty;
-static uint64_t now_ns, deadline_ns;
 static long now_wall;
-static volatile sig_atomic_t stop_signal;
-static struct sockaddr_in dst;
 static char upgrade_req[512];
 static size_t upgrade_len;
 static char pad[4096];
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 /* counters */
 static long n_open, n_failed, n_dropped, n_connecting, n_started, n_ready, n_errors, n_pings, n_pongs;
@@ -138,116 +110,31 @@ static uint64_t n_member_added, n_member_removed, n_joins, n_leaves;
 static uint64_t n_setup_msgs;
 static int server_gone;
 
-/* ---- small helpers ------------------------------------------------------- */
-
-static uint64_t clock_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint32_t rng32(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)rng_state;
-}
-
-static double rng01(void) { return (double)rng32() / 4294967296.0; }
-
-static void die(const char *what) {
-    fprintf(stderr, "pusher_bench: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static void on_signal(int sig) { (void)sig; stop_signal = 1; }
-
-/* Latency histogram: 1 µs buckets below 100 ms, 1 ms buckets from 100 ms to 100 s. */
-#define H_FINE 100000
-#define H_COARSE 100000
-struct hist { uint64_t b[H_FINE + H_COARSE + 1]; uint64_t count, max_us; };
-static struct hist h_deliver, h_http, h_join;
-
-static void hist_reset(struct hist *h) { memset(h, 0, sizeof *h); }
-
-static void hist_add(struct hist *h, int64_t ns) {
-    uint64_t us = ns > 0 ? (uint64_t)ns / 1000 : 0;
-    if (us > h->max_us) h->max_us = us;
-    uint64_t i = us < H_FINE ? us : H_FINE + (us - H_FINE) / 1000;
-    if (i > H_FINE + H_COARSE) i = H_FINE + H_COARSE;
-    h->b[i]++;
-    h->count++;
-}
-
-static uint64_t hist_pct(const struct hist *h, double p) {
-    if (!h->count) return 0;
-    uint64_t want = (uint64_t)(p * (double)h->count), seen = 0;
-    if (want >= h->count) want = h->count - 1;
-    for (uint64_t i = 0; i <= H_FINE + H_COARSE; i++) {
-        seen += h->b[i];
-        if (seen > want) {
-            if (i == H_FINE + H_COARSE) return h->max_us;
-            return i < H_FINE ? i : H_FINE + (i - H_FINE) * 1000;
-        }
-    }
-    return h->max_us;
-}
-
-static void hist_print(const char *prefix, const struct hist *h) {
-    printf("%s_samples=%llu\n%s_p50_us=%llu\n%s_p99_us=%llu\n%s_p999_us=%llu\n%s_max_us=%llu\n",
-           prefix, (unsigned long long)h->count, prefix, (unsigned long long)hist_pct(h, 0.5),
-           prefix, (unsigned long long)hist_pct(h, 0.99), prefix, (unsigned long long)hist_pct(h, 0.999),
-           prefix, (unsigned long long)h->max_us);
-}
-
-/* CPU seconds (user + system) of a process, from /proc/PID/stat fields 14-15. */
-static double proc_cpu_s(long pid) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p) return -1;
-    unsigned long long ut = 0, st = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
+/* Latency histograms: 1 µs buckets below 100 ms, 1 ms buckets from 100 ms to 100 s. */
+static struct us_hist h_deliver, h_http, h_join;
 
 /* /proc/stat times of one CPU: [0] busy (everything but idle and iowait), [1] irq + softirq, [2] total. */
 static int cpu_times(int cpu, unsigned long long out[3]) {
-    char want[16], line[512];
-    int wl = snprintf(want, sizeof want, "cpu%d ", cpu);
+    char line[512];
     FILE *f = fopen("/proc/stat", "r");
     if (!f) return -1;
     int found = -1;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, want, (size_t)wl)) continue;
-        unsigned long long v[8] = {0};
-        if (sscanf(line + wl, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) >= 7) {
-            out[2] = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-            out[0] = out[2] - v[3] - v[4];
-            out[1] = v[5] + v[6];
-            found = 0;
-        }
-        break;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        struct cpu_stat s;
+        if (cpu_stat_parse(line, &s) != cpu) continue;
+        out[2] = cpu_stat_total(&s);
+        out[0] = out[2] - s.idle - s.iowait;
+        out[1] = s.irq + s.softirq;
+        found = 0;
     }
     fclose(f);
     return found;
 }
 
-struct cpu_mark { double self, server; uint64_t t; unsigned long long cpu[3], ccpu[3]; int cpu_ok, ccpu_ok; };
+struct cpu_mark { struct cpu_pair p; uint64_t t; unsigned long long cpu[3], ccpu[3]; int cpu_ok, ccpu_ok; };
 
 static struct cpu_mark cpu_mark(void) {
-    struct cpu_mark m = {self_cpu_s(), opt.watch_pid ? proc_cpu_s(opt.watch_pid) : -1, clock_ns(), {0, 0, 0}, {0, 0, 0}, 0, 0};
+    struct cpu_mark m = {cpu_pair_mark(opt.watch_pid), clock_ns(), {0, 0, 0}, {0, 0, 0}, 0, 0};
     if (opt.server_cpu >= 0) m.cpu_ok = cpu_times(opt.server_cpu, m.cpu) == 0;
     if (opt.client_cpu >= 0) m.ccpu_ok = cpu_times(opt.client_cpu, m.ccpu) == 0;
     return m;
@@ -256,12 +143,7 @@ static struct cpu_mark cpu_mark(void) {
 static void cpu_print(const char *prefix, struct cpu_mark m, uint64_t end_ns) {
     double secs = (double)(end_ns - m.t) / 1e9;
     if (secs <= 0) return;
-    printf("%s_loadgen_cpu_pct=%.0f\n", prefix, 100.0 * (self_cpu_s() - m.self) / secs);
-    if (opt.watch_pid && m.server >= 0) {
-        double s = proc_cpu_s(opt.watch_pid);
-        if (s >= 0) printf("%s_server_cpu_pct=%.0f\n", prefix, 100.0 * (s - m.server) / secs);
-        else server_gone = 1;
-    }
+    if (cpu_pair_print(prefix, m.p, opt.watch_pid, secs) < 0) server_gone = 1;
     unsigned long long c[3];
     if (m.cpu_ok && cpu_times(opt.server_cpu, c) == 0 && c[2] > m.cpu[2]) {
         /* The server's CPU as a whole: with IRQ time accounting, softirq work (loopback TCP
@@ -272,47 +154,6 @@ static void cpu_print(const char *prefix, struct cpu_mark m, uint64_t end_ns) {
     }
     if (m.ccpu_ok && cpu_times(opt.client_cpu, c) == 0 && c[2] > m.ccpu[2])
         printf("%s_loadgen_core_busy_pct=%.0f\n", prefix, 100.0 * (double)(c[0] - m.ccpu[0]) / (double)(c[2] - m.ccpu[2]));
-}
-
-/* ---- crypto ---------------------------------------------------------------- */
-
-static SHA256_CTX hmac_inner, hmac_outer; /* keyed once with the app secret */
-
-static void hmac_init(const char *secret) {
-    uint8_t k[64] = {0}, ip[64], op[64];
-    size_t kl = strlen(secret);
-    if (kl > 64) SHA256((const uint8_t *)secret, kl, k);
-    else memcpy(k, secret, kl);
-    for (int i = 0; i < 64; i++) { ip[i] = k[i] ^ 0x36; op[i] = k[i] ^ 0x5c; }
-    SHA256_Init(&hmac_inner);
-    SHA256_Update(&hmac_inner, ip, 64);
-    SHA256_Init(&hmac_outer);
-    SHA256_Update(&hmac_outer, op, 64);
-}
-
-static const char hexd[] = "0123456789abcdef";
-
-static void to_hex(const uint8_t *p, size_t n, char *out) {
-    for (size_t i = 0; i < n; i++) { out[2 * i] = hexd[p[i] >> 4]; out[2 * i + 1] = hexd[p[i] & 15]; }
-    out[2 * n] = 0;
-}
-
-/* hex(HMAC-SHA256(secret, msg)) into out[65]. */
-static void hmac_hex(const void *msg, size_t n, char *out) {
-    uint8_t inner[32], mac[32];
-    SHA256_CTX c = hmac_inner;
-    SHA256_Update(&c, msg, n);
-    SHA256_Final(inner, &c);
-    c = hmac_outer;
-    SHA256_Update(&c, inner, 32);
-    SHA256_Final(mac, &c);
-    to_hex(mac, 32, out);
-}
-
-static void md5_hex(const void *p, size_t n, char *out) {
-    uint8_t d[16];
-    MD5(p, n, d);
-    to_hex(d, 16, out);
 }
 
 /* ---- buffers --------------------------------------------------------------- */
@@ -335,8 +176,7 @@ static void mark_dirty(struct conn *c) {
 static uint8_t *out_reserve(struct conn *c, size_t n) {
     if (c->outoff == c->outlen) c->outoff = c->outlen = 0;
     else if (c->outoff > c->outcap / 2) {
-        memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
-        c->outlen -= c->outoff;
+        buf_consume(c->out, &c->outlen, c->outoff);
         c->outoff = 0;
     }
     grow(&c->out, &c->outcap, (uint64_t)c->outlen + n);
@@ -349,29 +189,14 @@ static void queue_raw(struct conn *c, const void *p, size_t n) {
     mark_dirty(c);
 }
 
-/* A masked client frame (RFC 6455 §5.2, §5.3). */
 static void queue_frame(struct conn *c, int opcode, const void *payload, size_t len) {
-    uint8_t *d = out_reserve(c, len + 14), *start = d;
-    *d++ = (uint8_t)(0x80 | opcode);
-    if (len < 126) *d++ = (uint8_t)(0x80 | len);
-    else if (len < 65536) { *d++ = 0x80 | 126; *d++ = (uint8_t)(len >> 8); *d++ = (uint8_t)len; }
-    else { *d++ = 0x80 | 127; for (int i = 7; i >= 0; i--) *d++ = (uint8_t)((uint64_t)len >> (8 * i)); }
-    uint32_t key = rng32();
-    uint8_t m[4];
-    memcpy(m, &key, 4);
-    memcpy(d, m, 4);
-    d += 4;
-    const uint8_t *s = payload;
-    for (size_t i = 0; i < len; i++) d[i] = s[i] ^ m[i & 3];
-    c->outlen += (uint32_t)(d - start + len);
+    c->outlen += (uint32_t)ws_encode_frame(out_reserve(c, ws_frame_size(len)), opcode, payload, len);
     mark_dirty(c);
 }
 
 static void queue_text(struct conn *c, const char *s, size_t n) { queue_frame(c, 0x1, s, n); }
 
 /* ---- connections ----------------------------------------------------------- */
-
-static uint64_t tag(struct conn *c) { return ((uint64_t)c->gen << 32) | (uint64_t)(c - conns); }
 
 static void conn_close(struct conn *c) {
     if (c->state == ST_FREE) return;
@@ -394,18 +219,11 @@ static void conn_fail(struct conn *c, const char *why) {
 }
 
 static int conn_start(struct conn *c, int src_last_octet) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) { fprintf(stderr, "pusher_bench: socket: %s\n", strerror(errno)); n_failed++; return -1; }
-    int one = 1;
-    struct linger lg = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    struct sockaddr_in src = {.sin_family = AF_INET};
-    src.sin_addr.s_addr = htonl((127u << 24) | (uint32_t)src_last_octet);
-    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
-        fprintf(stderr, "pusher_bench: bind 127.0.0.%d: %s\n", src_last_octet, strerror(errno));
-        close(fd);
+    const char *step;
+    uint64_t tag = slot_tag(c->gen, (uint32_t)(c - conns));
+    int fd = tcp_start(src_last_octet, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, tag, &step);
+    if (fd < 0) {
+        fprintf(stderr, "pusher_bench: %s from 127.0.0.%d: %s\n", step, src_last_octet, strerror(errno));
         n_failed++;
         return -1;
     }
@@ -414,26 +232,14 @@ static int conn_start(struct conn *c, int src_last_octet) {
     c->inlen = c->outoff = c->outlen = 0;
     n_connecting++;
     n_started++;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = tag(c)};
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl");
-    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) {
-        conn_fail(c, strerror(errno));
-        return -1;
-    }
     return 0;
 }
 
 static void conn_flush(struct conn *c) {
-    while (c->outoff < c->outlen) {
-        ssize_t n = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
-        if (n > 0) { c->outoff += (uint32_t)n; continue; }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) { c->want_out = 1; return; }
-        conn_fail(c, n < 0 ? strerror(errno) : "write returned 0");
-        return;
-    }
-    c->outoff = c->outlen = 0;
-    c->want_out = 0;
+    const char *why;
+    int r = sock_flush(c->fd, c->out, &c->outoff, &c->outlen, &why);
+    if (r < 0) conn_fail(c, why);
+    else c->want_out = r == 0;
 }
 
 static void flush_dirty(void) {
@@ -548,7 +354,7 @@ static void on_subscribed(struct conn *c, const uint8_t *chan, size_t clen) {
             churn_inflight_now--;
             n_joins++;
             n_leaves++;
-            hist_add(&h_join, (int64_t)(now_ns - c->op_start));
+            us_hist_add(&h_join, (int64_t)(now_ns - c->op_start));
             if (churning) churn_start_one();
             return;
         }
@@ -568,7 +374,7 @@ static void on_event_delivery(struct conn *c, const uint8_t *p, size_t n) {
     long i = c - conns;
     if (!str_field(p, n, "data", &v, &vl) || vl < 3 || v[0] != 't' || v[1] != '=') { n_unexpected++; return; }
     uint64_t t = strtoull((const char *)v + 2, NULL, 10);
-    hist_add(&h_deliver, (int64_t)(now_ns - t));
+    us_hist_add(&h_deliver, (int64_t)(now_ns - t));
     n_delivered++;
     if (!str_field(p, n, "channel", &v, &vl)) { n_bad_channel++; return; }
     char want[64];
@@ -606,8 +412,7 @@ static void on_text(struct conn *c, const uint8_t *p, size_t n) {
         return;
     }
     if (eq(ev, evl, "pusher:ping")) {
-        static const char pong[] = "{\"event\":\"pusher:pong\",\"data\":{}}";
-        queue_text(c, pong, sizeof pong - 1);
+        queue_text(c, pusher_pong, sizeof pusher_pong - 1);
         n_pings++;
         return;
     }
@@ -628,53 +433,31 @@ static void on_text(struct conn *c, const uint8_t *p, size_t n) {
 
 /* ---- WebSocket and HTTP input ------------------------------------------------------------ */
 
-static long parse_upgrade(struct conn *c) {
-    uint8_t *end = memmem(c->in, c->inlen, "\r\n\r\n", 4);
-    if (!end) return c->inlen > 8192 ? -1 : 0;
-    long headlen = end - c->in + 4;
-    if (c->inlen < 12 || memcmp(c->in, "HTTP/1.1 101", 12) != 0) return -1;
-    uint8_t *a = memmem(c->in, (size_t)headlen, ws_accept, strlen(ws_accept));
-    return a ? headlen : -1;
-}
-
 static int parse_frames(struct conn *c) {
     uint32_t pos = 0;
-    while (c->inlen - pos >= 2) {
-        uint8_t *p = c->in + pos;
-        int fin = p[0] & 0x80, op = p[0] & 0x0f;
-        if (p[1] & 0x80) { conn_fail(c, "server frame is masked"); return -1; }
-        uint64_t len = p[1] & 0x7f;
-        uint32_t h = 2;
-        if (len == 126) {
-            if (c->inlen - pos < 4) break;
-            len = ((uint64_t)p[2] << 8) | p[3];
-            h = 4;
-        } else if (len == 127) {
-            if (c->inlen - pos < 10) break;
-            len = 0;
-            for (int i = 0; i < 8; i++) len = (len << 8) | p[2 + i];
-            h = 10;
+    for (;;) {
+        struct ws_frame f;
+        int r = ws_decode_frame(c->in + pos, c->inlen - pos, &f);
+        if (r < 0) { conn_fail(c, "server frame is masked"); return -1; }
+        if (f.head && f.len > MAX_BUF / 2) { conn_fail(c, "server frame too large"); return -1; }
+        if (!r) {
+            if (f.head) grow(&c->in, &c->incap, f.head + f.len + pos);
+            break;
         }
-        if (len > MAX_BUF / 2) { conn_fail(c, "server frame too large"); return -1; }
-        if (c->inlen - pos < h + len) { grow(&c->in, &c->incap, h + len + pos); break; }
-        uint8_t *pl = p + h;
-        switch (op) {
-        case 0x9: n_pings++; queue_frame(c, 0xA, pl, (size_t)len); break;
+        switch (f.op) {
+        case 0x9: n_pings++; queue_frame(c, 0xA, f.payload, (size_t)f.len); break;
         case 0xA: break;
         case 0x8: conn_fail(c, "server sent close"); return -1;
         case 0x1:
-            if (!fin) { n_errors++; break; }
-            on_text(c, pl, (size_t)len);
+            if (!f.fin) { n_errors++; break; }
+            on_text(c, f.payload, (size_t)f.len);
             if (c->state == ST_FREE) return -1;
             break;
         default: n_errors++;
         }
-        pos += h + (uint32_t)len;
+        pos += (uint32_t)(f.head + f.len);
     }
-    if (pos) {
-        memmove(c->in, c->in + pos, c->inlen - pos);
-        c->inlen -= pos;
-    }
+    buf_consume(c->in, &c->inlen, pos);
     return 0;
 }
 
@@ -694,7 +477,7 @@ static void on_http_response(struct conn *c, int status, const uint8_t *body, si
         channels_body_len = blen;
         return;
     }
-    hist_add(&h_http, (int64_t)(now_ns - r.t));
+    us_hist_add(&h_http, (int64_t)(now_ns - r.t));
     if (status == 200) {
         n_accepted++;
         n_expected += r.expect;
@@ -710,25 +493,19 @@ static int parse_http(struct conn *c) {
     for (;;) {
         uint8_t *p = c->in + pos;
         size_t avail = c->inlen - pos;
-        uint8_t *end = memmem(p, avail, "\r\n\r\n", 4);
-        if (!end) break;
-        size_t headlen = (size_t)(end - p) + 4;
-        if (avail < 12 || memcmp(p, "HTTP/1.1 ", 9) != 0) { conn_fail(c, "bad HTTP response"); return -1; }
-        int status = atoi((const char *)p + 9);
-        long cl = -1;
-        for (uint8_t *l = memchr(p, '\n', headlen); l && l < end; l = memchr(l + 1, '\n', (size_t)(end - l))) {
-            if (!strncasecmp((const char *)l + 1, "content-length:", 15)) cl = strtol((const char *)l + 16, NULL, 10);
-        }
+        struct http_head hh;
+        long hl = http_response_head(p, avail, &hh);
+        if (hl == 0) break;
+        if (hl < 0) { conn_fail(c, "bad HTTP response"); return -1; }
+        size_t headlen = (size_t)hl;
+        long cl = hh.content_length;
         if (cl < 0) { conn_fail(c, "HTTP response without Content-Length"); return -1; }
         if (avail < headlen + (size_t)cl) { grow(&c->in, &c->incap, pos + headlen + (size_t)cl); break; }
-        on_http_response(c, status, p + headlen, (size_t)cl);
+        on_http_response(c, hh.status, p + headlen, (size_t)cl);
         if (c->state == ST_FREE) return -1;
         pos += (uint32_t)(headlen + (size_t)cl);
     }
-    if (pos) {
-        memmove(c->in, c->in + pos, c->inlen - pos);
-        c->inlen -= pos;
-    }
+    buf_consume(c->in, &c->inlen, pos);
     return 0;
 }
 
@@ -736,20 +513,19 @@ static void on_readable(struct conn *c) {
     for (;;) {
         if (c->inlen == c->incap) grow(&c->in, &c->incap, (uint64_t)c->incap + 1);
         size_t want = c->incap - c->inlen;
-        ssize_t n = read(c->fd, c->in + c->inlen, want);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) break;
-        if (n <= 0) { conn_fail(c, n == 0 ? "server closed the connection" : strerror(errno)); return; }
+        const char *why;
+        ssize_t n = sock_read(c->fd, c->in + c->inlen, want, &why);
+        if (n == 0) break;
+        if (n < 0) { conn_fail(c, why); return; }
         c->inlen += (uint32_t)n;
         if (c->kind == K_HTTP) {
             if (parse_http(c) < 0) return;
         } else {
             if (c->state == ST_UPGRADING) {
-                long used = parse_upgrade(c);
+                long used = ws_upgrade_response(c->in, c->inlen, 8192);
                 if (used < 0) { conn_fail(c, "bad upgrade response"); return; }
                 if (used == 0) continue;
-                memmove(c->in, c->in + used, c->inlen - (uint32_t)used);
-                c->inlen -= (uint32_t)used;
+                buf_consume(c->in, &c->inlen, (uint32_t)used);
                 c->state = ST_WAIT_EST;
                 n_connecting--;
                 n_open++;
@@ -762,9 +538,7 @@ static void on_readable(struct conn *c) {
 
 static void on_writable(struct conn *c) {
     if (c->state == ST_CONNECTING) {
-        int err = 0;
-        socklen_t l = sizeof err;
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        int err = sock_error(c->fd);
         if (err) { conn_fail(c, strerror(err)); return; }
         if (c->kind == K_WS) {
             c->state = ST_UPGRADING;
@@ -782,47 +556,27 @@ static void on_writable(struct conn *c) {
 static int run_loop_once(int timeout_ms) {
     static struct epoll_event evs[1024];
     flush_dirty();
-    int n = epoll_wait(epfd, evs, 1024, timeout_ms);
-    now_ns = clock_ns();
+    int n = ep_wait(evs, 1024, timeout_ms);
     now_wall = (long)time(NULL);
-    if (n < 0) {
-        if (errno == EINTR) return 0;
-        die("epoll_wait");
-    }
     for (int i = 0; i < n; i++) {
-        uint32_t idx = (uint32_t)evs[i].data.u64, gen = (uint32_t)(evs[i].data.u64 >> 32);
-        struct conn *c = &conns[idx];
+        struct conn *c = &conns[tag_slot(evs[i].data.u64)];
+        uint32_t gen = tag_gen(evs[i].data.u64), e = evs[i].events;
         if (c->gen != gen || c->state == ST_FREE) continue;
-        uint32_t e = evs[i].events;
         if (e & EPOLLOUT) on_writable(c);
         if (c->gen != gen || c->state == ST_FREE) continue;
-        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-            if (c->state == ST_CONNECTING && (e & (EPOLLHUP | EPOLLERR))) {
-                int err = 0;
-                socklen_t l = sizeof err;
-                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
-                conn_fail(c, err ? strerror(err) : "connect failed");
-                continue;
-            }
-            if (c->state != ST_CONNECTING) on_readable(c);
+        if (c->state == ST_CONNECTING) {
+            if (e & (EPOLLHUP | EPOLLERR)) conn_fail(c, connect_failure(c->fd));
+        } else if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            on_readable(c);
         }
     }
     flush_dirty();
     return n;
 }
 
-static int ms_until(uint64_t t) {
-    if (t <= now_ns) return 0;
-    uint64_t ms = (t - now_ns + 999999) / 1000000;
-    return ms > 100 ? 100 : (int)ms;
-}
+static int ms_until(uint64_t t) { return ms_until_cap(t, 100); }
 
-static int past_deadline(void) {
-    if (now_ns < deadline_ns) return 0;
-    fprintf(stderr, "pusher_bench: hard deadline of %.0f s reached\n", opt.deadline);
-    printf("deadline_exceeded=1\n");
-    return 1;
-}
+static int past_deadline(void) { return deadline_passed("deadline_exceeded", opt.deadline); }
 
 static int server_alive(void) {
     if (!opt.watch_pid) return 1;
@@ -840,18 +594,11 @@ static int push_req(struct conn *c, uint64_t t, uint32_t expect, uint32_t kind) 
 }
 
 static void send_publish(struct conn *c, const char *chan, uint32_t expect, uint64_t t) {
-    char body[5200], q[256], sts[320], sig[65], md5[33];
+    char body[5200], head[640];
     int bl = snprintf(body, sizeof body, "{\"name\":\"ev\",\"channel\":\"%s\",\"data\":\"t=%llu;%s\"}",
                       chan, (unsigned long long)t, pad);
-    md5_hex(body, (size_t)bl, md5);
-    int ql = snprintf(q, sizeof q, "auth_key=%s&auth_timestamp=%ld&auth_version=1.0&body_md5=%s", opt.key, now_wall, md5);
-    int sl = snprintf(sts, sizeof sts, "POST\n/apps/%s/events\n%.*s", opt.app_id, ql, q);
-    hmac_hex(sts, (size_t)sl, sig);
-    char head[640];
-    int hl = snprintf(head, sizeof head,
-                      "POST /apps/%s/events?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%d\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n",
-                      opt.app_id, q, sig, opt.host, opt.port, bl);
+    int hl = pusher_events_head(head, sizeof head, opt.app_id, opt.key, now_wall, body, (size_t)bl, opt.host, opt.port);
+    if (hl < 0 || (size_t)hl >= sizeof head) { fprintf(stderr, "pusher_bench: request head too large\n"); exit(1); }
     uint8_t *d = out_reserve(c, (size_t)(hl + bl));
     memcpy(d, head, (size_t)hl);
     memcpy(d + hl, body, (size_t)bl);
@@ -895,13 +642,13 @@ static struct conn *pick_http(long cap) {
 }
 
 static void send_channels_query(struct conn *c) {
-    char q[256], sts[320], sig[65], head[768];
-    int ql = snprintf(q, sizeof q, "auth_key=%s&auth_timestamp=%ld&auth_version=1.0&filter_by_prefix=presence-&info=user_count",
-                      opt.key, now_wall);
-    int sl = snprintf(sts, sizeof sts, "GET\n/apps/%s/channels\n%.*s", opt.app_id, ql, q);
-    hmac_hex(sts, (size_t)sl, sig);
-    int hl = snprintf(head, sizeof head, "GET /apps/%s/channels?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%d\r\n\r\n",
-                      opt.app_id, q, sig, opt.host, opt.port);
+    char q[256], path[128], sig[65], head[768];
+    snprintf(q, sizeof q, "auth_key=%s&auth_timestamp=%ld&auth_version=1.0&filter_by_prefix=presence-&info=user_count",
+             opt.key, now_wall);
+    snprintf(path, sizeof path, "/apps/%s/channels", opt.app_id);
+    pusher_signature(sig, "GET", path, q);
+    int hl = snprintf(head, sizeof head, "GET %s?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%d\r\n\r\n",
+                      path, q, sig, opt.host, opt.port);
     queue_raw(c, head, (size_t)hl);
     push_req(c, now_ns, 0, R_CHANNELS);
 }
@@ -992,8 +739,8 @@ static int run_channels(void) {
         if (rate <= 0) continue;
         step++;
         snprintf(prefix, sizeof prefix, "channels_step%d", step);
-        hist_reset(&h_deliver);
-        hist_reset(&h_http);
+        us_hist_clear(&h_deliver);
+        us_hist_clear(&h_http);
         struct snap a = snap_now();
         struct cpu_mark m = cpu_mark();
         uint64_t interval = (uint64_t)(1e9 / rate), next_t = now_ns, end = now_ns + (uint64_t)(opt.step * 1e9);
@@ -1013,22 +760,22 @@ static int run_channels(void) {
         int ok = wait_until(drained, 3);
         char hp[80];
         snprintf(hp, sizeof hp, "%s_delivery", prefix);
-        hist_print(hp, &h_deliver);
+        us_hist_print(hp, &h_deliver);
         snprintf(hp, sizeof hp, "%s_http", prefix);
-        hist_print(hp, &h_http);
+        us_hist_print(hp, &h_http);
         printf("%s_drained=%d\n", prefix, ok);
         if (!opt.quiet)
             fprintf(stderr, "channels step %d: offered %.0f/s, accepted %.0f/s, deliveries %.0f/s, p50 %llu us, p99 %llu us\n",
                     step, rate, (double)(b.accepted - a.accepted) / ((double)(b.t - a.t) / 1e9),
                     (double)(b.delivered - a.delivered) / ((double)(b.t - a.t) / 1e9),
-                    (unsigned long long)hist_pct(&h_deliver, 0.5), (unsigned long long)hist_pct(&h_deliver, 0.99));
+                    (unsigned long long)us_hist_pct(&h_deliver, 0.5), (unsigned long long)us_hist_pct(&h_deliver, 0.99));
         if (rc || !server_alive()) break;
     }
     printf("channels_steps=%d\n", step);
     if (opt.closed_secs > 0 && !rc && !stop_signal && server_alive()) {
         /* Closed loop: depth requests in flight on every HTTP connection. */
-        hist_reset(&h_deliver);
-        hist_reset(&h_http);
+        us_hist_clear(&h_deliver);
+        us_hist_clear(&h_http);
         struct snap a = snap_now();
         struct cpu_mark m = cpu_mark();
         publishing_closed = 1;
@@ -1044,8 +791,8 @@ static int run_channels(void) {
         print_step("channels_closed", a, b, m, 0);
         total_secs += (double)(b.t - a.t) / 1e9;
         int ok = wait_until(drained, 3);
-        hist_print("channels_closed_delivery", &h_deliver);
-        hist_print("channels_closed_http", &h_http);
+        us_hist_print("channels_closed_delivery", &h_deliver);
+        us_hist_print("channels_closed_http", &h_http);
         printf("channels_closed_inflight=%ld\nchannels_closed_drained=%d\n", opt.http_conns * opt.depth, ok);
         if (!opt.quiet)
             fprintf(stderr, "channels closed loop (%ld in flight): accepted %.0f/s, deliveries %.0f/s\n", opt.http_conns * opt.depth,
@@ -1100,7 +847,7 @@ static int run_presence(void) {
            (unsigned long long)n_setup_msgs, (unsigned long long)(n_member_added - added0));
     int rc = 0;
 
-    hist_reset(&h_join);
+    us_hist_clear(&h_join);
     uint64_t added_a = n_member_added, removed_a = n_member_removed;
     struct cpu_mark m = cpu_mark();
     uint64_t t0 = now_ns, end = now_ns + (uint64_t)(opt.duration * 1e9);
@@ -1130,7 +877,7 @@ static int run_presence(void) {
            (double)(n_member_added - added_a) / secs, (double)(n_member_removed - removed_a) / secs);
     cpu_print("presence", m, t1);
     int idle = wait_until(churn_idle, 10);
-    hist_print("presence_join", &h_join);
+    us_hist_print("presence_join", &h_join);
     printf("presence_churn_finished=%d\n", idle);
 
     /* Some members leave for good; then every connection's ping must be answered, which
@@ -1198,8 +945,8 @@ static int run_api(void) {
         for (long d = 0; d < opt.depth; d++) publish_on(&conns[http_first + k]);
     uint64_t warm_end = now_ns + (uint64_t)(opt.warmup * 1e9), end = warm_end + (uint64_t)(opt.duration * 1e9);
     while (now_ns < warm_end && !stop_signal && !past_deadline()) run_loop_once(ms_until(warm_end));
-    hist_reset(&h_http);
-    hist_reset(&h_deliver);
+    us_hist_clear(&h_http);
+    us_hist_clear(&h_deliver);
     struct snap a = snap_now();
     struct cpu_mark m = cpu_mark();
     while (now_ns < end && !stop_signal) {
@@ -1214,7 +961,7 @@ static int run_api(void) {
            (double)(b.accepted - a.accepted) / secs, (unsigned long long)(b.non200 - a.non200),
            (double)(b.delivered - a.delivered) / secs);
     cpu_print("api", m, b.t);
-    hist_print("api_http", &h_http);
+    us_hist_print("api_http", &h_http);
     int ok = wait_until(drained, 3);
     printf("api_drained=%d\napi_deliveries_missing=%lld\n", ok, (long long)n_expected - (long long)n_delivered);
     return rc ? rc : (n_non200 ? 1 : 0);
@@ -1253,17 +1000,6 @@ static void usage(FILE *f) {
         "  --quiet                 no progress lines\n");
 }
 
-static double num(const char *name, const char *s, double lo, double hi) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "pusher_bench: %s must be a number in [%g, %g], got \"%s\"\n", name, lo, hi, s);
-        exit(2);
-    }
-    return v;
-}
-
 static void parse_args(int argc, char **argv) {
     static const struct option lo[] = {
         {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'}, {"app-id", 1, 0, 'A'}, {"key", 1, 0, 'K'}, {"secret", 1, 0, 'S'},
@@ -1274,55 +1010,46 @@ static void parse_args(int argc, char **argv) {
         {"payload", 1, 0, 'P'}, {"src-first", 1, 0, 'f'}, {"per-src", 1, 0, 'e'}, {"deadline", 1, 0, 'x'},
         {"watch-pid", 1, 0, 'w'}, {"server-cpu", 1, 0, 'u'}, {"client-cpu", 1, 0, 'U'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, '?'}, {0, 0, 0, 0},
     };
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(argc < 2 ? stderr : stdout); exit(argc < 2 ? 2 : 0); }
-    if (!strcmp(argv[1], "channels")) opt.mode = MODE_CHANNELS;
-    else if (!strcmp(argv[1], "presence")) opt.mode = MODE_PRESENCE;
-    else if (!strcmp(argv[1], "api")) opt.mode = MODE_API;
-    else { fprintf(stderr, "pusher_bench: unknown mode \"%s\"\n", argv[1]); exit(2); }
-    optind = 2;
+    static const char *const modes[] = {"channels", "presence", "api"}; /* in enum mode's order */
+    opt.mode = (enum mode)parse_mode(argc, argv, modes, 3, usage);
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
         case 'h': opt.host = optarg; break;
-        case 'p': opt.port = (int)num("--port", optarg, 1, 65535); break;
+        case 'p': opt.port = (int)parse_num("--port", optarg, 1, 65535); break;
         case 'A': opt.app_id = optarg; break;
         case 'K': opt.key = optarg; break;
         case 'S': opt.secret = optarg; break;
-        case 'c': opt.connections = (long)num("--connections", optarg, 1, 1000000); break;
-        case 'g': opt.group_size = (long)num("--group-size", optarg, 1, 100000); break;
-        case 'G': opt.group_frac = num("--group-frac", optarg, 0, 1); break;
+        case 'c': opt.connections = (long)parse_num("--connections", optarg, 1, 1000000); break;
+        case 'g': opt.group_size = (long)parse_num("--group-size", optarg, 1, 100000); break;
+        case 'G': opt.group_frac = parse_num("--group-frac", optarg, 0, 1); break;
         case 'r': opt.rates = optarg; break;
-        case 's': opt.step = num("--step", optarg, 0.1, 600); break;
-        case 'C': opt.closed_secs = num("--closed", optarg, 0, 600); break;
-        case 'H': opt.http_conns = (long)num("--http-conns", optarg, 1, 1000); break;
-        case 'd': opt.depth = (long)num("--depth", optarg, 1, 1024); break;
-        case 'Q': opt.queue_cap = (long)num("--queue-cap", optarg, 1, 4096); break;
-        case 'k': opt.per_conn = (long)num("--per-conn", optarg, 1, 32); break;
-        case 'R': opt.rooms = (long)num("--rooms", optarg, 1, 1000000); break;
-        case 'i': opt.inflight = (long)num("--inflight", optarg, 1, 100000); break;
-        case 'L': opt.leave_frac = num("--leave-frac", optarg, 0, 1); break;
-        case 'D': opt.duration = num("--duration", optarg, 0.1, 3600); break;
-        case 'W': opt.warmup = num("--warmup", optarg, 0, 600); break;
-        case 'b': opt.subscribers = (long)num("--subscribers", optarg, 0, 1); break;
-        case 'P': opt.payload = (long)num("--payload", optarg, 0, 4000); break;
-        case 'f': opt.src_first = (int)num("--src-first", optarg, 2, 254); break;
-        case 'e': opt.per_src = (long)num("--per-src", optarg, 1, 28000); break;
-        case 'x': opt.deadline = num("--deadline", optarg, 1, 3600); break;
-        case 'w': opt.watch_pid = (long)num("--watch-pid", optarg, 1, 1 << 30); break;
-        case 'u': opt.server_cpu = (int)num("--server-cpu", optarg, 0, 4095); break;
-        case 'U': opt.client_cpu = (int)num("--client-cpu", optarg, 0, 4095); break;
+        case 's': opt.step = parse_num("--step", optarg, 0.1, 600); break;
+        case 'C': opt.closed_secs = parse_num("--closed", optarg, 0, 600); break;
+        case 'H': opt.http_conns = (long)parse_num("--http-conns", optarg, 1, 1000); break;
+        case 'd': opt.depth = (long)parse_num("--depth", optarg, 1, 1024); break;
+        case 'Q': opt.queue_cap = (long)parse_num("--queue-cap", optarg, 1, 4096); break;
+        case 'k': opt.per_conn = (long)parse_num("--per-conn", optarg, 1, 32); break;
+        case 'R': opt.rooms = (long)parse_num("--rooms", optarg, 1, 1000000); break;
+        case 'i': opt.inflight = (long)parse_num("--inflight", optarg, 1, 100000); break;
+        case 'L': opt.leave_frac = parse_num("--leave-frac", optarg, 0, 1); break;
+        case 'D': opt.duration = parse_num("--duration", optarg, 0.1, 3600); break;
+        case 'W': opt.warmup = parse_num("--warmup", optarg, 0, 600); break;
+        case 'b': opt.subscribers = (long)parse_num("--subscribers", optarg, 0, 1); break;
+        case 'P': opt.payload = (long)parse_num("--payload", optarg, 0, 4000); break;
+        case 'f': opt.src_first = (int)parse_num("--src-first", optarg, 2, 254); break;
+        case 'e': opt.per_src = (long)parse_num("--per-src", optarg, 1, 28000); break;
+        case 'x': opt.deadline = parse_num("--deadline", optarg, 1, 3600); break;
+        case 'w': opt.watch_pid = (long)parse_num("--watch-pid", optarg, 1, 1 << 30); break;
+        case 'u': opt.server_cpu = (int)parse_num("--server-cpu", optarg, 0, 4095); break;
+        case 'U': opt.client_cpu = (int)parse_num("--client-cpu", optarg, 0, 4095); break;
         case 'q': opt.quiet = 1; break;
         default: usage(stderr); exit(2);
         }
     }
-    if (optind != argc) { fprintf(stderr, "pusher_bench: unexpected argument \"%s\"\n", argv[optind]); exit(2); }
+    no_more_args(argc, argv);
     if (!opt.port) { fprintf(stderr, "pusher_bench: --port is required\n"); exit(2); }
-    if (inet_pton(AF_INET, opt.host, &dst.sin_addr) != 1 || (ntohl(dst.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "pusher_bench: --host must be a 127.x.x.x address\n");
-        exit(2);
-    }
-    dst.sin_family = AF_INET;
-    dst.sin_port = htons((uint16_t)opt.port);
+    set_loopback_dst(opt.host, opt.port);
     switch (opt.mode) {
     case MODE_CHANNELS:
         if (!opt.connections) opt.connections = 10000;
@@ -1350,28 +1077,23 @@ static void parse_args(int argc, char **argv) {
 int main(int argc, char **argv) {
     parse_args(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
-    getrlimit(RLIMIT_NOFILE, &rl);
+    rlim_t nofile = raise_nofile_limit();
     nconns = nws + opt.http_conns;
     http_first = nws;
-    if ((rlim_t)nconns + 16 > rl.rlim_cur) {
-        fprintf(stderr, "pusher_bench: %ld connections need more than the open-file limit %llu\n", nconns, (unsigned long long)rl.rlim_cur);
+    if ((rlim_t)nconns + 16 > nofile) {
+        fprintf(stderr, "pusher_bench: %ld connections need more than the open-file limit %llu\n", nconns, (unsigned long long)nofile);
         return 2;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    install_signals();
 
-    upgrade_len = (size_t)snprintf(upgrade_req, sizeof upgrade_req,
-        "GET /app/%s?protocol=7&client=bench&version=1 HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        opt.key, opt.host, opt.port, ws_key);
+    char path[256];
+    snprintf(path, sizeof path, PUSHER_WS_PATH, opt.key);
+    upgrade_len = ws_upgrade_request(upgrade_req, sizeof upgrade_req, path, opt.host, opt.port);
+    if (upgrade_len >= sizeof upgrade_req) { fprintf(stderr, "pusher_bench: --key too long\n"); return 2; }
     for (long i = 0; i < opt.payload; i++) pad[i] = (char)('a' + i % 26);
     pad[opt.payload] = 0;
     hmac_init(opt.secret);
-    rng_state ^= (uint64_t)getpid() << 20 ^ clock_ns();
+    rng_seed();
 
     conns = calloc((size_t)nconns, sizeof *conns);
     dirty_list = calloc((size_t)nconns, sizeof *dirty_list);
@@ -1388,11 +1110,9 @@ int main(int argc, char **argv) {
             c->ring = calloc(ringcap, sizeof *c->ring);
         }
     }
-    epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd < 0) die("epoll_create1");
-    now_ns = clock_ns();
+    ep_open();
+    deadline_start(opt.deadline);
     now_wall = (long)time(NULL);
-    deadline_ns = now_ns + (uint64_t)(opt.deadline * 1e9);
 
     int rc;
     switch (opt.mode) {

@@ -33,8 +33,8 @@ public final class WebhookPipeline: Sendable {
         var apps: [String: WebhookApp] = [:]
         var incoming: [(app: String, event: WebhookEvent)] = []
         var stopping = false
-        /// The last disk error, for `/ready`; cleared by the next successful append.
-        var diskError: String?
+        /// The last disk error and when (uptime ms), for `/ready`.
+        var diskError: (message: String, atMs: Int64)?
     }
 
     private let options: Options
@@ -111,9 +111,15 @@ public final class WebhookPipeline: Sendable {
         state.withLock { $0.apps = Dictionary(apps.map { ($0.id, $0) }, uniquingKeysWith: { $1 }) }
     }
 
+    /// A write failure keeps `/ready` at 503 this long, so that a failure between two probes
+    /// is seen even when the next write (maybe to a fresh segment) succeeds.
+    static let problemHoldMs: Int64 = 30_000
+
     /// Nil while webhooks can be written; else why not (for `/ready`).
     public var problem: String? {
-        state.withLock { $0.diskError }
+        let error = state.withLock { $0.diskError }
+        guard let error, Self.nowMs() - error.atMs < Self.problemHoldMs else { return nil }
+        return error.message
     }
 
     /// `{"pending":…,"in_flight":…,"waiting":…,"dead":…,"outbox_bytes":…}`: webhooks not yet
@@ -200,13 +206,12 @@ public final class WebhookPipeline: Sendable {
                                    eventsJSON: Array(("[" + events.joined(separator: ",") + "]").utf8))
         do {
             let id = try outbox.append(stored.encoded)
-            state.withLock { $0.diskError = nil }
             submit(stored, id: id)
         } catch {
             // Full or unwritable: the webhook is lost; say so loudly, keep running. Only a disk
             // that cannot be written makes the server unready; a full outbox is a backlog.
             log("webhooks: cannot write to the outbox, dropping a webhook for app \(parts[0]): \(error)")
-            if case .io = error { state.withLock { $0.diskError = "webhook outbox: \(error)" } }
+            if case .io = error { state.withLock { $0.diskError = ("webhook outbox: \(error)", Self.nowMs()) } }
         }
     }
 
