@@ -2,7 +2,7 @@
 # shellcheck disable=SC2086  # unquoted $vars are result keys built from plain numbers and words
 # Transport benchmarks for Bridge: idle-connection memory, WebSocket echo,
 # HTTP keep-alive and WebSocket handshakes, then the fan-out comparison with
-# nginx + nchan (bench/fanout.sh), and the Pusher workloads (bench/pusher_bench.sh). Prints a Markdown report ready for
+# nginx + nchan (bench/fanout.sh), the Pusher workloads (bench/pusher_bench.sh) and webhook delivery (bench/webhooks_bench.sh). Prints a Markdown report ready for
 # BENCHMARKS.md. Loopback only; every step has a timeout.
 #
 # Usage: bench/run.sh [--quick] [--bridge PATH] [--no-fanout]
@@ -387,5 +387,17 @@ else
     tail -5 "$WORK/logs/pusher.err" >&2
     log "bench/pusher_bench.sh failed or saw a busy machine (log: $WORK/logs/pusher.err)"
     [ -f "$WORK/pusher-report.md" ] && { echo; cat "$WORK/pusher-report.md"; } | tee -a "$WORK/report.md"
+fi
+# ---- (g) webhook delivery -------------------------------------------------------
+
+log "webhook benchmarks (bench/webhooks_bench.sh; its progress in $WORK/logs/webhooks.err)"
+WEBHOOK_ARGS=(--bridge "$BRIDGE")
+if [ "$QUICK" = 1 ]; then WEBHOOK_ARGS+=(--quick); fi
+if timeout 600 "$ROOT/bench/webhooks_bench.sh" "${WEBHOOK_ARGS[@]}" >"$WORK/logs/webhooks.md" 2>"$WORK/logs/webhooks.err"; then
+    { echo; cat "$WORK/webhooks-report.md"; } | tee -a "$WORK/report.md"
+else
+    tail -5 "$WORK/logs/webhooks.err" >&2
+    log "bench/webhooks_bench.sh reported problems (log: $WORK/logs/webhooks.err)"
+    [ -f "$WORK/webhooks-report.md" ] && { echo; cat "$WORK/webhooks-report.md"; } | tee -a "$WORK/report.md"
 fi
 log "report: $WORK/report.md, raw numbers: $RESULTS, logs: $WORK/logs/"

@@ -21,6 +21,9 @@ public final class WebhookPipeline: Sendable {
         /// on their way to the outbox) client events are refused (their senders get an error);
         /// lifecycle events are still written, up to the outbox's own `maxBytes`.
         public var clientEventLimitBytes: Int
+        /// Events taken but not yet written are in memory only: past this many bytes of them,
+        /// client events are refused too, so a slow disk pushes back instead of piling them up.
+        public var queueLimitBytes = 16 << 20
 
         public init(dataDirectory: String) {
             outbox = Outbox.Options(directory: dataDirectory + "/outbox")
@@ -48,6 +51,11 @@ public final class WebhookPipeline: Sendable {
     /// taken and when a webhook is written, removed when the event is processed and when the
     /// webhook is acknowledged.
     private let backlogBytes = Atomic<Int>(0)
+    /// The part of it still in `incoming`, not yet written.
+    private let queuedBytes = Atomic<Int>(0)
+    /// With fsync on every append, the pipeline syncs once per batch of appends instead (group
+    /// commit) and only then hands the webhooks to the dispatcher.
+    private let groupCommit: Bool
     /// Webhooks handed to the dispatcher and not finished yet, by outbox id.
     private let inDelivery = Mutex<[UInt64: StoredWebhook]>([:])
     private let finished = DispatchSemaphore(value: 0)
@@ -56,7 +64,10 @@ public final class WebhookPipeline: Sendable {
         self.options = options
         self.log = log
         state = Mutex(State(apps: Dictionary(apps.map { ($0.id, $0) }, uniquingKeysWith: { $1 })))
-        outbox = try Outbox(options: options.outbox, log: log)
+        var outboxOptions = options.outbox
+        groupCommit = outboxOptions.sync == .always
+        if groupCommit { outboxOptions.sync = .interval(milliseconds: 1_000) }
+        outbox = try Outbox(options: outboxOptions, log: log)
         deadLetters = DeadLetters(path: options.deadLetterPath)
         let outcomes = OutcomeSink()
         dispatcher = WebhookDispatcher(options: options.dispatcher) { delivery, outcome in
@@ -88,8 +99,10 @@ public final class WebhookPipeline: Sendable {
     public func emit(app: String, _ event: WebhookEvent) -> Bool {
         let cost = event.estimatedBytes
         let backlog = backlogBytes.add(cost, ordering: .relaxed).newValue
-        if event.kind == .clientEvent && backlog > options.clientEventLimitBytes {
+        let queued = queuedBytes.add(cost, ordering: .relaxed).newValue
+        if event.kind == .clientEvent && (backlog > options.clientEventLimitBytes || queued > options.queueLimitBytes) {
             backlogBytes.subtract(cost, ordering: .relaxed)
+            queuedBytes.subtract(cost, ordering: .relaxed)
             return false
         }
         let wasEmpty = state.withLock { state in
@@ -161,20 +174,27 @@ public final class WebhookPipeline: Sendable {
                 return (state.incoming, state.apps, state.stopping)
             }
             let nowMs = Self.nowMs()
+            var written: [(StoredWebhook, UInt64)] = []
             for (appID, event) in incoming {
-                defer { backlogBytes.subtract(event.estimatedBytes, ordering: .relaxed) }
                 if let passed = grace.offer(event, app: appID, nowMs: nowMs) {
-                    route(passed, app: appID, apps: apps, batches: &batches, nowMs: nowMs)
+                    route(passed, app: appID, apps: apps, batches: &batches, written: &written, nowMs: nowMs)
                 }
             }
             // On stop, departures are not held back any longer: they are what happened.
             for (appID, event) in grace.takeDue(nowMs: stopping ? .max : nowMs) {
-                route(event, app: appID, apps: apps, batches: &batches, nowMs: nowMs)
+                route(event, app: appID, apps: apps, batches: &batches, written: &written, nowMs: nowMs)
             }
             for (key, batch) in batches where stopping || batch.deadlineMs <= nowMs {
                 batches[key] = nil
-                write(batch.events, key: key, apps: apps, nowMs: nowMs)
+                write(batch.events, key: key, written: &written)
             }
+            if groupCommit && !written.isEmpty {
+                do { try outbox.sync() } catch { recordDiskError(error) }
+            }
+            for (stored, id) in written { submit(stored, id: id) }
+            let taken = incoming.reduce(0) { $0 + $1.event.estimatedBytes }
+            queuedBytes.subtract(taken, ordering: .relaxed)
+            backlogBytes.subtract(taken, ordering: .relaxed)
             if stopping {
                 finished.signal()
                 return
@@ -184,34 +204,39 @@ public final class WebhookPipeline: Sendable {
 
     /// Sends the event to each target of its app that wants it: at once, or into the target's batch.
     private func route(_ event: WebhookEvent, app appID: String, apps: [String: WebhookApp],
-                       batches: inout [String: Batch], nowMs: Int64) {
+                       batches: inout [String: Batch], written: inout [(StoredWebhook, UInt64)], nowMs: Int64) {
         guard let app = apps[appID] else { return }
         for target in app.targets where target.accepts(event) {
             let key = appID + "\u{0}" + target.url
             guard let batching = target.batching else {
-                write([event.json], key: key, apps: apps, nowMs: nowMs)
+                write([event.json], key: key, written: &written)
                 continue
             }
             batches[key, default: Batch(deadlineMs: nowMs + Int64(batching.windowMs))].events.append(event.json)
             if batches[key]!.events.count >= batching.maxEvents {
-                write(batches.removeValue(forKey: key)!.events, key: key, apps: apps, nowMs: nowMs)
+                write(batches.removeValue(forKey: key)!.events, key: key, written: &written)
             }
         }
     }
 
-    /// Appends one webhook to the outbox, then hands it to the dispatcher.
-    private func write(_ events: [String], key: String, apps: [String: WebhookApp], nowMs: Int64) {
+    /// Appends one webhook to the outbox; it goes to the dispatcher once this turn's appends are durable.
+    private func write(_ events: [String], key: String, written: inout [(StoredWebhook, UInt64)]) {
         let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
         let stored = StoredWebhook(appID: parts[0], url: parts[1], createdAtMs: Self.unixMs(),
                                    eventsJSON: Array(("[" + events.joined(separator: ",") + "]").utf8))
         do {
-            let id = try outbox.append(stored.encoded)
-            submit(stored, id: id)
+            written.append((stored, try outbox.append(stored.encoded)))
         } catch {
-            // Full or unwritable: the webhook is lost; say so loudly, keep running. Only a disk
-            // that cannot be written makes the server unready; a full outbox is a backlog.
+            // Full or unwritable: the webhook is lost; say so loudly, keep running.
             log("webhooks: cannot write to the outbox, dropping a webhook for app \(parts[0]): \(error)")
-            if case .io = error { state.withLock { $0.diskError = ("webhook outbox: \(error)", Self.nowMs()) } }
+            recordDiskError(error)
+        }
+    }
+
+    /// Only a disk that cannot be written makes the server unready; a full outbox is a backlog.
+    private func recordDiskError(_ error: Outbox.OutboxError) {
+        if case .io = error {
+            state.withLock { $0.diskError = ("webhook outbox: \(error)", Self.nowMs()) }
         }
     }
 
