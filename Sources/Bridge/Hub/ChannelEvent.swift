@@ -10,12 +10,6 @@ public enum ChannelEvent: Sendable, Equatable {
     case clientEvent(channel: String, event: String, data: String, socketID: String, userID: String?)
     case cacheMiss(channel: String)
     case subscriptionCount(channel: String, count: Int)
-
-    /// Client events are the only ones a full webhook backlog may refuse (see `ChannelEventObserver`).
-    public var isClientEvent: Bool {
-        if case .clientEvent = self { return true }
-        return false
-    }
 }
 
 /// Receives channel events. Called on event loops, and for occupancy and membership under the
