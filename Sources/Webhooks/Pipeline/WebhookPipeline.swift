@@ -53,6 +53,7 @@ public final class WebhookPipeline: Sendable {
     private let backlogBytes = Atomic<Int>(0)
     /// The part of it still in `incoming`, not yet written.
     private let queuedBytes = Atomic<Int>(0)
+    private let refusing = Atomic<Bool>(false)
     /// With fsync on every append, the pipeline syncs once per batch of appends instead (group
     /// commit) and only then hands the webhooks to the dispatcher.
     private let groupCommit: Bool
@@ -100,7 +101,7 @@ public final class WebhookPipeline: Sendable {
         let cost = event.estimatedBytes
         let backlog = backlogBytes.add(cost, ordering: .relaxed).newValue
         let queued = queuedBytes.add(cost, ordering: .relaxed).newValue
-        if event.kind == .clientEvent && (backlog > options.clientEventLimitBytes || queued > options.queueLimitBytes) {
+        if event.kind == .clientEvent && refusesClientEvents(backlog: backlog, queued: queued) {
             backlogBytes.subtract(cost, ordering: .relaxed)
             queuedBytes.subtract(cost, ordering: .relaxed)
             return false
@@ -111,6 +112,20 @@ public final class WebhookPipeline: Sendable {
         }
         if wasEmpty { wake.signal() }
         return true
+    }
+
+    /// Past either bound client events are refused, and stay refused until the backlog is back
+    /// under 7/8 of it, so that a sender sees one refusal run rather than a flapping bound.
+    private func refusesClientEvents(backlog: Int, queued: Int) -> Bool {
+        let over = backlog > options.clientEventLimitBytes || queued > options.queueLimitBytes
+        if over {
+            refusing.store(true, ordering: .relaxed)
+            return true
+        }
+        guard refusing.load(ordering: .relaxed) else { return false }
+        let recovered = backlog <= options.clientEventLimitBytes / 8 * 7 && queued <= options.queueLimitBytes / 8 * 7
+        if recovered { refusing.store(false, ordering: .relaxed) }
+        return !recovered
     }
 
     /// Whether an app has any webhook target, so that callers can skip building events nobody wants.
