@@ -71,7 +71,10 @@ case "serve":
     server.runUntilSignalled()
     // The drain's vacated and member_removed events are in the pipeline now: write them out.
     webhooks.stop(graceMs: 2_000)
-    exit(0)
+    // Everything that matters is on disk. _exit skips the atexit handlers (libcurl's and
+    // OpenSSL's clean-up), which must not run under a loop or delivery thread still winding down.
+    fflush(nil)
+    _exit(0)
 default:
     CLI.fail("unknown command \"\(arguments[0])\" (try `bridge --help`)")
 }
