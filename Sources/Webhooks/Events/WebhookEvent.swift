@@ -43,9 +43,11 @@ public struct WebhookEvent: Sendable, Equatable {
         return text + "}"
     }
 
-    /// About what the event takes in a webhook, for the backlog bound.
+    /// At least what the event takes in the outbox, for the backlog bound: the fixed keys, the
+    /// record's framing, and its strings counted twice (JSON escaping can double them).
     var estimatedBytes: Int {
-        64 + channel.utf8.count + (event?.utf8.count ?? 0) + (data?.utf8.count ?? 0) + (userID?.utf8.count ?? 0)
+        256 + 2 * (channel.utf8.count + (event?.utf8.count ?? 0) + (data?.utf8.count ?? 0)
+                   + (socketID?.utf8.count ?? 0) + (userID?.utf8.count ?? 0))
     }
 
     /// `channel_vacated` and `member_removed` wait out the grace period; their opposites cancel them.

@@ -58,7 +58,7 @@ public final class WebhookPipeline: Sendable {
     /// commit) and only then hands the webhooks to the dispatcher.
     private let groupCommit: Bool
     /// Webhooks handed to the dispatcher and not finished yet, by outbox id.
-    private let inDelivery = Mutex<[UInt64: StoredWebhook]>([:])
+    private let inDelivery = Mutex<[UInt64: (stored: StoredWebhook, cost: Int)]>([:])
     private let finished = DispatchSemaphore(value: 0)
 
     public init(options: Options, apps: [WebhookApp], log: @escaping @Sendable (String) -> Void) throws {
@@ -88,7 +88,7 @@ public final class WebhookPipeline: Sendable {
                 try? outbox.acknowledge(entry.id)
                 continue
             }
-            submit(stored, id: entry.id)
+            submit(stored, id: entry.id, cost: entry.payload.count)
         }
         let thread = Thread { [self] in run() }
         thread.name = "bridge-webhooks"
@@ -172,6 +172,8 @@ public final class WebhookPipeline: Sendable {
 
     private struct Batch {
         var events: [String] = []
+        /// The backlog cost of its events, carried over to the webhook they become.
+        var cost = 0
         var deadlineMs: Int64
     }
 
@@ -189,7 +191,7 @@ public final class WebhookPipeline: Sendable {
                 return (state.incoming, state.apps, state.stopping)
             }
             let nowMs = Self.nowMs()
-            var written: [(StoredWebhook, UInt64)] = []
+            var written: [Written] = []
             for (appID, event) in incoming {
                 if let passed = grace.offer(event, app: appID, nowMs: nowMs) {
                     route(passed, app: appID, apps: apps, batches: &batches, written: &written, nowMs: nowMs)
@@ -201,12 +203,12 @@ public final class WebhookPipeline: Sendable {
             }
             for (key, batch) in batches where stopping || batch.deadlineMs <= nowMs {
                 batches[key] = nil
-                write(batch.events, key: key, written: &written)
+                write(batch.events, cost: batch.cost, key: key, written: &written)
             }
             if groupCommit && !written.isEmpty {
                 do { try outbox.sync() } catch { recordDiskError(error) }
             }
-            for (stored, id) in written { submit(stored, id: id) }
+            for entry in written { submit(entry.stored, id: entry.id, cost: entry.cost) }
             let taken = incoming.reduce(0) { $0 + $1.event.estimatedBytes }
             queuedBytes.subtract(taken, ordering: .relaxed)
             backlogBytes.subtract(taken, ordering: .relaxed)
@@ -219,28 +221,37 @@ public final class WebhookPipeline: Sendable {
 
     /// Sends the event to each target of its app that wants it: at once, or into the target's batch.
     private func route(_ event: WebhookEvent, app appID: String, apps: [String: WebhookApp],
-                       batches: inout [String: Batch], written: inout [(StoredWebhook, UInt64)], nowMs: Int64) {
+                       batches: inout [String: Batch], written: inout [Written], nowMs: Int64) {
         guard let app = apps[appID] else { return }
         for target in app.targets where target.accepts(event) {
             let key = appID + "\u{0}" + target.url
             guard let batching = target.batching else {
-                write([event.json], key: key, written: &written)
+                write([event.json], cost: event.estimatedBytes, key: key, written: &written)
                 continue
             }
             batches[key, default: Batch(deadlineMs: nowMs + Int64(batching.windowMs))].events.append(event.json)
+            batches[key]!.cost += event.estimatedBytes
             if batches[key]!.events.count >= batching.maxEvents {
-                write(batches.removeValue(forKey: key)!.events, key: key, written: &written)
+                let batch = batches.removeValue(forKey: key)!
+                write(batch.events, cost: batch.cost, key: key, written: &written)
             }
         }
     }
 
     /// Appends one webhook to the outbox; it goes to the dispatcher once this turn's appends are durable.
-    private func write(_ events: [String], key: String, written: inout [(StoredWebhook, UInt64)]) {
+    /// A webhook in the outbox, waiting for this turn's sync before it is handed to delivery.
+    private struct Written {
+        let stored: StoredWebhook
+        let id: UInt64
+        let cost: Int
+    }
+
+    private func write(_ events: [String], cost: Int, key: String, written: inout [Written]) {
         let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
         let stored = StoredWebhook(appID: parts[0], url: parts[1], createdAtMs: Self.unixMs(),
                                    eventsJSON: Array(("[" + events.joined(separator: ",") + "]").utf8))
         do {
-            written.append((stored, try outbox.append(stored.encoded)))
+            written.append(Written(stored: stored, id: try outbox.append(stored.encoded), cost: cost))
         } catch {
             // Full or unwritable: the webhook is lost; say so loudly, keep running.
             log("webhooks: cannot write to the outbox, dropping a webhook for app \(parts[0]): \(error)")
@@ -255,15 +266,15 @@ public final class WebhookPipeline: Sendable {
         }
     }
 
-    private func submit(_ stored: StoredWebhook, id: UInt64) {
+    private func submit(_ stored: StoredWebhook, id: UInt64, cost: Int) {
         let app = state.withLock { $0.apps[stored.appID] }
         guard let app else {
             deadLetter(stored, id: id, attempts: 0, error: "app \(stored.appID) no longer exists")
             return
         }
         let target = app.targets.first { $0.url == stored.url } ?? WebhookTarget(url: stored.url)
-        inDelivery.withLock { $0[id] = stored }
-        backlogBytes.add(stored.encoded.count, ordering: .relaxed)
+        inDelivery.withLock { $0[id] = (stored, cost) }
+        backlogBytes.add(cost, ordering: .relaxed)
         dispatcher.submit(WebhookDelivery(
             id: String(id), target: stored.url, url: stored.url, appKey: app.key, secret: app.secret,
             eventsJSON: stored.eventsJSON, createdAtMs: stored.createdAtMs,
@@ -274,8 +285,8 @@ public final class WebhookPipeline: Sendable {
     /// The dispatcher's verdict (on its thread): delivered webhooks leave the outbox; failed
     /// ones go to the dead-letter file first.
     private func finished(_ delivery: WebhookDelivery, _ outcome: DeliveryOutcome) {
-        guard let id = UInt64(delivery.id), let stored = inDelivery.withLock({ $0.removeValue(forKey: id) }) else { return }
-        backlogBytes.subtract(stored.encoded.count, ordering: .relaxed)
+        guard let id = UInt64(delivery.id), let (stored, cost) = inDelivery.withLock({ $0.removeValue(forKey: id) }) else { return }
+        backlogBytes.subtract(cost, ordering: .relaxed)
         if case .failed(let error, let attempts) = outcome {
             deadLetter(stored, id: id, attempts: attempts, error: error)
             return
