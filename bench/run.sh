@@ -363,41 +363,25 @@ fmt() { printf '%s' "${1:-?}" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|[^
     echo '```'
 } | tee "$WORK/report.md"
 
-# ---- (e) fan-out: Bridge vs nginx + nchan ---------------------------------------
+# ---- (e)–(g) the Pusher-era benchmarks, each a script of its own ------------------
 
-if [ "$FANOUT" = 1 ]; then
-    log "fan-out benchmark (bench/fanout.sh; its progress in $WORK/logs/fanout.err)"
-    FANOUT_ARGS=(--bridge "$BRIDGE")
-    if [ "$QUICK" = 1 ]; then FANOUT_ARGS+=(--quick); fi
-    if timeout 900 "$ROOT/bench/fanout.sh" "${FANOUT_ARGS[@]}" >"$WORK/logs/fanout.md" 2>"$WORK/logs/fanout.err"; then
-        { echo; cat "$WORK/fanout-report.md"; } | tee -a "$WORK/report.md"
-    else
-        tail -5 "$WORK/logs/fanout.err" >&2
-        log "bench/fanout.sh failed (log: $WORK/logs/fanout.err); the report has no fan-out section"
+# run_section TITLE NAME SCRIPT TIMEOUT: runs bench/SCRIPT (--bridge, and --quick when asked),
+# and appends the report it wrote ($WORK/NAME-report.md) to ours, also when it reported problems
+# (never a stale one from an earlier run).
+run_section() {
+    local title="$1" name="$2" script="$3" limit="$4"
+    local args=(--bridge "$BRIDGE")
+    if [ "$QUICK" = 1 ]; then args+=(--quick); fi
+    log "$title (bench/$script; its progress in $WORK/logs/$name.err)"
+    touch "$WORK/logs/$name.start"
+    if ! timeout "$limit" "$ROOT/bench/$script" "${args[@]}" >"$WORK/logs/$name.md" 2>"$WORK/logs/$name.err"; then
+        tail -5 "$WORK/logs/$name.err" >&2
+        log "bench/$script failed or reported problems (log: $WORK/logs/$name.err)"
     fi
-fi
-# ---- (f) Pusher workloads: many channels, presence churn, API publishes ---------
+    if [ "$WORK/$name-report.md" -nt "$WORK/logs/$name.start" ]; then { echo; cat "$WORK/$name-report.md"; } | tee -a "$WORK/report.md"; fi
+}
 
-log "Pusher benchmarks (bench/pusher_bench.sh; its progress in $WORK/logs/pusher.err)"
-PUSHER_ARGS=(--bridge "$BRIDGE")
-if [ "$QUICK" = 1 ]; then PUSHER_ARGS+=(--quick); fi
-if timeout 600 "$ROOT/bench/pusher_bench.sh" "${PUSHER_ARGS[@]}" >"$WORK/logs/pusher.md" 2>"$WORK/logs/pusher.err"; then
-    { echo; cat "$WORK/pusher-report.md"; } | tee -a "$WORK/report.md"
-else
-    tail -5 "$WORK/logs/pusher.err" >&2
-    log "bench/pusher_bench.sh failed or saw a busy machine (log: $WORK/logs/pusher.err)"
-    [ -f "$WORK/pusher-report.md" ] && { echo; cat "$WORK/pusher-report.md"; } | tee -a "$WORK/report.md"
-fi
-# ---- (g) webhook delivery -------------------------------------------------------
-
-log "webhook benchmarks (bench/webhooks_bench.sh; its progress in $WORK/logs/webhooks.err)"
-WEBHOOK_ARGS=(--bridge "$BRIDGE")
-if [ "$QUICK" = 1 ]; then WEBHOOK_ARGS+=(--quick); fi
-if timeout 600 "$ROOT/bench/webhooks_bench.sh" "${WEBHOOK_ARGS[@]}" >"$WORK/logs/webhooks.md" 2>"$WORK/logs/webhooks.err"; then
-    { echo; cat "$WORK/webhooks-report.md"; } | tee -a "$WORK/report.md"
-else
-    tail -5 "$WORK/logs/webhooks.err" >&2
-    log "bench/webhooks_bench.sh reported problems (log: $WORK/logs/webhooks.err)"
-    [ -f "$WORK/webhooks-report.md" ] && { echo; cat "$WORK/webhooks-report.md"; } | tee -a "$WORK/report.md"
-fi
+if [ "$FANOUT" = 1 ]; then run_section "fan-out benchmark" fanout fanout.sh 900; fi
+run_section "Pusher benchmarks" pusher pusher_bench.sh 600
+run_section "webhook benchmarks" webhooks webhooks_bench.sh 600
 log "report: $WORK/report.md, raw numbers: $RESULTS, logs: $WORK/logs/"

@@ -318,6 +318,17 @@ def test_resubscribe_is_acknowledged_and_not_duplicated(pusher_bridge):
         ws.assert_silent(0.3, what=lambda e: e.get("event") == "once")
 
 
+def test_a_connection_holds_at_most_1000_subscriptions(pusher_bridge):
+    server = start(pusher_bridge)
+    with server.ws() as ws:
+        for n in range(1000):
+            ws.send({"event": "pusher:subscribe", "data": {"channel": f"many-{n}"}})
+        ws.wait_for_subscription("many-999")
+        ws.send({"event": "pusher:subscribe", "data": {"channel": "many-1000"}})
+        ws.expect_subscription_error("many-1000", "LimitReached")
+        ws.assert_open()
+
+
 def test_unsubscribe_stops_delivery(pusher_bridge):
     server = start(pusher_bridge)
     with server.ws() as leaving, server.ws() as staying:

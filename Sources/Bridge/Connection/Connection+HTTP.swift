@@ -123,12 +123,17 @@ extension Connection {
             reject(status: 503, message: loop.isDraining ? "server shutting down" : "server at connection limit, retry later")
             return
         }
+        switchToWebSocket(service, accept: accept)
+        let (code, reason) = service.closeReason(for: .overCapacity, on: self) ?? (.tryAgainLater, "server at connection limit")
+        close(code: code, reason: reason)
+    }
+
+    /// Sends the 101 and hands the connection's input to the WebSocket decoder and `service`.
+    private func switchToWebSocket(_ service: any WebSocketService, accept: String) {
         enqueue(OutboundBuffer(WebSocketHandshake.switchingProtocolsResponse(accept: accept)))
         http = nil
         decoder = WebSocketDecoder(limits: config.webSocket)
         self.service = service
-        let (code, reason) = service.closeReason(for: .overCapacity, on: self) ?? (.tryAgainLater, "server at connection limit")
-        close(code: code, reason: reason)
     }
 
     func httpDeadlineReached() {
@@ -151,10 +156,7 @@ extension Connection {
                 respond(refusal, to: request)
                 return
             }
-            enqueue(OutboundBuffer(WebSocketHandshake.switchingProtocolsResponse(accept: accept)))
-            http = nil
-            decoder = WebSocketDecoder(limits: config.webSocket)
-            self.service = service
+            switchToWebSocket(service, accept: accept)
             lastActivity = loop.now
             Log.debug("websocket open on \(request.path)", conn: id)
             service.didOpen(self, request: request, parameters: parameters)
