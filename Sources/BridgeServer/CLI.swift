@@ -13,6 +13,16 @@ struct ServeSettings {
     var defaultApp = AppConfig.defaultApp
     var defaultAppChanged = false
     var webhooks = WebhookOptions()
+    var seed = SeedOptions()
+}
+
+/// The seed and admin APIs' settings.
+struct SeedOptions {
+    /// Turns the admin API on; nil leaves it off.
+    var adminToken: String?
+    /// Signs session JWTs; nil: the key in `<data-dir>/jwt.key`, generated on first start.
+    var jwtSecret: String?
+    var jwtTTLSeconds = 86_400
 }
 
 /// The webhook pipeline's knobs (the per-target ones live in each app's `webhooks` list).
@@ -139,6 +149,17 @@ enum CLI {
         Option(name: "webhook-retry-max-delay", placeholder: "SECONDS", help: "longest delay between two attempts (default 60)") { c, v throws(CLIError) in
             c.webhooks.retryMaxDelaySeconds = try seconds(v, "webhook-retry-max-delay")
         },
+        Option(name: "admin-token", placeholder: "TOKEN", help: "turns on the admin API (/admin/…) for Authorization: Bearer TOKEN (default off)") { c, v throws(CLIError) in
+            guard v.utf8.count >= 16 else { throw CLIError(message: "--admin-token must be at least 16 characters") }
+            c.seed.adminToken = v
+        },
+        Option(name: "jwt-secret", placeholder: "SECRET", help: "key that signs session JWTs (default: generated into DATA-DIR/jwt.key)") { c, v throws(CLIError) in
+            guard v.utf8.count >= 32 else { throw CLIError(message: "--jwt-secret must be at least 32 characters") }
+            c.seed.jwtSecret = v
+        },
+        Option(name: "jwt-ttl", placeholder: "SECONDS", help: "lifetime of a session JWT from POST /api/sessions (default 86400)") { c, v throws(CLIError) in
+            c.seed.jwtTTLSeconds = try integer(v, "jwt-ttl", 1...31_536_000)
+        },
         Option(name: "cors-origins", placeholder: "LIST", help: "comma-separated origins allowed cross-origin, * for any (default *)") { c, v throws(CLIError) in
             c.server.corsOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         },
@@ -152,6 +173,8 @@ enum CLI {
           bridge webhooks replay [options]   send the dead-lettered webhooks again (same options as serve)
           bridge webhooks status [options]   the running server's webhook backlog
           bridge webhooks verify …           check a webhook's signature (see `bridge webhooks`)
+          bridge orgs create|list|delete|rotate-token …   organizations (see `bridge orgs`)
+          bridge apps create|list|delete|rotate-secret …  their applications
           bridge --help                      this text
         """
 
@@ -283,8 +306,9 @@ enum CLI {
         return value
     }
 
-    static func fail(_ message: String) -> Never {
+    /// One `bridge:` line on stderr, then exit (2: bad usage or configuration).
+    static func fail(_ message: String, status: Int32 = 2) -> Never {
         FileHandle.standardError.write(Data("bridge: \(message)\n".utf8))
-        exit(2)
+        exit(status)
     }
 }

@@ -4,6 +4,7 @@ import Webhooks
 
 // `bridge serve [flags]`: parse the command line, start the broker and its webhooks, wait for signals.
 // `bridge webhooks replay [flags]`: send the dead-lettered webhooks again.
+// `bridge orgs …`, `bridge apps …`: manage organizations and their apps (OrganizationCommands).
 let arguments = Array(CommandLine.arguments.dropFirst())
 
 func settings(from arguments: [String]) -> ServeSettings {
@@ -22,6 +23,8 @@ switch arguments.first {
 case nil, "-h", "--help", "help":
     print(CLI.usage)
     print(CLI.serveUsage)
+case "orgs", "apps":
+    exit(OrganizationCommands.run(arguments[0], Array(arguments.dropFirst())))
 case "webhooks":
     let rest = Array(arguments.dropFirst(2))
     switch arguments.dropFirst().first {
@@ -41,8 +44,31 @@ case "serve":
         Log.error("cannot open the webhook outbox in \(settings.server.dataDir): \(error)")
         exit(1)
     }
+    let sources: AppSources
+    let authority: SeedAuthority
+    do {
+        let store = try OrganizationStore(dataDir: settings.server.dataDir)
+        sources = AppSources(configApps: settings.apps, store: store)
+        authority = SeedAuthority(store: store, key: try SeedAuthority.key(configured: settings.seed.jwtSecret, dataDir: settings.server.dataDir),
+                                  ttl: settings.seed.jwtTTLSeconds)
+    } catch let error as OrganizationError {
+        CLI.fail(error.message, status: 1)
+    } catch {
+        CLI.fail("cannot set up the JWT key in \(settings.server.dataDir): \(error)", status: 1)
+    }
     let server = Server(config: settings.server)
-    let broker = Broker(server: server, apps: settings.apps, observer: WebhookForwarder(pipeline: webhooks))
+    let organizations = Broker.Organizations(authority: authority, adminToken: settings.seed.adminToken,
+                                             reservedAppIDs: { sources.reservedIDs }, didChange: { sources.apply() })
+    let broker = Broker(server: server, apps: sources.all, observer: WebhookForwarder(pipeline: webhooks),
+                        organizations: organizations)
+    sources.onApply { apps in
+        broker.reload(apps)
+        do throws(CLIError) {
+            webhooks.configure(apps: try WebhookSettings.apps(apps))
+        } catch {
+            Log.error("webhooks not reconfigured: \(error.message)")
+        }
+    }
     server.addReadinessCheck { webhooks.problem }
     server.route("GET", "/webhooks/status", .http { _, _ in .json(200, webhooks.statusJSON) })
     do {
@@ -53,6 +79,10 @@ case "serve":
     }
     broker.start()
     webhooks.start()
+    sources.watchStore(every: 1)
+    let directory = sources.store.directory
+    Log.info("organizations: \(directory.organizations.count) with \(directory.appConfigs.count) apps (\(sources.store.path))"
+             + (settings.seed.adminToken == nil ? "; admin API off" : "; admin API on"))
     for app in settings.apps {
         let secret = app == AppConfig.defaultApp ? " secret=\(app.secret)" : ""
         Log.info("app \(app.id) (\(app.name)): key=\(app.key)\(secret)\(app.enabled ? "" : " disabled")"
@@ -62,8 +92,7 @@ case "serve":
         // The same sources as at start: flags, environment, the config file as it is now.
         do throws(CLIError) {
             guard let reloaded = try CLI.parseServe(serveArguments, environment: CLI.environment()) else { return }
-            broker.reload(reloaded.apps)
-            webhooks.configure(apps: try WebhookSettings.apps(reloaded.apps))
+            sources.replaceConfigApps(reloaded.apps)
         } catch {
             Log.error("reload failed, keeping the current config: \(error.message)")
         }

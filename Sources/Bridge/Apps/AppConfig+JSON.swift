@@ -49,6 +49,7 @@ extension AppConfig {
             case "cache_ttl": cacheTTL = try field.integer(atLeast: 1)
             case "allowed_origins": allowedOrigins = try field.origins()
             case "webhooks": webhooks = try field.webhooks()
+            case "default_channel": defaultChannel = try field.channelName()
             default: throw AppConfigError("\(path): unknown key \"\(JSONString.escaped(member.key))\"")
             }
         }
@@ -147,6 +148,13 @@ private struct AppField {
     func secret() throws(AppConfigError) -> String {
         guard let text = value.stringValue, !text.isEmpty else {
             throw AppConfigError("\(name) must be a non-empty string, got \(value.kind)")
+        }
+        return text
+    }
+
+    func channelName() throws(AppConfigError) -> String {
+        guard let text = value.stringValue, ChannelName(text, maxLength: 164) != nil else {
+            throw invalid("a valid channel name")
         }
         return text
     }

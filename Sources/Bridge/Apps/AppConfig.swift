@@ -44,6 +44,11 @@ public struct AppConfig: Sendable, Equatable {
     public var cacheTTL = 1800
     /// "allowed_origins": origins browsers may connect from; "*" allows any.
     public var allowedOrigins: [String] = ["*"]
+    /// "default_channel": where the seed event API publishes when a request names no channel.
+    public var defaultChannel = "general"
+    /// The organization that owns the app; set for apps of the organizations store, nil for
+    /// apps of the config file (which no seed JWT can reach).
+    public var organization: String? = nil
     /// "webhooks": kept as parsed JSON objects (each with an http(s) "url") for the webhook sender to interpret.
     public var webhooks: [JSON] = []
 

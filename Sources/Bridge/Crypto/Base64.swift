@@ -38,6 +38,21 @@ enum Base64 {
         return output
     }
 
+    /// base64url without padding (RFC 4648 §5), as JWTs use it (RFC 7515 §2).
+    static func encodeURL(_ bytes: [UInt8]) -> String {
+        var text = encode(bytes)
+        while text.last == "=" { text.removeLast() }
+        return String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
+    }
+
+    /// Decodes unpadded base64url; nil for padding, the standard alphabet's `+`/`/`, or a bad length.
+    static func decodeURL(_ text: String) -> [UInt8]? {
+        guard !text.contains("+"), !text.contains("/"), !text.contains("="), text.utf8.count % 4 != 1 else { return nil }
+        var standard = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        standard += String(repeating: "=", count: (4 - standard.utf8.count % 4) % 4)
+        return decode(standard)
+    }
+
     private static func isAlphabet(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),

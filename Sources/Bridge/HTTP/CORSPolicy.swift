@@ -28,6 +28,7 @@ struct CORSPolicy: Sendable {
 
     /// Adds the allow-origin header to an actual (non-preflight) response.
     func decorate(_ response: inout HTTPResponse, for request: HTTPRequest) {
+        guard response.headers["Access-Control-Allow-Origin"] == nil else { return }  // a preflight answer has it
         guard let origin = request.headers["Origin"], allows(origin) else { return }
         response.headers.add("Access-Control-Allow-Origin", origin)
         response.headers.add("Vary", "Origin")

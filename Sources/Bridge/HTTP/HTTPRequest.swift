@@ -42,3 +42,33 @@ public struct HTTPRequest: Sendable {
         }
     }
 }
+
+extension HTTPRequest {
+    /// The body as `application/x-www-form-urlencoded` fields in order (jQuery's default
+    /// encoding); nil when a name or value does not percent-decode to UTF-8.
+    public var formFields: [(name: String, value: String)]? {
+        var fields: [(name: String, value: String)] = []
+        for pair in body.split(separator: UInt8(ascii: "&")) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = HTTPRequestParser.percentDecoded(parts[0], plusAsSpace: true),
+                  let value = HTTPRequestParser.percentDecoded(parts.count > 1 ? parts[1] : [], plusAsSpace: true) else {
+                return nil
+            }
+            fields.append((name, value))
+        }
+        return fields
+    }
+
+    /// The credentials of an `Authorization: Bearer …` header.
+    public var bearerToken: String? {
+        guard let value = headers["Authorization"] else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].drop { $0 == " " }
+        return token.isEmpty ? nil : String(token)
+    }
+
+    public var hasJSONBody: Bool {
+        (headers["Content-Type"] ?? "").lowercased().hasPrefix("application/json")
+    }
+}

@@ -1,12 +1,17 @@
+import Glibc
+
 /// The Pusher WebSocket endpoint, `/app/{key}?protocol=7&client=…&version=…` (PROTOCOL.md §1.1):
 /// checks the app and the protocol version, then hands the connection to a `PusherSession`.
 final class PusherService: WebSocketService {
     let apps: AppRegistry
+    /// Checks the `jwt` of seed-mode connections; nil when the server has no seed API.
+    let seed: SeedAuthority?
     /// Protocols 4–7 share the wire format Bridge speaks; 1–3 are retired (PROTOCOL.md §1.1).
     static let supportedProtocols = 4...7
 
-    init(apps: AppRegistry) {
+    init(apps: AppRegistry, seed: SeedAuthority?) {
         self.apps = apps
+        self.seed = seed
     }
 
     func didOpen(_ connection: Connection, request: HTTPRequest, parameters: [String: String]) {
@@ -27,12 +32,17 @@ final class PusherService: WebSocketService {
                 return refuse(connection, PusherError(PusherError.unauthorized, "Origin \"\(origin)\" is not allowed for this app"))
             }
         }
+        var seedUser: String??
+        if let jwt = request.queryValue("jwt") {
+            if let refusal = seedRefusal(jwt, for: config) { return refuse(connection, refusal) }
+            seedUser = .some(request.queryValue("user_id").flatMap { $0.isEmpty ? nil : $0 })
+        }
         guard app.admitConnection(limit: config.maxConnections) else {
             return refuse(connection, PusherError(PusherError.overConnectionQuota,
                                                   "App is over its connection quota (\(config.maxConnections ?? 0))"))
         }
 
-        let session = PusherSession(connection: connection, app: app)
+        let session = PusherSession(connection: connection, app: app, seedUser: seedUser)
         connection.userInfo = session
         connection.pingInterval = Double(config.activityTimeout)
         connection.pingFrame = PusherSession.pingFrame
@@ -43,6 +53,19 @@ final class PusherService: WebSocketService {
         }
         let established = #"{"socket_id":"\#(session.socketID)","activity_timeout":\#(config.activityTimeout)}"#
         session.send(event: "pusher:connection_established", data: established)
+    }
+
+    /// Nil when `jwt` speaks for the organization that owns the app (seed mode); else the 4009 to close with.
+    private func seedRefusal(_ jwt: String, for config: AppConfig) -> PusherError? {
+        guard let seed else { return PusherError(PusherError.unauthorized, "This server has no seed API: connect without jwt") }
+        switch seed.organization(for: jwt, now: time(nil)) {
+        case .failure(let refusal):
+            return PusherError(PusherError.unauthorized, refusal.message)
+        case .success(let organization) where organization.slug != config.organization:
+            return PusherError(PusherError.unauthorized, "The JWT is for organization \(organization.slug), which does not own this app")
+        case .success:
+            return nil
+        }
     }
 
     /// Nil when `protocol` names a version we speak; else the error Pusher defines for it.

@@ -13,6 +13,10 @@ final class PusherSession {
     private var watchlist: [String] = []
     private var clientEvents = (second: -1, count: 0)
     private var ended = false
+    /// Seed mode (the connection carried a valid JWT of the app's organization): set to the
+    /// client's `user_id` (or nil when it gave none); nil outside seed mode.
+    private let seedUser: String??
+    private var isSeed: Bool { seedUser != nil }
 
     struct Subscription {
         let channel: ChannelName
@@ -26,9 +30,10 @@ final class PusherSession {
     static let maxWatchlist = 100
     static let maxUserIDLength = 128
 
-    init(connection: Connection, app: App) {
+    init(connection: Connection, app: App, seedUser: String?? = nil) {
         self.connection = connection
         self.app = app
+        self.seedUser = seedUser
         socketID = SocketID.next()
         loopIndex = connection.loop.index
     }
@@ -84,7 +89,7 @@ final class PusherSession {
         case "pusher:signin":
             signIn(Self.data(of: message))
         default:
-            if event.hasPrefix("client-") {
+            if event.hasPrefix("client-") || (isSeed && !event.hasPrefix("pusher:") && !event.hasPrefix("pusher_internal:")) {
                 clientEvent(event, message, bytes)
             } else {
                 report(PusherError(nil, "Unknown event \"\(event)\""))
@@ -137,8 +142,17 @@ final class PusherSession {
                 return refuse(name, type: "AuthError", status: 401, "Only a connection signed in as user \(owner) may subscribe to \(name)")
             }
         case .private, .encrypted:
+            if isSeed { break }
             if case .invalid(let expected) = auth.verify(auth: given, socketID: socketID, channel: name) {
                 return refuseSignature(name, expected: expected, given: given)
+            }
+        case .presence where isSeed:
+            // The organization's JWT vouches for the page; its user id is the client's own.
+            let channelData = data["channel_data"]?.stringValue
+                ?? #"{"user_id":"# + Self.quoted((seedUser ?? nil) ?? socketID) + "}"
+            switch Self.presenceMember(channelData, maxInfoBytes: config.maxPresenceMemberSizeBytes) {
+            case .success(let identity): member = identity
+            case .failure(let refusal): return refuse(name, type: refusal.type, status: refusal.status, refusal.message)
             }
         case .presence:
             guard let channelData = data["channel_data"]?.stringValue else {
@@ -238,7 +252,11 @@ final class PusherSession {
 
     // MARK: Client events
 
+    /// A `client-` event (Pusher's rules), or in seed mode any other event the page triggers on
+    /// a channel it joined: those may go to any channel kind and reach the sender too, as the
+    /// seed service's broadcasts did.
     private func clientEvent(_ event: String, _ message: JSONObject, _ bytes: [UInt8]) {
+        let isSeedEvent = !event.hasPrefix("client-")
         let config = app.config
         guard config.enableClientMessages else {
             return report(PusherError(PusherError.clientEventRejected, "Client events are disabled for this app"))
@@ -249,7 +267,7 @@ final class PusherSession {
         guard let subscription = subscriptions[name] else {
             return report(PusherError(PusherError.unauthorized, "Client event rejected: not subscribed to \(name)"))
         }
-        guard subscription.channel.allowsClientEvents else {
+        guard isSeedEvent || subscription.channel.allowsClientEvents else {
             let why = subscription.channel.kind == .encrypted ? "not on encrypted channels" : "only on private and presence channels"
             return report(PusherError(PusherError.clientEventRejected, "Client events are allowed \(why)"))
         }
@@ -274,7 +292,7 @@ final class PusherSession {
         }
         // user_id comes from the authorized presence data, never from the client's frame.
         let frame = PusherEvent.frame(event: event, channel: name, data: .json(rawData), userID: subscription.memberID)
-        hub.publish(frame, to: name, except: socketID)
+        hub.publish(frame, to: name, except: isSeedEvent ? nil : socketID)
     }
 
     private func takeClientEventToken(limit: Int) -> Bool {

@@ -1,15 +1,40 @@
-/// The Pusher broker on a server: the apps, the `/app/{key}` WebSocket endpoint and the HTTP API.
+/// The Pusher broker on a server: the apps, the `/app/{key}` WebSocket endpoint and the HTTP API,
+/// plus the seed API and the admin API when organizations are set up.
 public final class Broker: Sendable {
     public let apps: AppRegistry
     private let loops: LoopGroup
 
+    /// What the seed and admin APIs need from the executable.
+    public struct Organizations: Sendable {
+        public let authority: SeedAuthority
+        public let adminToken: String?
+        /// Ids and keys of the config file's apps, which new apps must not take.
+        public let reservedAppIDs: @Sendable () -> Set<String>
+        /// Applies the store's apps to the running server after the admin API changed them.
+        public let didChange: @Sendable () -> Void
+
+        public init(authority: SeedAuthority, adminToken: String?, reservedAppIDs: @escaping @Sendable () -> Set<String>,
+                    didChange: @escaping @Sendable () -> Void) {
+            self.authority = authority
+            self.adminToken = adminToken
+            self.reservedAppIDs = reservedAppIDs
+            self.didChange = didChange
+        }
+    }
+
     /// Adds the broker's routes; call before `server.start()`. `observer` hears every channel
     /// event (the webhooks).
-    public init(server: Server, apps configs: [AppConfig], observer: (any ChannelEventObserver)? = nil) {
+    public init(server: Server, apps configs: [AppConfig], observer: (any ChannelEventObserver)? = nil,
+                organizations: Organizations? = nil) {
         loops = server.loops
         apps = AppRegistry(apps: configs, group: server.loops, loopCount: server.config.threads, observer: observer)
-        server.route("GET", "/app/:key", .webSocket(PusherService(apps: apps)))
+        server.route("GET", "/app/:key", .webSocket(PusherService(apps: apps, seed: organizations?.authority)))
         PusherAPI(apps: apps).install(on: server)
+        if let organizations {
+            SeedAPI(apps: apps, authority: organizations.authority).install(on: server)
+            AdminAPI(store: organizations.authority.store, adminToken: organizations.adminToken,
+                     reservedAppIDs: organizations.reservedAppIDs, didChange: organizations.didChange).install(on: server)
+        }
     }
 
     /// Starts the once-a-second upkeep on every loop; call after `server.start()`.
@@ -50,6 +75,6 @@ public final class Broker: Sendable {
             Log.info("app \(app.id) disabled: closing its \(app.connectionCount) connections")
             app.hub.closeAll(with: PusherError(PusherError.appDisabled, "App \(app.id) is disabled"))
         }
-        Log.info("config reloaded: \(configs.count) apps")
+        Log.info("apps applied: \(configs.count)")
     }
 }

@@ -1,0 +1,102 @@
+import Glibc
+import Support
+
+/// The seed service's own HTTP API (seed/000_2bdc7b043d2b9c53.txt), exactly as its article calls it:
+/// `POST /api/sessions` trades an organization's secret token for a JWT, and
+/// `POST /api/organizations/{org}/applications/{app_key}/event/{event}` publishes with that JWT,
+/// from a backend or from a browser on another origin (CORS is the server's).
+struct SeedAPI: Sendable {
+    let apps: AppRegistry
+    let authority: SeedAuthority
+    /// A chat message is small; this bounds what a request may make us buffer (413 above it).
+    static let maxBodyBytes = 256 << 10
+
+    func install(on server: Server) {
+        server.route("POST", "/api/sessions", maxBodyBytes: 4096, .http { request, _ in session(request) })
+        server.route("POST", "/api/organizations/:org/applications/:app_key/event/:event", maxBodyBytes: Self.maxBodyBytes,
+                     .http { request, parameters in event(request, parameters) })
+    }
+
+    private func session(_ request: HTTPRequest) -> HTTPResponse {
+        let token: String?
+        if request.hasJSONBody {
+            token = (try? JSONParser.parse(request.body))?.objectValue?["token"]?.stringValue
+        } else {
+            token = request.formFields?.last { $0.name == "token" }?.value
+        }
+        guard let token, !token.isEmpty else { return .error(401, "Missing token: send the organization's secret token as token=…") }
+        guard let issued = authority.issue(secretToken: token, now: time(nil)) else { return .error(401, "Invalid token") }
+        return .json(200, #"{"jwt":"\#(issued.jwt)","organization":"\#(JSONString.escaped(issued.organization.slug))","expires_at":\#(issued.expiresAt)}"#)
+    }
+
+    private func event(_ request: HTTPRequest, _ parameters: [String: String]) -> HTTPResponse {
+        // Who asks (401), then whether they may (403), then what they address (404).
+        guard let jwt = request.bearerToken else { return .error(401, "Missing Authorization: Bearer <JWT from POST /api/sessions>") }
+        let organization: Organization
+        switch authority.organization(for: jwt, now: time(nil)) {
+        case .failure(let refusal): return .error(401, refusal.message)
+        case .success(let found): organization = found
+        }
+        let slug = parameters["org"] ?? ""
+        guard slug == organization.slug else {
+            guard authority.store.directory.organization(slug) != nil else { return .error(404, "Unknown organization \(slug)") }
+            return .error(403, "The JWT is for organization \(organization.slug), not \(slug)")
+        }
+        let key = parameters["app_key"] ?? ""
+        guard let app = apps.app(key: key), app.config.organization == organization.slug else {
+            return .error(404, "Unknown application \(key) in organization \(slug)")
+        }
+        let config = app.config
+        guard config.enabled else { return .error(403, "App \(config.id) is disabled") }
+
+        let name = parameters["event"] ?? ""
+        guard name.utf8.count <= config.maxEventNameLength else {
+            return .error(400, "Event name is longer than \(config.maxEventNameLength) characters")
+        }
+        guard !name.hasPrefix("pusher:"), !name.hasPrefix("pusher_internal:") else {
+            return .error(400, "Event names starting with pusher: or pusher_internal: are reserved")
+        }
+        guard var fields = Self.fields(of: request) else {
+            return .error(400, request.hasJSONBody ? "The body must be a JSON object" : "The body is not valid form encoding")
+        }
+        let channelName = Self.take("channel", from: &fields)?.stringValue ?? config.defaultChannel
+        let socketID = Self.take("socket_id", from: &fields)
+        guard let channel = ChannelName(channelName, maxLength: max(PusherAPI.maxChannelNameLength, config.maxChannelNameLength)),
+              channel.kind == .public || channel.kind == .private || channel.kind == .presence else {
+            return .error(400, "Invalid channel name \"\(channelName)\"")
+        }
+        if let socketID, !(socketID.stringValue.map(PusherAPI.isSocketID) ?? false) { return .error(400, "Invalid socket_id") }
+        let data = JSON.object(JSONObject(members: fields)).serialized
+        guard data.utf8.count <= config.maxEventPayloadBytes else {
+            return .error(400, "Event data is \(data.utf8.count) bytes, over the limit of \(config.maxEventPayloadBytes)")
+        }
+        guard app.admitBackendEvents(1, limit: config.maxBackendEventsPerSecond) else {
+            return .error(403, "Over the rate limit of \(config.maxBackendEventsPerSecond ?? 0) events per second")
+        }
+        let token = Array(("\"" + JSONString.escaped(data) + "\"").utf8)
+        app.hub.publishAPIEvent(name: name, channel: channel, data: token[...], dataString: data,
+                                except: socketID?.stringValue, cacheTTL: config.cacheTTL)
+        return .json(200, #"{"channel":"\#(JSONString.escaped(channel.name))","event":"\#(JSONString.escaped(name))"}"#)
+    }
+
+    /// The request's fields: a JSON object's members, or form fields as strings (the last of a repeated name wins).
+    private static func fields(of request: HTTPRequest) -> [JSONObject.Member]? {
+        if request.hasJSONBody {
+            return (try? JSONParser.parse(request.body))?.objectValue?.members
+        }
+        guard let form = request.formFields else { return nil }
+        var members: [JSONObject.Member] = []
+        for field in form {
+            members.removeAll { $0.key == field.name }
+            members.append(.init(field.name, .string(field.value)))
+        }
+        return members
+    }
+
+    /// Removes every member named `key` and returns the last one's value.
+    private static func take(_ key: String, from members: inout [JSONObject.Member]) -> JSON? {
+        let value = members.last { $0.key == key }?.value
+        members.removeAll { $0.key == key }
+        return value
+    }
+}
