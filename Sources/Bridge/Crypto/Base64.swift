@@ -45,12 +45,15 @@ enum Base64 {
         return String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
     }
 
-    /// Decodes unpadded base64url; nil for padding, the standard alphabet's `+`/`/`, or a bad length.
+    /// Decodes canonical unpadded base64url; nil for padding, the standard alphabet's `+`/`/`, or a bad length.
     static func decodeURL(_ text: String) -> [UInt8]? {
         guard !text.contains("+"), !text.contains("/"), !text.contains("="), text.utf8.count % 4 != 1 else { return nil }
         var standard = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
         standard += String(repeating: "=", count: (4 - standard.utf8.count % 4) % 4)
-        return decode(standard)
+        // Only the canonical spelling: unused low bits in the last character must be zero, so
+        // one token has one text (a JWT with a flipped padding bit is a different token).
+        guard let bytes = decode(standard), encodeURL(bytes) == text else { return nil }
+        return bytes
     }
 
     private static func isAlphabet(_ byte: UInt8) -> Bool {
