@@ -10,10 +10,12 @@ enum OrganizationCommands {
           bridge orgs list
           bridge orgs delete SLUG
           bridge orgs rotate-token SLUG
-          bridge apps create --org SLUG --name NAME [--default-channel CHANNEL]
+          bridge apps create --org SLUG --name NAME [--default-channel CHANNEL] [--webhook URL] [--settings JSON]
           bridge apps list [--org SLUG]
           bridge apps delete ID
           bridge apps rotate-secret ID
+        --settings takes app settings as in the config file's "apps" entries, e.g.
+        '{"enable_client_messages":false}'; --webhook URL adds a webhook target with every event type.
         every command takes --data-dir DIR (default $BRIDGE_DATA_DIR or ./data) and --json
         (print the organization or app as JSON instead of a summary)
         """
@@ -24,7 +26,7 @@ enum OrganizationCommands {
         var flags: [String: String] = [:]
         var json = false
 
-        static let valued: Set<String> = ["data-dir", "name", "org", "default-channel"]
+        static let valued: Set<String> = ["data-dir", "name", "org", "default-channel", "webhook", "settings"]
 
         init(_ arguments: [String]) throws(CLIError) {
             var index = 0
@@ -112,12 +114,22 @@ enum OrganizationCommands {
         case "create":
             guard let org = invocation.flags["org"] else { throw OrganizationError(.invalid, "--org SLUG is required") }
             var members: [JSONObject.Member] = []
+            if let text = invocation.flags["settings"] {
+                guard let settings = (try? JSONParser.parse(Array(text.utf8)))?.objectValue else {
+                    throw OrganizationError(.invalid, "--settings must be a JSON object")
+                }
+                members = settings.members
+            }
+            if let url = invocation.flags["webhook"] {
+                let target = JSON.object(JSONObject(members: [.init(key: "url", value: .string(url), raw: 0..<0)]))
+                members.append(.init(key: "webhooks", value: .array([target]), raw: 0..<0))
+            }
             if let name = invocation.flags["name"] { members.append(.init(key: "name", value: .string(name), raw: 0..<0)) }
             if let channel = invocation.flags["default-channel"] {
                 members.append(.init(key: "default_channel", value: .string(channel), raw: 0..<0))
             }
             let app = try store.update { directory throws(OrganizationError) in
-                try directory.createApp(in: org, settings: JSONObject(members: members))
+                try directory.createApp(in: org, settings: JSONObject(members: members), validate: WebhookSettings.problem(in:))
             }
             let config = app.config
             return Output(json: app.json, summary: """

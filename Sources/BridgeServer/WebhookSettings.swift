@@ -80,6 +80,12 @@ enum WebhookSettings {
         !name.isEmpty && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && !"()<>@,;:\\\"/[]?={}".utf8.contains($0) }
     }
 
+    /// Why one app's webhook targets cannot be used; nil when they can.
+    @Sendable static func problem(in app: AppConfig) -> String? {
+        do { _ = try targets(of: app, index: 0) } catch { return error.message.replacingOccurrences(of: "apps[0].", with: "") }
+        return nil
+    }
+
     static func apps(_ configs: [AppConfig]) throws(CLIError) -> [WebhookApp] {
         try configs.enumerated().map { index, app throws(CLIError) in
             WebhookApp(id: app.id, key: app.key, secret: app.secret, targets: try targets(of: app, index: index))

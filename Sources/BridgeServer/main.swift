@@ -58,7 +58,8 @@ case "serve":
     }
     let server = Server(config: settings.server)
     let organizations = Broker.Organizations(authority: authority, adminToken: settings.seed.adminToken,
-                                             reservedAppIDs: { sources.reservedIDs }, didChange: { sources.apply() })
+                                             reservedAppIDs: { sources.reservedIDs }, validateApp: WebhookSettings.problem(in:),
+                                             didChange: { sources.apply() })
     let broker = Broker(server: server, apps: sources.all, observer: WebhookForwarder(pipeline: webhooks),
                         organizations: organizations)
     sources.onApply { apps in

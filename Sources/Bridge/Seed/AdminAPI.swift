@@ -9,6 +9,8 @@ struct AdminAPI: Sendable {
     let adminToken: String?
     /// Ids and keys of apps from elsewhere (the config file), which new apps must not take.
     let reservedAppIDs: @Sendable () -> Set<String>
+    /// Why an app's settings cannot run (its webhook targets), nil when they can.
+    let validateApp: @Sendable (AppConfig) -> String?
     /// Applies the store's apps to the running server.
     let didChange: @Sendable () -> Void
 
@@ -50,7 +52,7 @@ struct AdminAPI: Sendable {
             let settings = try Self.object(request)
             let taken = reservedAppIDs()
             let app = try change { directory throws(OrganizationError) in
-                try directory.createApp(in: parameters["org"]!, settings: settings, taken: taken)
+                try directory.createApp(in: parameters["org"]!, settings: settings, taken: taken, validate: validateApp)
             }
             return (201, app.json)
         }

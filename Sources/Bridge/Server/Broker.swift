@@ -10,14 +10,17 @@ public final class Broker: Sendable {
         public let adminToken: String?
         /// Ids and keys of the config file's apps, which new apps must not take.
         public let reservedAppIDs: @Sendable () -> Set<String>
+        /// Why an app's settings cannot run (checks the core cannot make, such as webhook targets).
+        public let validateApp: @Sendable (AppConfig) -> String?
         /// Applies the store's apps to the running server after the admin API changed them.
         public let didChange: @Sendable () -> Void
 
         public init(authority: SeedAuthority, adminToken: String?, reservedAppIDs: @escaping @Sendable () -> Set<String>,
-                    didChange: @escaping @Sendable () -> Void) {
+                    validateApp: @escaping @Sendable (AppConfig) -> String?, didChange: @escaping @Sendable () -> Void) {
             self.authority = authority
             self.adminToken = adminToken
             self.reservedAppIDs = reservedAppIDs
+            self.validateApp = validateApp
             self.didChange = didChange
         }
     }
@@ -33,7 +36,8 @@ public final class Broker: Sendable {
         if let organizations {
             SeedAPI(apps: apps, authority: organizations.authority).install(on: server)
             AdminAPI(store: organizations.authority.store, adminToken: organizations.adminToken,
-                     reservedAppIDs: organizations.reservedAppIDs, didChange: organizations.didChange).install(on: server)
+                     reservedAppIDs: organizations.reservedAppIDs, validateApp: organizations.validateApp,
+                     didChange: organizations.didChange).install(on: server)
         }
     }
 
