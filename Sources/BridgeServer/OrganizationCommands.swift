@@ -28,7 +28,11 @@ enum OrganizationCommands {
 
         static let valued: Set<String> = ["data-dir", "name", "org", "default-channel", "webhook", "settings"]
 
-        init(_ arguments: [String]) throws(CLIError) {
+        /// "orgs" or "apps", for messages.
+        let noun: String
+
+        init(_ noun: String, _ arguments: [String]) throws(CLIError) {
+            self.noun = noun
             var index = 0
             while index < arguments.count {
                 let argument = arguments[index]
@@ -36,15 +40,17 @@ enum OrganizationCommands {
                 guard argument.hasPrefix("--") else { words.append(argument); continue }
                 let name = String(argument.dropFirst(2))
                 if name == "json" { json = true; continue }
-                guard Self.valued.contains(name) else { throw CLIError(message: "unknown option \(argument)\n\(usage)") }
-                guard index < arguments.count else { throw CLIError(message: "\(argument) needs a value") }
+                guard Self.valued.contains(name) else { throw CLIError(message: "unknown option \(argument) (see `bridge \(noun)`)") }
+                guard index < arguments.count, !arguments[index].hasPrefix("--") else {
+                    throw CLIError(message: "\(argument) needs a value")
+                }
                 flags[name] = arguments[index]
                 index += 1
             }
         }
 
         func word(_ position: Int, _ what: String) throws(CLIError) -> String {
-            guard position < words.count else { throw CLIError(message: "missing \(what)\n\(usage)") }
+            guard position < words.count else { throw CLIError(message: "missing \(what) (see `bridge \(noun)`)") }
             return words[position]
         }
     }
@@ -52,7 +58,11 @@ enum OrganizationCommands {
     /// Runs `bridge orgs|apps ARGS`; returns the exit status (1 when the store refused the change).
     static func run(_ noun: String, _ arguments: [String]) -> Int32 {
         do throws(CLIError) {
-            let invocation = try Invocation(arguments)
+            if arguments.isEmpty || arguments.contains("--help") || arguments.contains("-h") {
+                print(usage)
+                return arguments.isEmpty ? 2 : 0
+            }
+            let invocation = try Invocation(noun, arguments)
             let dataDir = invocation.flags["data-dir"] ?? ProcessInfo.processInfo.environment["BRIDGE_DATA_DIR"] ?? "./data"
             let store: OrganizationStore
             do { store = try OrganizationStore(dataDir: dataDir) } catch { return failed(error.message) }
@@ -98,7 +108,7 @@ enum OrganizationCommands {
             let rotated = try store.update { directory throws(OrganizationError) in try directory.rotateToken(try words(invocation, 1, "organization slug")) }
             return Output(json: rotated.json, summary: "organization \(rotated.slug): new secret token \(rotated.secretToken) (JWTs issued before no longer work)")
         default:
-            throw OrganizationError(.invalid, "unknown orgs command \"\(verb)\"\n\(usage)")
+            throw OrganizationError(.invalid, "unknown orgs command \"\(verb)\" (see `bridge orgs`)")
         }
     }
 
@@ -106,6 +116,9 @@ enum OrganizationCommands {
         let verb = try words(invocation, 0, "command (create, list, delete or rotate-secret)")
         switch verb {
         case "list":
+            if let org = invocation.flags["org"], store.directory.organization(org) == nil {
+                throw OrganizationError(.notFound, "organization \(org) does not exist")
+            }
             let organizations = store.directory.organizations.filter { invocation.flags["org"] == nil || $0.slug == invocation.flags["org"] }
             let apps = organizations.flatMap(\.apps)
             let lines = apps.map { "\($0.config.id)  \($0.config.organization ?? "")  \($0.config.name)  key=\($0.config.key)" }
@@ -145,7 +158,7 @@ enum OrganizationCommands {
             let rotated = try store.update { directory throws(OrganizationError) in try directory.rotateSecret(try words(invocation, 1, "application id")) }
             return Output(json: rotated.json, summary: "application \(rotated.config.id): new secret \(rotated.config.secret)")
         default:
-            throw OrganizationError(.invalid, "unknown apps command \"\(verb)\"\n\(usage)")
+            throw OrganizationError(.invalid, "unknown apps command \"\(verb)\" (see `bridge apps`)")
         }
     }
 

@@ -618,3 +618,12 @@ def pusher_bridge(bridge, tmp_path):
     from pusher_helpers import pusher_bridge_factory
 
     return pusher_bridge_factory(bridge, tmp_path)
+
+
+@pytest.fixture
+def seed_bridge(bridge, tmp_path):
+    """Factory: `seed_bridge(*flags, data_dir=None, admin_token=ADMIN_TOKEN, apps=None, env=None)`
+    → a running `bridge serve` with a data dir and an admin token (see seed_helpers.py)."""
+    from seed_helpers import seed_bridge_factory
+
+    return seed_bridge_factory(bridge, tmp_path)

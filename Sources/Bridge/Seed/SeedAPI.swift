@@ -59,8 +59,10 @@ struct SeedAPI: Sendable {
         guard var fields = Self.fields(of: request) else {
             return .error(400, request.hasJSONBody ? "The body must be a JSON object" : "The body is not valid form encoding")
         }
-        let channelName = Self.take("channel", from: &fields)?.stringValue ?? config.defaultChannel
+        let requestedChannel = Self.take("channel", from: &fields)
         let socketID = Self.take("socket_id", from: &fields)
+        if let requestedChannel, requestedChannel.stringValue == nil { return .error(400, "channel must be a string") }
+        let channelName = requestedChannel?.stringValue ?? config.defaultChannel
         guard let channel = ChannelName(channelName, maxLength: max(PusherAPI.maxChannelNameLength, config.maxChannelNameLength)),
               channel.kind == .public || channel.kind == .private || channel.kind == .presence else {
             return .error(400, "Invalid channel name \"\(channelName)\"")

@@ -15,7 +15,8 @@ struct OrganizationDirectoryTests {
         #expect(first.config.organization == "acme-inc")
         #expect(first.config.defaultChannel == "general")
         #expect(first.config.key.count == 20 && first.config.secret.count == 40)
-        let second = try directory.createApp(in: "acme-inc", settings: JSONObject(), taken: ["5000", "app-key"])
+        let second = try directory.createApp(in: "acme-inc", settings: JSONObject(members: [.init("name", .string("jobs"))]),
+                                            taken: ["5000", "app-key"])
         #expect(second.config.id == "5001")
         #expect(second.config.key != first.config.key && second.config.secret != first.config.secret)
     }
@@ -35,7 +36,17 @@ struct OrganizationDirectoryTests {
         #expect(kind { try directory.deleteApp(app.config.id, in: "globex") } == .notFound)
         #expect(kind { try directory.createApp(in: "acme-inc", settings: JSONObject(members: [.init("secret", .string("x"))])) } == .invalid)
         #expect(kind { try directory.createApp(in: "acme-inc", settings: JSONObject(members: [.init("max_connections", .string("ten"))])) } == .invalid)
+        #expect(kind { try directory.createApp(in: "acme-inc", settings: JSONObject()) } == .invalid)
         #expect(directory.app(id: app.config.id) != nil)
+    }
+
+    @Test func aRepeatedSettingIsStoredOnceWithItsLastValue() throws {
+        var (directory, _) = try directoryWithAnApp()
+        let app = try directory.createApp(in: "acme-inc", settings: JSONObject(members: [
+            .init("name", .string("x")), .init("max_connections", .number("5")), .init("name", .string("y")),
+        ]))
+        #expect(app.config.name == "y")
+        #expect(app.settings.members.filter { $0.key == "name" }.count == 1)
     }
 
     @Test func rotationsReplaceSecretsAndBumpTheTokenGeneration() throws {

@@ -24,7 +24,7 @@ struct OrganizationStoreTests {
 
         // The server's own change starts from the CLI's, so neither loses the other's.
         _ = try server.update { directory throws(OrganizationError) in try directory.createOrganization(slug: "globex", name: nil, now: 2) }
-        _ = try cli.update { directory throws(OrganizationError) in try directory.createApp(in: "globex", settings: JSONObject()) }
+        _ = try cli.update { directory throws(OrganizationError) in try directory.createApp(in: "globex", settings: JSONObject(members: [.init("name", .string("chat"))])) }
         let reopened = try OrganizationStore(dataDir: directory)
         #expect(reopened.directory.organizations.map(\.slug) == ["acme-inc", "globex"])
         #expect(reopened.directory.appConfigs.count == 1)
