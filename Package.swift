@@ -18,7 +18,10 @@ let package = Package(
         .target(name: "Support", dependencies: ["COpenSSL"]),
         .target(name: "Bridge", dependencies: ["CSystem", "COpenSSL", "Support"]),
         .target(name: "Webhooks", dependencies: ["CCurl", "COpenSSL", "Support"]),
-        .executableTarget(name: "BridgeServer", dependencies: ["Bridge", "Webhooks", "Support"]),
+        // Static/ (the JS client, the console page) is copied beside the binary as
+        // Bridge_BridgeServer.resources and read once at start through Bundle.module.
+        .executableTarget(name: "BridgeServer", dependencies: ["Bridge", "Webhooks", "Support"],
+                          resources: [.copy("Static")]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Support"]),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "Support"]),
     ],

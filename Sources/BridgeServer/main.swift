@@ -73,6 +73,7 @@ case "serve":
     server.addReadinessCheck { webhooks.problem }
     server.route("GET", "/webhooks/status", .http { _, _ in .json(200, webhooks.statusJSON) })
     do {
+        try StaticRoutes.register(on: server)
         try server.start()
     } catch {
         Log.error("cannot start: \(error)")

@@ -53,6 +53,7 @@
     pongTimeout: 30000,      // ms to wait for any frame after our ping
     connectTimeout: 10000,   // ms for the socket to open and say connection_established
     maxReconnectDelay: 30000,
+    maxQueuedTriggers: 100,  // per channel, sent once the subscription succeeds
     authEndpoint: "/pusher/auth",
   };
 
@@ -141,6 +142,7 @@
       this.subscriptionPending = false;
       this.subscriptionCount = null;
       this._attempt = 0; // bumps on each subscribe so a late auth answer for an old one is dropped
+      this._queued = []; // [event, data] triggered before the subscription succeeded
     }
 
     /** Whether joining needs a signature from the auth endpoint (not in JWT mode). */
@@ -189,18 +191,28 @@
 
     unsubscribed() {
       this.disconnected();
+      this._queued = [];
+    }
+
+    /** The server confirmed the subscription: send what trigger() held back, in order. */
+    succeeded() {
+      this.subscriptionPending = false;
+      this.subscribed = true;
+      const queued = this._queued;
+      this._queued = [];
+      queued.forEach((entry) => this.client.send_event(entry[0], entry[1], this.name));
     }
 
     /** One frame for this channel from the server. */
     handleEvent(event, data, metadata) {
       switch (event) {
         case "pusher_internal:subscription_succeeded":
-          this.subscriptionPending = false;
-          this.subscribed = true;
+          this.succeeded();
           this.emit("pusher:subscription_succeeded", data);
           break;
         case "pusher:subscription_error":
           this.subscriptionPending = false;
+          this._queued = [];
           this.emit(event, data);
           break;
         case "pusher_internal:subscription_count":
@@ -216,13 +228,19 @@
     /**
      * Send an event on this channel. Pusher rules allow only client-* events on private and
      * presence channels; in JWT mode Bridge broadcasts any event name, sender included.
-     * Returns whether the frame went out.
+     * Before the subscription succeeds (the server would drop the event) it is queued and sent
+     * once it does, so `subscribe(); joinAll(); trigger()` in a row works. Returns false only
+     * when the event could not be sent or queued.
      */
     trigger(event, data) {
-      if (!this.subscribed) {
-        this.client.warn("trigger(" + event + ") on " + this.name + " before the subscription succeeded");
+      if (this.subscribed) return this.client.send_event(event, data, this.name);
+      if (this.client.channels.get(this.name) !== this) return false; // unsubscribed: nothing would send it
+      if (this._queued.length >= this.client.options.maxQueuedTriggers) {
+        this.client.warn("trigger queue of " + this.name + " is full; dropping the oldest event");
+        this._queued.shift();
       }
-      return this.client.send_event(event, data, this.name);
+      this._queued.push([event, data]);
+      return true;
     }
   }
 
@@ -315,10 +333,9 @@
     handleEvent(event, data, metadata) {
       switch (event) {
         case "pusher_internal:subscription_succeeded": {
-          this.subscriptionPending = false;
-          this.subscribed = true;
           this.members.myID = this.myUserID();
           this.members.setFromSubscription(data);
+          this.succeeded();
           this.emit("pusher:subscription_succeeded", this.members);
           break;
         }
