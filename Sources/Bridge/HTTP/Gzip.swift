@@ -1,3 +1,5 @@
+import Support
+
 /// gzip (RFC 1952) of our own, so that serving compressed assets links no zlib: a member with a
 /// ten-byte header, one DEFLATE block with the fixed Huffman codes, and a CRC-32 + length trailer.
 /// Assets are compressed once at start, so the encoder favours clarity over speed and ratio.
@@ -6,7 +8,7 @@ public enum Gzip {
         // ID1 ID2, CM=8 (deflate), FLG=0 (no name, no extra), MTIME=0 (none), XFL=0, OS=255 (unknown).
         var out: [UInt8] = [0x1F, 0x8B, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xFF]
         out += Deflate.compress(input)
-        appendLittleEndian(CRC32.checksum(input), to: &out)
+        appendLittleEndian(CRC32.ieee.checksum(input), to: &out)
         // ISIZE is the input length modulo 2^32.
         appendLittleEndian(UInt32(truncatingIfNeeded: input.count), to: &out)
         return out
@@ -16,26 +18,6 @@ public enum Gzip {
         for shift in stride(from: 0, to: 32, by: 8) {
             out.append(UInt8(truncatingIfNeeded: value >> UInt32(shift)))
         }
-    }
-}
-
-/// CRC-32 of IEEE 802.3 as gzip uses it (RFC 1952 §8): reflected polynomial 0xEDB88320,
-/// initial value and final XOR 0xFFFFFFFF, one table lookup per byte.
-public enum CRC32 {
-    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes {
-            crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8)
-        }
-        return crc ^ 0xFFFF_FFFF
-    }
-
-    private static let table: [UInt32] = (0..<256).map { index in
-        var value = UInt32(index)
-        for _ in 0..<8 {
-            value = value & 1 == 1 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1
-        }
-        return value
     }
 }
 

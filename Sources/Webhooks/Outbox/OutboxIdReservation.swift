@@ -1,3 +1,4 @@
+import Support
 import Glibc
 
 /// `outbox.meta`: a mark above every id ever handed out, moved up in blocks before
@@ -33,7 +34,7 @@ struct OutboxIdReservation {
             return (0, "\(error); ids continue from the segments alone")
         }
         guard bytes.count == 20, Array(bytes[0..<8]) == magic,
-              CRC32C.checksum(Array(bytes[0..<16])) == littleEndian(UInt32.self, bytes, at: 16)
+              CRC32.castagnoli.checksum(Array(bytes[0..<16])) == littleEndian(UInt32.self, bytes, at: 16)
         else {
             return (0, "\(path): unreadable id mark (\(bytes.count) bytes); ids continue from the segments alone")
         }
@@ -46,7 +47,7 @@ struct OutboxIdReservation {
         let newLimit = id + Self.block
         var bytes = Self.magic
         withUnsafeBytes(of: newLimit.littleEndian) { bytes.append(contentsOf: $0) }
-        withUnsafeBytes(of: CRC32C.checksum(bytes).littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: CRC32.castagnoli.checksum(bytes).littleEndian) { bytes.append(contentsOf: $0) }
 
         let file = try OutboxFile.open(directory.path(of: Self.temporaryName), flags: O_WRONLY | O_CREAT | O_TRUNC)
         do {

@@ -1,3 +1,4 @@
+import Support
 /// The framing of one record in a segment file. Integers are little-endian:
 ///
 ///     kind    UInt8    0x45 "E": an entry; 0x41 "A": an acknowledgement
@@ -37,7 +38,7 @@ enum OutboxRecord {
         appendLittleEndian(UInt32(idSize + payload.count), to: &buffer)
         appendLittleEndian(id, to: &buffer)
         buffer.append(contentsOf: payload)
-        let crc = buffer.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        let crc = buffer.withUnsafeBytes { CRC32.castagnoli.checksum(UnsafeRawBufferPointer(rebasing: $0[start...])) }
         appendLittleEndian(crc, to: &buffer)
     }
 
@@ -75,7 +76,7 @@ enum OutboxRecord {
             return .torn("a \(size)-byte record but only \(remaining) byte(s) left")
         }
         let bodyEnd = offset + headerSize + length
-        let computed = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[offset..<bodyEnd])) }
+        let computed = bytes.withUnsafeBytes { CRC32.castagnoli.checksum(UnsafeRawBufferPointer(rebasing: $0[offset..<bodyEnd])) }
         guard readLittleEndian(UInt32.self, from: bytes, at: bodyEnd) == computed else {
             return .corrupt("checksum mismatch")
         }
