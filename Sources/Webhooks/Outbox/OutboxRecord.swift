@@ -1,4 +1,5 @@
 import Support
+
 /// The framing of one record in a segment file. Integers are little-endian:
 ///
 ///     kind    UInt8    0x45 "E": an entry; 0x41 "A": an acknowledgement
