@@ -3,7 +3,8 @@
 # Idempotent: a second run installs nothing and takes about a second.
 #
 #   scripts/install-deps.sh runtime   C libraries the server links (libcurl, OpenSSL)
-#   scripts/install-deps.sh test      runtime + wrk, the pytest venv and the Autobahn venv
+#   scripts/install-deps.sh test      runtime + wrk, headless Chromium with chromedriver and
+#                                     jQuery (browser tests), the pytest venv and the Autobahn venv
 #
 # Virtual environments live under .venv/; each keeps a stamp with the hash of the
 # requirements it was built from and is rebuilt only when that hash changes.
@@ -18,6 +19,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 runtime_apt=(libcurl4-openssl-dev libssl-dev)
 optional_apt=(wrk)
+# The browser tests drive headless Chromium through chromedriver (/usr/bin/chromedriver) and
+# serve Debian's jQuery to the pages they load.
+browser_apt=(chromium chromium-driver libjs-jquery)
 py3_requirements="Tests/Integration/requirements.txt"
 autobahn_requirements="scripts/autobahn-requirements.txt"
 virtualenv_version="20.15.1"
@@ -140,6 +144,7 @@ runtime)
     ;;
 test)
     apt_install "${runtime_apt[@]}"
+    apt_install "${browser_apt[@]}"
     apt_install "${optional_apt[@]}" || say "warning: could not install ${optional_apt[*]} (only the benchmarks need it)"
     status=0
     ensure_py3_venv || status=1
