@@ -233,6 +233,12 @@ class ApiResult:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
     def __repr__(self) -> str:
         return f"ApiResult({self.status}, {self.body[:300]!r})"
 

@@ -26,7 +26,7 @@ from typing import Any
 import pusher
 
 from conftest import BridgeProcess, clean_env
-from pusher_helpers import PusherWS, make_rest, run_bridge_once, write_config_file
+from pusher_helpers import ApiResult, PusherWS, make_rest, run_bridge_once, write_config_file
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 JWT_SECRET = "jwt-secret-for-the-integration-tests-0123456789"
@@ -104,33 +104,13 @@ def flip_signature(token: str) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    status: int
-    body: bytes
-    headers: list[tuple[str, str]]
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def __repr__(self) -> str:
-        return f"Result({self.status}, {self.body[:400]!r})"
-
-
 def request(port: int, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None) -> Result:
+            headers: dict[str, str] | None = None) -> ApiResult:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
-        return Result(response.status, response.read(), response.getheaders())
+        return ApiResult(response.status, response.read(), response.getheaders())
     finally:
         conn.close()
 
@@ -140,7 +120,7 @@ def form(fields: dict[str, str]) -> bytes:
     return urllib.parse.urlencode(fields).encode()
 
 
-def expect_error(result: Result, status: int) -> str:
+def expect_error(result: ApiResult, status: int) -> str:
     """`status` with a JSON body of exactly {"error": "<non-empty string>"}; returns the message."""
     assert result.status == status, f"expected {status}, got {result!r}"
     assert (result.header("Content-Type") or "").startswith("application/json"), result.headers
@@ -150,7 +130,7 @@ def expect_error(result: Result, status: int) -> str:
     return doc["error"]
 
 
-def expect_json(result: Result, status: int) -> Any:
+def expect_json(result: ApiResult, status: int) -> Any:
     assert result.status == status, f"expected {status}, got {result!r}"
     assert (result.header("Content-Type") or "").startswith("application/json"), result.headers
     return result.json
@@ -186,13 +166,13 @@ class SeedServer:
     # --- plain HTTP ---
 
     def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> Result:
+                headers: dict[str, str] | None = None) -> ApiResult:
         return request(self.port, method, path, body, headers)
 
     # --- admin API ---
 
     def admin(self, method: str, path: str, body: Any = None, token: str | None = "default",
-              raw: bytes | None = None) -> Result:
+              raw: bytes | None = None) -> ApiResult:
         """An admin API call; `token` None sends no Authorization, "default" the server's token."""
         headers = {}
         bearer = self.admin_token if token == "default" else token
@@ -216,7 +196,7 @@ class SeedServer:
 
     # --- seed API ---
 
-    def session(self, token: str | None, as_json: bool = False) -> Result:
+    def session(self, token: str | None, as_json: bool = False) -> ApiResult:
         if as_json:
             body = json.dumps({} if token is None else {"token": token}).encode()
             return self.request("POST", "/api/sessions", body, {"Content-Type": "application/json"})
@@ -230,7 +210,7 @@ class SeedServer:
 
     def publish(self, org: str, app_key: str, event: str, fields: dict | None = None,
                 jwt: str | None = None, as_json: bool = False, raw: bytes | None = None,
-                authorization: str | None = None, headers: dict[str, str] | None = None) -> Result:
+                authorization: str | None = None, headers: dict[str, str] | None = None) -> ApiResult:
         """POST to the event endpoint: form-encoded `fields` (JSON with `as_json`, or `raw` bytes)
         with `Authorization: Bearer jwt` (or `authorization` verbatim)."""
         sent = dict(headers or {})
@@ -316,7 +296,7 @@ class Seeded:
     def slug(self) -> str:
         return self.org["slug"]
 
-    def publish(self, event: str, fields: dict | None = None, **kwargs: Any) -> Result:
+    def publish(self, event: str, fields: dict | None = None, **kwargs: Any) -> ApiResult:
         kwargs.setdefault("jwt", self.jwt)
         return self.server.publish(self.slug, self.app["key"], event, fields, **kwargs)
 
