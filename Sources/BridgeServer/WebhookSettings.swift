@@ -1,4 +1,5 @@
 import Bridge
+import Synchronization
 import Webhooks
 
 /// The webhook side of the configuration: each app's `webhooks` list read into targets, and the
@@ -93,6 +94,28 @@ enum WebhookSettings {
     }
 }
 
+/// Passes each webhook's delivery outcome to the debug console of its app. Made before the broker
+/// (whose observer needs the pipeline), attached to it once it exists.
+final class WebhookOutcomeRelay: Sendable {
+    private let broker = Mutex<Broker?>(nil)
+
+    func attach(_ broker: Broker) {
+        self.broker.withLock { $0 = broker }
+    }
+
+    func report(appID: String, url: String, eventsJSON: [UInt8], outcome: DeliveryOutcome) {
+        guard let broker = broker.withLock({ $0 }) else { return }
+        switch outcome {
+        case .delivered(let status, let attempts):
+            broker.recordWebhook(appID: appID, eventsJSON: eventsJSON, delivered: true,
+                                 detail: "\(url): HTTP \(status) after \(attempts) attempt\(attempts == 1 ? "" : "s")")
+        case .failed(let error, let attempts):
+            broker.recordWebhook(appID: appID, eventsJSON: eventsJSON, delivered: false,
+                                 detail: "\(url): \(error) after \(attempts) attempt\(attempts == 1 ? "" : "s"); dead-lettered")
+        }
+    }
+}
+
 /// Passes the broker's channel events to the webhook pipeline.
 struct WebhookForwarder: ChannelEventObserver {
     let pipeline: WebhookPipeline
@@ -120,7 +143,7 @@ struct WebhookForwarder: ChannelEventObserver {
 }
 
 extension WebhookSettings {
-    static func pipelineOptions(_ settings: ServeSettings) -> WebhookPipeline.Options {
+    static func pipelineOptions(_ settings: ServeSettings, outcomes: WebhookOutcomeRelay? = nil) -> WebhookPipeline.Options {
         let knobs = settings.webhooks
         var options = WebhookPipeline.Options(dataDirectory: settings.server.dataDir)
         options.graceMs = Int(knobs.graceSeconds * 1000)
@@ -128,6 +151,9 @@ extension WebhookSettings {
         options.outbox.sync = knobs.fsyncIntervalMs.map { .interval(milliseconds: $0) } ?? .always
         options.clientEventLimitBytes = knobs.outboxMaxBytes / 5 * 4
         options.dispatcher = dispatcherOptions(knobs)
+        if let outcomes {
+            options.onOutcome = { app, url, events, outcome in outcomes.report(appID: app, url: url, eventsJSON: events, outcome: outcome) }
+        }
         return options
     }
 

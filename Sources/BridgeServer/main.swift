@@ -37,8 +37,9 @@ case "serve":
     let serveArguments = Array(arguments.dropFirst())
     let settings = settings(from: serveArguments)
     let webhooks: WebhookPipeline
+    let webhookOutcomes = WebhookOutcomeRelay()
     do {
-        webhooks = try WebhookPipeline(options: WebhookSettings.pipelineOptions(settings),
+        webhooks = try WebhookPipeline(options: WebhookSettings.pipelineOptions(settings, outcomes: webhookOutcomes),
                                        apps: try WebhookSettings.apps(settings.apps), log: { Log.info($0) })
     } catch {
         Log.error("cannot open the webhook outbox in \(settings.server.dataDir): \(error)")
@@ -62,6 +63,8 @@ case "serve":
                                              didChange: { sources.apply() })
     let broker = Broker(server: server, apps: sources.all, observer: WebhookForwarder(pipeline: webhooks),
                         organizations: organizations)
+    webhookOutcomes.attach(broker)
+    ConsoleAPI(broker: broker, adminToken: settings.seed.adminToken).install(on: server)
     sources.onApply { apps in
         broker.reload(apps)
         do throws(CLIError) {

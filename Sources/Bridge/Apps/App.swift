@@ -5,6 +5,8 @@ public final class App: Sendable {
     public let id: String
     private let settings: Mutex<AppConfig>
     let hub: Hub
+    /// What the debug console shows; records only while a console watches.
+    let debugLog = DebugLog()
     /// Open Pusher connections, against `max_connections`.
     private let connections = Atomic<Int>(0)
     /// Events published through the HTTP API in the current second, against `max_backend_events_per_sec`.
@@ -13,7 +15,7 @@ public final class App: Sendable {
     init(config: AppConfig, group: LoopGroup, loopCount: Int, observer: (any ChannelEventObserver)?) {
         id = config.id
         settings = Mutex(config)
-        hub = Hub(appID: config.id, group: group, loopCount: loopCount, observer: observer)
+        hub = Hub(appID: config.id, group: group, loopCount: loopCount, observer: observer, debugLog: debugLog)
     }
 
     public var config: AppConfig { settings.withLock { $0 } }

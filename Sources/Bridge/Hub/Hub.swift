@@ -14,6 +14,7 @@ final class Hub: Sendable {
     private let shards: [HubShard]
     private let directory: Mutex<Directory>
     private let observer: (any ChannelEventObserver)?
+    private let debugLog: DebugLog
 
     struct Directory {
         var channels: [String: ChannelState] = [:]
@@ -25,10 +26,11 @@ final class Hub: Sendable {
         var pendingCounts: Set<String> = []
     }
 
-    init(appID: String, group: LoopGroup, loopCount: Int, observer: (any ChannelEventObserver)?) {
+    init(appID: String, group: LoopGroup, loopCount: Int, observer: (any ChannelEventObserver)?, debugLog: DebugLog) {
         self.appID = appID
         self.group = group
         self.observer = observer
+        self.debugLog = debugLog
         shards = (0..<loopCount).map { _ in HubShard() }
         directory = Mutex(Directory())
     }
@@ -37,10 +39,12 @@ final class Hub: Sendable {
 
     static var now: Double { Double(EventLoop.monotonicNanos()) / 1e9 }
 
-    /// Tells the observer (webhooks); false when it could not take the event.
+    /// Tells the observer (webhooks) and the debug console; false when the observer could not take the event.
     @discardableResult
     func emit(_ event: ChannelEvent) -> Bool {
-        observer?.app(appID, emitted: event) ?? true
+        let accepted = observer?.app(appID, emitted: event) ?? true
+        if accepted { debugLog.record(event) }
+        return accepted
     }
 
     // MARK: Publishing
@@ -60,6 +64,8 @@ final class Hub: Sendable {
     /// An event published through the HTTP API: delivered, and remembered on cache channels.
     func publishAPIEvent(name: String, channel: ChannelName, data: ArraySlice<UInt8>, dataString: String,
                          except excluded: String?, cacheTTL: Int) {
+        debugLog.record(.apiMessage, channel: channel.name, event: name, data: dataString,
+                        detail: excluded.map { "excluding socket \($0)" })
         let frame = PusherEvent.frame(event: name, channel: channel.name, data: .json(data))
         if channel.isCache {
             let cached = CachedEvent(frame: frame, data: dataString, expiresAt: Hub.now + Double(cacheTTL))

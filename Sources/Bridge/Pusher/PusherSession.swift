@@ -176,6 +176,7 @@ final class PusherSession {
                           "Presence channel \(name) is full (\(config.maxPresenceMembersPerChannel) members)")
         }
         subscriptions[name] = Subscription(channel: channel, memberID: member?.id)
+        app.debugLog.record(.subscribed, channel: name, detail: DebugLog.connection(socketID, userID: member?.id))
         if channel.requiresAuth { hub.shard(loopIndex).authorized(self) }
 
         send(event: "pusher_internal:subscription_succeeded", channel: name, data: joined.succeededData)
@@ -199,6 +200,7 @@ final class PusherSession {
         let name = subscription.channel.name
         let left = hub.leave(self, subscription.channel, memberID: subscription.memberID,
                              countsEnabled: app.config.enableSubscriptionCount)
+        app.debugLog.record(.unsubscribed, channel: name, detail: DebugLog.connection(socketID, userID: subscription.memberID))
         if let memberID = subscription.memberID, left.lastOfUser {
             hub.publish(PusherEvent.frame(event: "pusher_internal:member_removed", channel: name,
                                           data: #"{"user_id":"# + Self.quoted(memberID) + "}"), to: name)

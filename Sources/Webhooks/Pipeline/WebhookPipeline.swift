@@ -24,6 +24,9 @@ public final class WebhookPipeline: Sendable {
         /// Events taken but not yet written are in memory only: past this many bytes of them,
         /// client events are refused too, so a slow disk pushes back instead of piling them up.
         public var queueLimitBytes = 16 << 20
+        /// Hears each webhook once it is delivered or given up on (app id, target URL, the events'
+        /// JSON array, outcome), on the dispatcher thread: it must return quickly.
+        public var onOutcome: (@Sendable (_ appID: String, _ url: String, _ eventsJSON: [UInt8], _ outcome: DeliveryOutcome) -> Void)?
 
         public init(dataDirectory: String) {
             outbox = Outbox.Options(directory: dataDirectory + "/outbox")
@@ -287,6 +290,7 @@ public final class WebhookPipeline: Sendable {
     private func finished(_ delivery: WebhookDelivery, _ outcome: DeliveryOutcome) {
         guard let id = UInt64(delivery.id), let (stored, cost) = inDelivery.withLock({ $0.removeValue(forKey: id) }) else { return }
         backlogBytes.subtract(cost, ordering: .relaxed)
+        options.onOutcome?(stored.appID, stored.url, stored.eventsJSON, outcome)
         if case .failed(let error, let attempts) = outcome {
             deadLetter(stored, id: id, attempts: attempts, error: error)
             return
