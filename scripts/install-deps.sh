@@ -22,7 +22,8 @@ optional_apt=(wrk)
 # The browser tests drive headless Chromium through chromedriver (/usr/bin/chromedriver) and
 # serve Debian's jQuery to the pages they load.
 browser_apt=(chromium chromium-driver libjs-jquery)
-py3_requirements="Tests/Integration/requirements.txt"
+# .venv/py3 runs the integration tests and the Django example (its tests and the end-to-end run).
+py3_requirements=(Tests/Integration/requirements.txt examples/django/requirements.txt)
 autobahn_requirements="scripts/autobahn-requirements.txt"
 virtualenv_version="20.15.1"
 python27_version="2.7.18"
@@ -73,23 +74,26 @@ ensure_python3_venv() {
     fi
 }
 
-# .venv/py3: pytest and websockets for Tests/Integration.
+# .venv/py3: pytest and websockets for Tests/Integration, Django for examples/django.
 ensure_py3_venv() {
-    local venv=.venv/py3 stamp=.venv/py3.stamp want
-    if [[ ! -f $py3_requirements ]]; then
-        say "warning: $py3_requirements is missing; .venv/py3 not built"
-        return 1
-    fi
-    want="$(file_hash "$py3_requirements") $(python3 --version 2>&1)"
+    local venv=.venv/py3 stamp=.venv/py3.stamp want file pip_args=()
+    for file in "${py3_requirements[@]}"; do
+        if [[ ! -f $file ]]; then
+            say "warning: $file is missing; .venv/py3 not built"
+            return 1
+        fi
+        pip_args+=(-r "$file")
+    done
+    want="$(file_hash "${py3_requirements[@]}") $(python3 --version 2>&1)"
     if [[ -x $venv/bin/python && -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
         return 0
     fi
-    say "building $venv from $py3_requirements"
+    say "building $venv from ${py3_requirements[*]}"
     ensure_python3_venv || return 1
     rm -rf "$venv" "$stamp" || return 1
     mkdir -p .venv && : >.venv/py3.log
     logged .venv/py3.log python3 -m venv "$venv" || return 1
-    logged .venv/py3.log "$venv/bin/pip" install -q -r "$py3_requirements" || return 1
+    logged .venv/py3.log "$venv/bin/pip" install -q "${pip_args[@]}" || return 1
     printf '%s\n' "$want" >"$stamp"
 }
 

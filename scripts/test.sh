@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs what the tests need, builds, and runs every suite:
-# Swift unit tests (Swift Testing and XCTest), the Python integration tests,
-# Autobahn|Testsuite (quick) and the fuzzers (FUZZ_SECONDS per target, default 30).
+# Swift unit tests (Swift Testing and XCTest), the Python integration tests (with the examples'
+# end-to-end runs), the Django example's own tests, Autobahn|Testsuite (quick) and the fuzzers
+# (FUZZ_SECONDS per target, default 30).
 #
 # Every suite runs even when an earlier one failed; a failed build stops the run.
 # Reports land in reports/. The last line is "N passed, N failed" summed over the
@@ -138,6 +139,14 @@ if [[ -x .venv/py3/bin/pytest ]]; then
 else
     record pytest 0 1 0 ".venv/py3 missing"
 fi
+
+banner "examples/django (manage.py test)"
+start=$SECONDS
+status=0
+timeout --kill-after=10 "$suite_timeout" scripts/examples-django.sh || status=$?
+read -r p f <<<"$(read_counts "$reports/django.counts")"
+[[ $status -ne 0 && $f -eq 0 ]] && f=1
+record django "$p" "$f" $((SECONDS - start)) "exit $status (reports/django.log)"
 
 banner "autobahn ($autobahn_mode)"
 start=$SECONDS
