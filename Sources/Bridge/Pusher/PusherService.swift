@@ -32,17 +32,17 @@ final class PusherService: WebSocketService {
                 return refuse(connection, PusherError(PusherError.unauthorized, "Origin \"\(origin)\" is not allowed for this app"))
             }
         }
-        var seedUser: String??
+        var seed: PusherSession.SeedMode?
         if let jwt = request.queryValue("jwt") {
             if let refusal = seedRefusal(jwt, for: config) { return refuse(connection, refusal) }
-            seedUser = .some(request.queryValue("user_id").flatMap { $0.isEmpty ? nil : $0 })
+            seed = PusherSession.SeedMode(userID: request.queryValue("user_id").flatMap { $0.isEmpty ? nil : $0 })
         }
         guard app.admitConnection(limit: config.maxConnections) else {
             return refuse(connection, PusherError(PusherError.overConnectionQuota,
                                                   "App is over its connection quota (\(config.maxConnections ?? 0))"))
         }
 
-        let session = PusherSession(connection: connection, app: app, seedUser: seedUser)
+        let session = PusherSession(connection: connection, app: app, seed: seed)
         connection.userInfo = session
         connection.pingInterval = Double(config.activityTimeout)
         connection.pingFrame = PusherSession.pingFrame

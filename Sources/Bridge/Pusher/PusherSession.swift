@@ -13,10 +13,14 @@ final class PusherSession {
     private var watchlist: [String] = []
     private var clientEvents = (second: -1, count: 0)
     private var ended = false
-    /// Seed mode (the connection carried a valid JWT of the app's organization): set to the
-    /// client's `user_id` (or nil when it gave none); nil outside seed mode.
-    private let seedUser: String??
-    private var isSeed: Bool { seedUser != nil }
+    /// Set when the connection carried a valid JWT of the app's organization (seed mode).
+    private let seed: SeedMode?
+    private var isSeed: Bool { seed != nil }
+
+    struct SeedMode {
+        /// The client's `user_id` (PusherLite's `uniqueUserId`): its presence identity.
+        let userID: String?
+    }
 
     struct Subscription {
         let channel: ChannelName
@@ -30,10 +34,10 @@ final class PusherSession {
     static let maxWatchlist = 100
     static let maxUserIDLength = 128
 
-    init(connection: Connection, app: App, seedUser: String?? = nil) {
+    init(connection: Connection, app: App, seed: SeedMode? = nil) {
         self.connection = connection
         self.app = app
-        self.seedUser = seedUser
+        self.seed = seed
         socketID = SocketID.next()
         loopIndex = connection.loop.index
     }
@@ -149,7 +153,7 @@ final class PusherSession {
         case .presence where isSeed:
             // The organization's JWT vouches for the page; its user id is the client's own.
             let channelData = data["channel_data"]?.stringValue
-                ?? #"{"user_id":"# + Self.quoted((seedUser ?? nil) ?? socketID) + "}"
+                ?? #"{"user_id":"# + Self.quoted(seed?.userID ?? socketID) + "}"
             switch Self.presenceMember(channelData, maxInfoBytes: config.maxPresenceMemberSizeBytes) {
             case .success(let identity): member = identity
             case .failure(let refusal): return refuse(name, type: refusal.type, status: refusal.status, refusal.message)
