@@ -4,7 +4,8 @@
 #
 #   scripts/install-deps.sh runtime   C libraries the server links (libcurl, OpenSSL)
 #   scripts/install-deps.sh test      runtime + wrk, headless Chromium with chromedriver and
-#                                     jQuery (browser tests), the pytest venv and the Autobahn venv
+#                                     jQuery (browser tests), Ruby with Rails 6.1 (examples/rails),
+#                                     the pytest venv and the Autobahn venv
 #
 # Virtual environments live under .venv/; each keeps a stamp with the hash of the
 # requirements it was built from and is rebuilt only when that hash changes.
@@ -22,6 +23,9 @@ optional_apt=(wrk)
 # The browser tests drive headless Chromium through chromedriver (/usr/bin/chromedriver) and
 # serve Debian's jQuery to the pages they load.
 browser_apt=(chromium chromium-driver libjs-jquery)
+# examples/rails: Rails 6.1 and its gems from Debian (bundle install --local, no network). Not the
+# `rails` metapackage, which cannot be installed beside the machine's Node.js.
+rails_example_apt=(ruby-rails ruby-sqlite3 bundler puma ruby-webrick)
 # .venv/py3 runs the integration tests and the Django example (its tests and the end-to-end run).
 py3_requirements=(Tests/Integration/requirements.txt examples/django/requirements.txt)
 autobahn_requirements="scripts/autobahn-requirements.txt"
@@ -149,6 +153,7 @@ runtime)
 test)
     apt_install "${runtime_apt[@]}"
     apt_install "${browser_apt[@]}"
+    apt_install "${rails_example_apt[@]}"
     apt_install "${optional_apt[@]}" || say "warning: could not install ${optional_apt[*]} (only the benchmarks need it)"
     status=0
     ensure_py3_venv || status=1

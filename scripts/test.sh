@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs what the tests need, builds, and runs every suite:
 # Swift unit tests (Swift Testing and XCTest), the Python integration tests (with the examples'
-# end-to-end runs), the Django example's own tests, Autobahn|Testsuite (quick) and the fuzzers
-# (FUZZ_SECONDS per target, default 30).
+# end-to-end runs), the Django and Rails examples' own tests, Autobahn|Testsuite (quick) and the
+# fuzzers (FUZZ_SECONDS per target, default 30).
 #
 # Every suite runs even when an earlier one failed; a failed build stops the run.
 # Reports land in reports/. The last line is "N passed, N failed" summed over the
@@ -140,28 +140,23 @@ else
     record pytest 0 1 0 ".venv/py3 missing"
 fi
 
-banner "examples/django (manage.py test)"
-start=$SECONDS
-status=0
-timeout --kill-after=10 "$suite_timeout" scripts/examples-django.sh || status=$?
-read -r p f <<<"$(read_counts "$reports/django.counts")"
-[[ $status -ne 0 && $f -eq 0 ]] && f=1
-record django "$p" "$f" $((SECONDS - start)) "exit $status (reports/django.log)"
+# A suite run by a script that writes "passed failed" to reports/NAME.counts.
+#   counted_suite NAME "banner" "note" command…
+counted_suite() {
+    local name="$1" title="$2" note="$3" status=0 p f
+    shift 3
+    banner "$title"
+    start=$SECONDS
+    timeout --kill-after=10 "$suite_timeout" "$@" || status=$?
+    read -r p f <<<"$(read_counts "$reports/$name.counts")"
+    [[ $status -ne 0 && $f -eq 0 ]] && f=1
+    record "$name" "$p" "$f" $((SECONDS - start)) "exit $status${note:+ ($note)}"
+}
 
-banner "autobahn ($autobahn_mode)"
-start=$SECONDS
-status=0
-BRIDGE_BIN="$bridge" timeout --kill-after=10 "$suite_timeout" scripts/autobahn.sh "$autobahn_mode" || status=$?
-read -r p f <<<"$(read_counts "$reports/autobahn.counts")"
-[[ $status -ne 0 && $f -eq 0 ]] && f=1
-record autobahn "$p" "$f" $((SECONDS - start)) "exit $status (reports/autobahn/index.html)"
-
-banner "fuzz (${fuzz_seconds}s per target)"
-start=$SECONDS
-status=0
-timeout --kill-after=10 "$suite_timeout" scripts/fuzz.sh "$fuzz_seconds" || status=$?
-read -r p f <<<"$(read_counts "$reports/fuzz.counts")"
-[[ $status -ne 0 && $f -eq 0 ]] && f=1
-record fuzz "$p" "$f" $((SECONDS - start)) "exit $status"
+counted_suite django "examples/django (manage.py test)" reports/django.log scripts/examples-django.sh
+counted_suite rails "examples/rails (bin/rails test)" reports/rails.log scripts/examples-rails.sh
+BRIDGE_BIN="$bridge" counted_suite autobahn "autobahn ($autobahn_mode)" reports/autobahn/index.html \
+    scripts/autobahn.sh "$autobahn_mode"
+counted_suite fuzz "fuzz (${fuzz_seconds}s per target)" "" scripts/fuzz.sh "$fuzz_seconds"
 
 summary

@@ -36,15 +36,6 @@ case "webhooks":
 case "serve":
     let serveArguments = Array(arguments.dropFirst())
     let settings = settings(from: serveArguments)
-    let webhooks: WebhookPipeline
-    let webhookOutcomes = WebhookOutcomeRelay()
-    do {
-        webhooks = try WebhookPipeline(options: WebhookSettings.pipelineOptions(settings, outcomes: webhookOutcomes),
-                                       apps: try WebhookSettings.apps(settings.apps), log: { Log.info($0) })
-    } catch {
-        Log.error("cannot open the webhook outbox in \(settings.server.dataDir): \(error)")
-        exit(1)
-    }
     let sources: AppSources
     let authority: SeedAuthority
     do {
@@ -56,6 +47,17 @@ case "serve":
         CLI.fail(error.message, status: 1)
     } catch {
         CLI.fail("cannot set up the JWT key in \(settings.server.dataDir): \(error)", status: 1)
+    }
+    // The store's apps have webhook targets too (`bridge apps create --webhook`): from the start,
+    // not only after the store's first change.
+    let webhooks: WebhookPipeline
+    let webhookOutcomes = WebhookOutcomeRelay()
+    do {
+        webhooks = try WebhookPipeline(options: WebhookSettings.pipelineOptions(settings, outcomes: webhookOutcomes),
+                                       apps: try WebhookSettings.apps(sources.all), log: { Log.info($0) })
+    } catch {
+        Log.error("cannot open the webhook outbox in \(settings.server.dataDir): \(error)")
+        exit(1)
     }
     let server = Server(config: settings.server)
     let organizations = Broker.Organizations(authority: authority, adminToken: settings.seed.adminToken,

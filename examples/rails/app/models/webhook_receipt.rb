@@ -1,0 +1,2 @@
+class WebhookReceipt < ApplicationRecord
+end
