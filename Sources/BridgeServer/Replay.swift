@@ -19,7 +19,10 @@ enum Replay {
             print("no dead letters in \(letters.path)")
             return 0
         }
-        let apps = Dictionary((try? WebhookSettings.apps(settings.apps))?.map { ($0.id, $0) } ?? [], uniquingKeysWith: { $1 })
+        // The config file's apps and the organizations' (a missing or unreadable store adds none).
+        let storeApps = (try? OrganizationStore(dataDir: settings.server.dataDir))?.directory.appConfigs ?? []
+        let configured = (try? WebhookSettings.apps(settings.apps + storeApps)) ?? []
+        let apps = Dictionary(configured.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
 
         let failed = Mutex<[DeadLetters.Letter]>([])
         let done = DispatchSemaphore(value: 0)

@@ -928,3 +928,33 @@ def test_webhooks_status_reports_the_running_servers_backlog(pusher_bridge, rece
         report = retry_until(lambda: (lambda s: s if s["pending"] == 1 else None)(status()), 5)
         assert report, "status never showed the undelivered webhook"
         assert report["dead"] == 0 and report["outbox_bytes"] > 0
+
+
+def test_replay_knows_the_apps_of_organizations(pusher_bridge, receiver, tmp_path):
+    """An app created with `bridge apps create --webhook` has webhooks from the server's start, and
+    `bridge webhooks replay` signs its dead letters with its secret."""
+    from seed_helpers import cli_ok
+
+    hooks = receiver()
+    hooks.reply(503)
+    data = tmp_path / "data"
+    cli_ok(data, "orgs", "create", "acme-inc")
+    settings = json.dumps({"webhooks": [target(hooks, event_types=["channel_occupied"])]})
+    org_app = cli_ok(data, "apps", "create", "--org", "acme-inc", "--name", "chat", "--settings", settings)
+    server = start_server(pusher_bridge, data, [make_app("1")], webhook_max_age=1)
+    with server.ws(key=org_app["key"]) as ws:
+        ws.subscribe_ok("room")
+        letters = retry_until(lambda: dead_letters(data), 6)
+        assert len(letters) == 1 and letters[0]["app"] == org_app["id"], letters
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(10) is not None
+
+    hooks.reply(200)
+    before = len(hooks.requests)
+    replay = ["webhooks", "replay", "--config", str(server.config_path), "--data-dir", str(data)]
+    result = run_bridge_once(replay, cwd=tmp_path, timeout=20)
+    output = (result.stdout + result.stderr).decode()
+    assert result.returncode == 0 and "1 delivered, 0 still failing" in output, output
+    delivered = [r for r in hooks.requests[before:] if r.delivered]
+    assert len(delivered) == 1, hooks.requests[before:]
+    assert check_webhook(delivered[0], org_app)["events"] == [occupied("room")]
