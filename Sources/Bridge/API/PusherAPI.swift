@@ -127,8 +127,8 @@ struct PusherAPI: Sendable {
     private func publish(_ event: Event, app: App, config: AppConfig) {
         for channel in event.channels {
             if case .serverToUser(let userID) = channel.kind {
-                app.hub.publish(PusherEvent.frame(event: event.name, channel: channel.name, data: .json(event.rawData)),
-                                toUser: userID)
+                app.hub.publishUserEvent(PusherEvent.encode(event: event.name, channel: channel.name, data: .json(event.rawData)),
+                                         toUser: userID)
             } else {
                 app.hub.publishAPIEvent(name: event.name, channel: channel, data: event.rawData, dataString: event.data,
                                         except: event.excludedSocketID, cacheTTL: config.cacheTTL)

@@ -12,10 +12,10 @@ public final class App: Sendable {
     /// Events published through the HTTP API in the current second, against `max_backend_events_per_sec`.
     private let backendEvents = Mutex<(second: Int, count: Int)>((0, 0))
 
-    init(config: AppConfig, group: LoopGroup, loopCount: Int, observer: (any ChannelEventObserver)?) {
+    init(config: AppConfig, group: LoopGroup, loopCount: Int, outlets: HubOutlets) {
         id = config.id
         settings = Mutex(config)
-        hub = Hub(appID: config.id, group: group, loopCount: loopCount, observer: observer, debugLog: debugLog)
+        hub = Hub(appID: config.id, group: group, loopCount: loopCount, outlets: outlets, debugLog: debugLog)
     }
 
     public var config: AppConfig { settings.withLock { $0 } }
@@ -57,17 +57,17 @@ public final class App: Sendable {
 public final class AppRegistry: Sendable {
     private let group: LoopGroup
     private let loopCount: Int
-    private let observer: (any ChannelEventObserver)?
+    private let outlets: HubOutlets
     private let state: Mutex<(byKey: [String: App], byID: [String: App])>
 
-    init(apps: [AppConfig], group: LoopGroup, loopCount: Int, observer: (any ChannelEventObserver)?) {
+    init(apps: [AppConfig], group: LoopGroup, loopCount: Int, outlets: HubOutlets) {
         self.group = group
         self.loopCount = loopCount
-        self.observer = observer
+        self.outlets = outlets
         var byKey: [String: App] = [:]
         var byID: [String: App] = [:]
         for config in apps {
-            let app = App(config: config, group: group, loopCount: loopCount, observer: observer)
+            let app = App(config: config, group: group, loopCount: loopCount, outlets: outlets)
             byKey[config.key] = app
             byID[config.id] = app
         }
@@ -93,7 +93,7 @@ public final class AppRegistry: Sendable {
                     existing.update(config)
                     app = existing
                 } else {
-                    app = App(config: config, group: group, loopCount: loopCount, observer: observer)
+                    app = App(config: config, group: group, loopCount: loopCount, outlets: outlets)
                 }
                 byKey[config.key] = app
                 byID[config.id] = app

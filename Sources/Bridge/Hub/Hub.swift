@@ -14,6 +14,7 @@ final class Hub: Sendable {
     private let shards: [HubShard]
     private let directory: Mutex<Directory>
     private let observer: (any ChannelEventObserver)?
+    private let cluster: (any ClusterAdapter)?
     private let debugLog: DebugLog
 
     struct Directory {
@@ -26,10 +27,11 @@ final class Hub: Sendable {
         var pendingCounts: Set<String> = []
     }
 
-    init(appID: String, group: LoopGroup, loopCount: Int, observer: (any ChannelEventObserver)?, debugLog: DebugLog) {
+    init(appID: String, group: LoopGroup, loopCount: Int, outlets: HubOutlets, debugLog: DebugLog) {
         self.appID = appID
         self.group = group
-        self.observer = observer
+        self.observer = outlets.observer
+        self.cluster = outlets.cluster
         self.debugLog = debugLog
         shards = (0..<loopCount).map { _ in HubShard() }
         directory = Mutex(Directory())
@@ -66,16 +68,49 @@ final class Hub: Sendable {
                          except excluded: String?, cacheTTL: Int) {
         debugLog.record(.apiMessage, channel: channel.name, event: name, data: dataString,
                         detail: excluded.map { "excluding socket \($0)" })
-        let frame = PusherEvent.frame(event: name, channel: channel.name, data: .json(data))
-        if channel.isCache {
-            let cached = CachedEvent(frame: frame, data: dataString, expiresAt: Hub.now + Double(cacheTTL))
+        let envelope = PusherEvent.encode(event: name, channel: channel.name, data: .json(data))
+        let ttl = channel.isCache ? cacheTTL : nil
+        deliver(envelope, to: channel.name, except: excluded, cacheTTL: ttl, dataString: dataString)
+        cluster?.broadcast(.channelEvent(appID: appID, channel: channel.name, envelope: envelope, excluded: excluded,
+                                         cacheTTL: ttl, dataString: ttl == nil ? nil : dataString))
+    }
+
+    /// A client event (or a seed-mode trigger): to this node's subscribers and the other nodes'.
+    func publishClientEvent(_ envelope: [UInt8], to channel: String, except excluded: String?) {
+        deliver(envelope, to: channel, except: excluded, cacheTTL: nil, dataString: nil)
+        cluster?.broadcast(.channelEvent(appID: appID, channel: channel, envelope: envelope, excluded: excluded,
+                                         cacheTTL: nil, dataString: nil))
+    }
+
+    /// A `#server-to-user-{id}` event from the HTTP API: to this node's connections of that user and the other nodes'.
+    func publishUserEvent(_ envelope: [UInt8], toUser userID: String) {
+        publish(.webSocketFrame(.text, envelope), toUser: userID)
+        cluster?.broadcast(.userEvent(appID: appID, userID: userID, envelope: envelope))
+    }
+
+    /// Another node's message, for this node's connections only.
+    func receive(_ message: ClusterMessage) {
+        switch message {
+        case let .channelEvent(_, channel, envelope, excluded, cacheTTL, dataString):
+            deliver(envelope, to: channel, except: excluded, cacheTTL: cacheTTL, dataString: dataString)
+        case let .userEvent(_, userID, envelope):
+            publish(.webSocketFrame(.text, envelope), toUser: userID)
+        }
+    }
+
+    /// Queues one frame of `envelope` on this node's subscribers; on cache channels (`cacheTTL`
+    /// set) also keeps it as the channel's last event.
+    private func deliver(_ envelope: [UInt8], to channel: String, except excluded: String?, cacheTTL: Int?, dataString: String?) {
+        let frame = OutboundBuffer.webSocketFrame(.text, envelope)
+        if let cacheTTL {
+            let cached = CachedEvent(frame: frame, data: dataString ?? "", expiresAt: Hub.now + Double(cacheTTL))
             directory.withLock { d in
-                if d.channels[channel.name] == nil { d.channels[channel.name] = ChannelState(loopCount: shards.count) }
-                d.channels[channel.name]!.cache = cached
-                d.channels[channel.name]!.cacheMissReported = false
+                if d.channels[channel] == nil { d.channels[channel] = ChannelState(loopCount: shards.count) }
+                d.channels[channel]!.cache = cached
+                d.channels[channel]!.cacheMissReported = false
             }
         }
-        publish(frame, to: channel.name, except: excluded)
+        publish(frame, to: channel, except: excluded)
     }
 
     /// `#server-to-user-{id}` events go to every connection signed in as `id`, whatever it subscribed to.

@@ -297,8 +297,8 @@ final class PusherSession {
             return report(PusherError(PusherError.clientEventRejected, "Client event refused: the app's webhook backlog is full"))
         }
         // user_id comes from the authorized presence data, never from the client's frame.
-        let frame = PusherEvent.frame(event: event, channel: name, data: .json(rawData), userID: subscription.memberID)
-        hub.publish(frame, to: name, except: isSeedEvent ? nil : socketID)
+        let envelope = PusherEvent.encode(event: event, channel: name, data: .json(rawData), userID: subscription.memberID)
+        hub.publishClientEvent(envelope, to: name, except: isSeedEvent ? nil : socketID)
     }
 
     private func takeClientEventToken(limit: Int) -> Bool {

@@ -26,11 +26,19 @@ public final class Broker: Sendable {
     }
 
     /// Adds the broker's routes; call before `server.start()`. `observer` hears every channel
-    /// event (the webhooks).
+    /// event (the webhooks); `cluster` links this node to the others (nil: a single node).
     public init(server: Server, apps configs: [AppConfig], observer: (any ChannelEventObserver)? = nil,
-                organizations: Organizations? = nil) {
+                cluster: (any ClusterAdapter)? = nil, organizations: Organizations? = nil) {
         loops = server.loops
-        apps = AppRegistry(apps: configs, group: server.loops, loopCount: server.config.threads, observer: observer)
+        apps = AppRegistry(apps: configs, group: server.loops, loopCount: server.config.threads,
+                           outlets: HubOutlets(observer: observer, cluster: cluster))
+        let apps = self.apps
+        cluster?.start { message in
+            switch message {
+            case .channelEvent(let appID, _, _, _, _, _), .userEvent(let appID, _, _):
+                apps.app(id: appID)?.hub.receive(message)
+            }
+        }
         server.route("GET", "/app/:key", .webSocket(PusherService(apps: apps, seed: organizations?.authority)))
         PusherAPI(apps: apps).install(on: server)
         if let organizations {
