@@ -16,7 +16,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 # Each target's name is also its seed folder, Tests/Fuzz/corpus/<name>/.
-targets=(http frame json)
+targets=(http frame json resp)
 
 # The sources of each target: the parser's own files (no syscalls, no Foundation)
 # and the harness that defines LLVMFuzzerTestOneInput. Read through a nameref.
@@ -52,6 +52,16 @@ sources_json=(
     Sources/Bridge/JSON/JSONError.swift
     Sources/Bridge/JSON/JSONParser.swift
     Tests/Fuzz/JSONParserFuzz.swift
+)
+# shellcheck disable=SC2034
+sources_resp=(
+    Sources/Redis/RESP/RESPValue.swift
+    Sources/Redis/RESP/RESPParserLimits.swift
+    Sources/Redis/RESP/RESPParseError.swift
+    Sources/Redis/RESP/RESPParser.swift
+    Sources/Redis/RESP/RedisArgument.swift
+    Sources/Redis/RESP/RESPEncoder.swift
+    Tests/Fuzz/RESPParserFuzz.swift
 )
 
 swiftc_flags=("-sanitize=fuzzer,address" -parse-as-library -O -wmo)

@@ -5,6 +5,7 @@
 #   scripts/install-deps.sh runtime   C libraries the server links (libcurl, OpenSSL)
 #   scripts/install-deps.sh test      runtime + wrk, headless Chromium with chromedriver and
 #                                     jQuery (browser tests), Ruby with Rails 6.1 (examples/rails),
+#                                     redis-server (Redis client tests),
 #                                     the pytest venv and the Autobahn venv
 #
 # Virtual environments live under .venv/; each keeps a stamp with the hash of the
@@ -26,6 +27,8 @@ browser_apt=(chromium chromium-driver libjs-jquery)
 # examples/rails: Rails 6.1 and its gems from Debian (bundle install --local, no network). Not the
 # `rails` metapackage, which cannot be installed beside the machine's Node.js.
 rails_example_apt=(ruby-rails ruby-sqlite3 bundler puma ruby-webrick)
+# The Redis client tests (Tests/RedisTests) start their own redis-server on a loopback port.
+test_apt=(redis-server)
 # .venv/py3 runs the integration tests and the Django example (its tests and the end-to-end run).
 py3_requirements=(Tests/Integration/requirements.txt examples/django/requirements.txt)
 autobahn_requirements="scripts/autobahn-requirements.txt"
@@ -154,6 +157,7 @@ test)
     apt_install "${runtime_apt[@]}"
     apt_install "${browser_apt[@]}"
     apt_install "${rails_example_apt[@]}"
+    apt_install "${test_apt[@]}"
     apt_install "${optional_apt[@]}" || say "warning: could not install ${optional_apt[*]} (only the benchmarks need it)"
     status=0
     ensure_py3_venv || status=1

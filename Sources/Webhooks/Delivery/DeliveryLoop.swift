@@ -1,5 +1,6 @@
 import CCurl
 import Glibc
+import Support
 import Synchronization
 
 /// The dispatcher thread: one libcurl multi handle driven by `curl_multi_poll`,

@@ -1,32 +1,3 @@
-/// A first-in first-out queue with O(1) amortised push and pop.
-struct FIFO<Element> {
-    private var slots: [Element?] = []
-    private var head = 0
-
-    var isEmpty: Bool { head == slots.count }
-    var count: Int { slots.count - head }
-
-    mutating func append(_ element: Element) {
-        slots.append(element)
-    }
-
-    mutating func popFirst() -> Element? {
-        guard head < slots.count else { return nil }
-        let element = slots[head]
-        slots[head] = nil
-        head += 1
-        // Reclaim the consumed prefix once it is most of the array.
-        if head == slots.count {
-            slots.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head >= 1024 && head * 2 >= slots.count {
-            slots.removeFirst(head)
-            head = 0
-        }
-        return element
-    }
-}
-
 /// Pending retries ordered by due time: a binary min-heap. Equal due times
 /// come out in scheduling order.
 struct RetrySchedule<Element> {

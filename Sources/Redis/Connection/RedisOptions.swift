@@ -1,0 +1,27 @@
+/// How a client or subscriber connects, reconnects and bounds its memory.
+public struct RedisOptions: Sendable {
+    /// Limit on TCP connect plus AUTH/SELECT; past it the attempt fails and is retried.
+    public var connectTimeoutMs: Int
+    /// Backoff after a failure: the first pause is about this long, doubling per
+    /// consecutive failure up to `maxReconnectDelayMs`, each picked at random from its
+    /// upper half so that many nodes do not reconnect in step.
+    public var initialReconnectDelayMs: Int
+    public var maxReconnectDelayMs: Int
+    /// Most command bytes held unsent (queued or partly written); a command that would
+    /// go over is refused with `RedisError.bufferFull`.
+    public var maxQueuedBytes: Int
+    public var parserLimits: RESPParserLimits
+    /// The connection thread's name, as `ps -L` and debuggers show it (at most 15 bytes).
+    public var threadName: String
+
+    public init(connectTimeoutMs: Int = 2000, initialReconnectDelayMs: Int = 100, maxReconnectDelayMs: Int = 5000,
+                maxQueuedBytes: Int = 16 << 20, parserLimits: RESPParserLimits = RESPParserLimits(),
+                threadName: String = "redis") {
+        self.connectTimeoutMs = connectTimeoutMs
+        self.initialReconnectDelayMs = initialReconnectDelayMs
+        self.maxReconnectDelayMs = maxReconnectDelayMs
+        self.maxQueuedBytes = maxQueuedBytes
+        self.parserLimits = parserLimits
+        self.threadName = threadName
+    }
+}
