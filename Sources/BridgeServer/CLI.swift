@@ -1,5 +1,6 @@
 import Bridge
 import Foundation
+import Redis
 
 struct CLIError: Error {
     let message: String
@@ -14,6 +15,16 @@ struct ServeSettings {
     var defaultAppChanged = false
     var webhooks = WebhookOptions()
     var seed = SeedOptions()
+    var cluster = ClusterOptions()
+}
+
+/// How this node finds the others: alone, or through Redis.
+struct ClusterOptions {
+    enum Adapter: String { case local, redis }
+    var adapter = Adapter.local
+    var redisURL = "redis://127.0.0.1:6379/0"
+    /// Namespaces every key and channel, so two clusters can share one Redis.
+    var redisPrefix = "bridge"
 }
 
 /// The seed and admin APIs' settings.
@@ -159,6 +170,20 @@ enum CLI {
         },
         Option(name: "jwt-ttl", placeholder: "SECONDS", help: "lifetime of a session JWT from POST /api/sessions (default 86400)") { c, v throws(CLIError) in
             c.seed.jwtTTLSeconds = try integer(v, "jwt-ttl", 1...31_536_000)
+        },
+        Option(name: "adapter", placeholder: "local|redis", help: "local: a single node (default); redis: a cluster through --redis-url") { c, v throws(CLIError) in
+            guard let adapter = ClusterOptions.Adapter(rawValue: v) else {
+                throw CLIError(message: "--adapter must be local or redis, got \"\(v)\"")
+            }
+            c.cluster.adapter = adapter
+        },
+        Option(name: "redis-url", placeholder: "URL", help: "redis://[[user]:password@]host[:port][/db] (default redis://127.0.0.1:6379/0)") { c, v throws(CLIError) in
+            do { _ = try RedisURL(v) } catch { throw CLIError(message: "--redis-url: \(error)") }
+            c.cluster.redisURL = v
+        },
+        Option(name: "redis-prefix", placeholder: "PREFIX", help: "prefix of every Redis key and channel (default bridge)") { c, v throws(CLIError) in
+            guard !v.isEmpty, !v.contains(" ") else { throw CLIError(message: "--redis-prefix must be non-empty without spaces") }
+            c.cluster.redisPrefix = v
         },
         Option(name: "cors-origins", placeholder: "LIST", help: "comma-separated origins allowed cross-origin, * for any (default *)") { c, v throws(CLIError) in
             c.server.corsOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -1,5 +1,7 @@
 import Bridge
 import Glibc
+import Redis
+import RedisCluster
 import Webhooks
 
 // `bridge serve [flags]`: parse the command line, start the broker and its webhooks, wait for signals.
@@ -63,8 +65,18 @@ case "serve":
     let organizations = Broker.Organizations(authority: authority, adminToken: settings.seed.adminToken,
                                              reservedAppIDs: { sources.reservedIDs }, validateApp: WebhookSettings.problem(in:),
                                              didChange: { sources.apply() })
+    var cluster: RedisClusterAdapter?
+    if settings.cluster.adapter == .redis {
+        do {
+            cluster = try RedisClusterAdapter(url: try RedisURL(settings.cluster.redisURL), prefix: settings.cluster.redisPrefix,
+                                              log: { Log.info($0) })
+        } catch {
+            CLI.fail("cannot start the Redis adapter: \(error)", status: 1)
+        }
+        server.addReadinessCheck { [cluster] in cluster?.problem }
+    }
     let broker = Broker(server: server, apps: sources.all, observer: WebhookForwarder(pipeline: webhooks),
-                        organizations: organizations)
+                        cluster: cluster, organizations: organizations)
     webhookOutcomes.attach(broker)
     ConsoleAPI(broker: broker, adminToken: settings.seed.adminToken).install(on: server)
     sources.onApply { apps in
@@ -87,6 +99,10 @@ case "serve":
     broker.start()
     webhooks.start()
     sources.watchStore(every: 1)
+    if let cluster {
+        let url = cluster.url
+        Log.info("cluster: node \(cluster.nodeID) through redis \(url.host):\(url.port)/\(url.database) prefix \(settings.cluster.redisPrefix)")
+    }
     let directory = sources.store.directory
     Log.info("organizations: \(directory.organizations.count) with \(directory.appConfigs.count) apps (\(sources.store.path))"
              + (settings.seed.adminToken == nil ? "; admin API off" : "; admin API on"))
