@@ -137,3 +137,26 @@ def test_bad_redis_url_is_a_clear_startup_error(bridge):
     result = run_bridge_once(["serve", "--adapter", "redis", "--redis-url", "http://127.0.0.1:1"])
     assert result.returncode == 2, result
     assert result.stderr.decode().startswith("bridge: --redis-url"), result.stderr
+
+
+def test_terminate_connections_reaches_every_node(pusher_bridge, redis):
+    first, second = start_nodes(pusher_bridge, redis, 2)
+    here, there, stranger = first.ws(), second.ws(), second.ws()
+    here.signin({"id": "42"})
+    there.signin({"id": "42"})
+    stranger.signin({"id": "43"})
+    assert first.rest().terminate_user_connections("42") == {}
+    here.expect_close(4009)
+    there.expect_close(4009)
+    stranger.assert_open()
+    stranger.close()
+
+
+def test_server_to_user_events_reach_every_node(pusher_bridge, redis):
+    first, second = start_nodes(pusher_bridge, redis, 2)
+    with second.ws() as there, second.ws() as stranger:
+        there.signin({"id": "42"})
+        stranger.signin({"id": "43"})
+        assert first.api().trigger("#server-to-user-42", "note", "hi").status == 200
+        assert there.wait_for("note")["data"] == "hi"
+        stranger.assert_silent(0.5, lambda frame: frame.get("event") == "note")

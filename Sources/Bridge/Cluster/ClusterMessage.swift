@@ -6,11 +6,19 @@ public enum ClusterMessage: Sendable, Equatable {
     case channelEvent(appID: String, channel: String, envelope: [UInt8], excluded: String?, cacheTTL: Int?, dataString: String?)
     /// A `#server-to-user-{id}` event for every connection signed in as `userID`.
     case userEvent(appID: String, userID: String, envelope: [UInt8])
+    /// `terminate_connections`: close every connection signed in as `userID`.
+    case terminateUser(appID: String, userID: String)
+
+    public var appID: String {
+        switch self {
+        case .channelEvent(let appID, _, _, _, _, _), .userEvent(let appID, _, _), .terminateUser(let appID, _): appID
+        }
+    }
 
     // MARK: Wire format
     // One type byte, then length-prefixed fields (UInt32 little-endian length; 0xFFFFFFFF = absent).
 
-    private enum Kind: UInt8 { case channelEvent = 1, userEvent = 2 }
+    private enum Kind: UInt8 { case channelEvent = 1, userEvent = 2, terminateUser = 3 }
 
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
@@ -24,6 +32,9 @@ public enum ClusterMessage: Sendable, Equatable {
         case let .userEvent(appID, userID, envelope):
             out.append(Kind.userEvent.rawValue)
             for field in [Array(appID.utf8), Array(userID.utf8), envelope] { Self.append(field, to: &out) }
+        case let .terminateUser(appID, userID):
+            out.append(Kind.terminateUser.rawValue)
+            for field in [Array(appID.utf8), Array(userID.utf8)] { Self.append(field, to: &out) }
         }
         return out
     }
@@ -45,6 +56,9 @@ public enum ClusterMessage: Sendable, Equatable {
             guard let app = reader.string(), let user = reader.string(), case .some(.some(let envelope)) = reader.field(),
                   reader.atEnd else { return nil }
             self = .userEvent(appID: app, userID: user, envelope: envelope)
+        case .terminateUser:
+            guard let app = reader.string(), let user = reader.string(), reader.atEnd else { return nil }
+            self = .terminateUser(appID: app, userID: user)
         }
     }
 

@@ -95,6 +95,8 @@ final class Hub: Sendable {
             deliver(envelope, to: channel, except: excluded, cacheTTL: cacheTTL, dataString: dataString)
         case let .userEvent(_, userID, envelope):
             publish(.webSocketFrame(.text, envelope), toUser: userID)
+        case let .terminateUser(_, userID):
+            closeConnections(of: userID)
         }
     }
 
@@ -129,8 +131,13 @@ final class Hub: Sendable {
         }
     }
 
-    /// Closes every connection signed in as `userID` (HTTP API `terminate_connections`).
+    /// Closes every connection signed in as `userID`, on every node (HTTP API `terminate_connections`).
     func terminate(userID: String) {
+        closeConnections(of: userID)
+        cluster?.broadcast(.terminateUser(appID: appID, userID: userID))
+    }
+
+    private func closeConnections(of userID: String) {
         forEachShard { shard in
             for session in shard.sessions(signedInAs: userID) {
                 session.fail(PusherError(PusherError.unauthorized, "Connection terminated by the app"))

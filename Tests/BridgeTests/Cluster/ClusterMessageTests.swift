@@ -9,6 +9,7 @@ struct ClusterMessageTests {
                       cacheTTL: 1800, dataString: "héllo"),
         .channelEvent(appID: "a", channel: "c", envelope: [], excluded: "", cacheTTL: 0, dataString: ""),
         .userEvent(appID: "1", userID: "ana", envelope: Array(#"{"event":"x"}"#.utf8)),
+        .terminateUser(appID: "7", userID: "42"),
     ]
 
     @Test(arguments: messages)
