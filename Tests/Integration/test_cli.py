@@ -51,8 +51,14 @@ def assert_usage_error(result: subprocess.CompletedProcess, mention: str) -> Non
     (["serve", *SAFE, "--port", "0", "--request-timeout", "soon"], "request-timeout"),
     (["serve", *SAFE, "--port", "0", "--max-connections", "-1"], "max-connections"),
     (["serve", *SAFE, "--port"], "port"),
+    (["serve", *SAFE, "--port", "0", "--admin-token", "short"], "admin-token"),
+    (["serve", *SAFE, "--port", "0", "--jwt-secret", "x" * 31], "jwt-secret"),
+    (["serve", *SAFE, "--port", "0", "--jwt-ttl", "0"], "jwt-ttl"),
+    (["serve", *SAFE, "--port", "0", "--adapter", "etcd"], "adapter"),
+    (["serve", *SAFE, "--port", "0", "--redis-prefix", ""], "redis-prefix"),
 ], ids=["unknown-flag", "port-abc", "port-range", "threads-0", "threads-word", "log-level",
-        "duration", "negative", "missing-value"])
+        "duration", "negative", "missing-value", "admin-token-short", "jwt-secret-short", "jwt-ttl-0",
+        "adapter", "redis-prefix-empty"])
 def test_bad_flag_or_value(args, mention, tmp_path):
     assert_usage_error(run_bridge(args, cwd=tmp_path), mention)
 

@@ -609,14 +609,21 @@ def test_signin_bad_signature_4009_keeps_connection(pusher_bridge):
         ws.signin({"id": "42"})  # and a good signin still works
 
 
-@pytest.mark.parametrize("user_data", ['{"name":"no id"}', '{"id":""}', '{"id":42}', 'not json'],
-                         ids=["no-id", "empty-id", "number-id", "not-json"])
+@pytest.mark.parametrize("user_data", ['{"name":"no id"}', '{"id":""}', '{"id":42}', 'not json',
+                                       '{"id":"%s"}' % ("u" * 129)],
+                         ids=["no-id", "empty-id", "number-id", "not-json", "id-over-128-characters"])
 def test_signin_user_data_without_string_id(pusher_bridge, user_data):
     server = start(pusher_bridge)
     with server.ws() as ws:
         ws.send({"event": "pusher:signin",
                  "data": {"auth": user_auth("key-1", "secret-1", ws.socket_id, user_data), "user_data": user_data}})
         ws.expect_error(4009)
+
+
+def test_signin_id_of_128_characters_is_accepted(pusher_bridge):
+    server = start(pusher_bridge)
+    with server.ws() as ws:
+        ws.signin({"id": "u" * 128})
 
 
 def test_signin_again_as_another_user_is_refused(pusher_bridge):
