@@ -54,10 +54,8 @@ BRIDGE_PID=""; BRIDGE_PORT=""
 NGINX_PID=""; NGINX_PORT=""; NGINX_WORKER=""
 NCHAN_PREFIX="$WORK/nchan"
 
-log() { printf '[fanout] %s\n' "$*" >&2; }
-fail() { printf 'bench/fanout.sh: %s\n' "$*" >&2; exit 1; }
-record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
-kv() { grep -a "^$2=" "$1" 2>/dev/null | tail -1 | cut -d= -f2- || true; }
+TAG=fanout
+source "$ROOT/bench/lib.sh"
 
 stop_pid() { # stop_pid PID NAME: SIGTERM, SIGKILL after 8 s
     local pid=$1 i
@@ -88,13 +86,7 @@ timeout 120 gcc -O2 -Wall -Wextra -o "$FANOUT" "$ROOT/bench/fanout.c" -lcrypto |
 want() { case " $TARGETS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 if want bridge; then
-    if [ -z "$BRIDGE" ]; then
-        log "building bridge (swift build -c release)"
-        (cd "$ROOT" && timeout 1800 swift build -c release -j 2 >"$LOGS/swift-build.log" 2>&1) ||
-            { tail -30 "$LOGS/swift-build.log" >&2; fail "swift build -c release failed (log: $LOGS/swift-build.log)"; }
-        BRIDGE="$(cd "$ROOT" && swift build -c release --show-bin-path)/bridge"
-    fi
-    [ -x "$BRIDGE" ] || fail "no bridge binary at $BRIDGE"
+    build_bridge "$LOGS"
 fi
 
 NGINX=""; NCHAN_MODULE=""
@@ -270,7 +262,6 @@ RETRIES_USED=$(find "$LOGS" -name '*.a[2-9].out' 2>/dev/null | wc -l)
 
 # ---- report --------------------------------------------------------------------
 
-r() { kv "$RESULTS" "$1"; }
 fmt() { printf '%s' "${1:-?}" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|[^0-9.]\)/\1,\2\3/' -e 'ta'; }
 # ms US: microseconds as milliseconds, 2 significant decimals below 10 ms.
 ms() {

@@ -57,13 +57,8 @@ COMMANDS=()
 SERVER_PID=""
 PROBLEMS=()
 
-log() { printf '[pusher] %s\n' "$*" >&2; }
-fail() { printf 'bench/pusher_bench.sh: %s\n' "$*" >&2; exit 1; }
-record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
-kv() { grep -a "^$2=" "$1" 2>/dev/null | tail -1 | cut -d= -f2- || true; }
-r() { kv "$RESULTS" "$1"; }
-note_command() { COMMANDS+=("$*"); }
-problem() { PROBLEMS+=("$*"); log "PROBLEM: $*"; }
+TAG=pusher
+source "$ROOT/bench/lib.sh"
 
 cleanup() {
     if [ -n "$SERVER_PID" ]; then kill -KILL "$SERVER_PID" 2>/dev/null || true; fi
@@ -84,13 +79,7 @@ log "building the load generator"
 timeout 120 gcc -O2 -Wall -Wextra -o "$BENCH" "$ROOT/bench/pusher_bench.c" -lcrypto ||
     fail "pusher_bench did not build (it needs the OpenSSL headers: package libssl-dev)"
 
-if [ -z "$BRIDGE" ]; then
-    log "building bridge (swift build -c release)"
-    (cd "$ROOT" && timeout 1800 swift build -c release -j 2 >"$LOGS/swift-build.log" 2>&1) ||
-        { tail -30 "$LOGS/swift-build.log" >&2; fail "swift build -c release failed (log: $LOGS/swift-build.log)"; }
-    BRIDGE="$(cd "$ROOT" && swift build -c release --show-bin-path)/bridge"
-fi
-[ -x "$BRIDGE" ] || fail "no bridge binary at $BRIDGE"
+build_bridge "$LOGS"
 
 cat >"$CONFIG" <<'EOF'
 {"apps":[{"id":1,"key":"app-key","secret":"app-secret","max_presence_members_per_channel":100,"max_backend_events_per_sec":-1}]}

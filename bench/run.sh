@@ -47,12 +47,8 @@ IDLE_CMDS=()
 SERVER_PID=""
 BG_PIDS=()
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-fail() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
-record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
-# kv FILE KEY: the value of the last KEY=value line in FILE.
-kv() { grep -a "^$2=" "$1" 2>/dev/null | tail -1 | cut -d= -f2- || true; }
-note_command() { COMMANDS+=("$*"); }
+TAG=bench
+source "$ROOT/bench/lib.sh"
 
 cleanup() {
     local pid
@@ -85,13 +81,7 @@ LOADGEN="$WORK/loadgen"
 log "building the load generator"
 timeout 120 gcc -O2 -Wall -Wextra -o "$LOADGEN" "$ROOT/bench/loadgen.c" || fail "loadgen did not build"
 
-if [ -z "$BRIDGE" ]; then
-    log "building bridge (swift build -c release)"
-    (cd "$ROOT" && timeout 1800 swift build -c release -j 2 >"$WORK/logs/swift-build.log" 2>&1) ||
-        { tail -30 "$WORK/logs/swift-build.log" >&2; fail "swift build -c release failed (log: $WORK/logs/swift-build.log)"; }
-    BRIDGE="$(cd "$ROOT" && swift build -c release --show-bin-path)/bridge"
-fi
-[ -x "$BRIDGE" ] || fail "no bridge binary at $BRIDGE"
+build_bridge "$WORK/logs"
 
 SERVER_FLAGS=(--host 127.0.0.1 --port 0 --threads 1 --max-connections 19500 --echo-path /echo
     --shutdown-grace 5 --data-dir "$WORK/data")
@@ -315,7 +305,6 @@ record server_rss_after_cpu_benchmarks_kib "$RSS_END"
 
 # ---- report --------------------------------------------------------------------
 
-r() { kv "$RESULTS" "$1"; }
 # per_core RATE CPU_PCT UNIT: when the server was not saturated (the client was the
 # limit), what the rate would be per fully busy server core.
 per_core() {

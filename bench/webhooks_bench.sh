@@ -49,11 +49,8 @@ SERVER_PID=""
 PROBLEMS=()
 COMMANDS=()
 
-log() { printf '[webhooks] %s\n' "$*" >&2; }
-fail() { printf 'bench/webhooks_bench.sh: %s\n' "$*" >&2; exit 1; }
-problem() { PROBLEMS+=("$*"); log "PROBLEM: $*"; }
-record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
-r() { grep -a "^$1=" "$RESULTS" 2>/dev/null | tail -1 | cut -d= -f2- || true; }
+TAG=webhooks
+source "$ROOT/bench/lib.sh"
 
 cleanup() {
     if [ -n "$SERVER_PID" ]; then kill -KILL "$SERVER_PID" 2>/dev/null || true; fi
@@ -71,13 +68,7 @@ log "building the load generator and receiver"
 timeout 120 gcc -O2 -Wall -Wextra -o "$TOOL" "$ROOT/bench/webhooks_bench.c" -lcrypto ||
     fail "webhooks_bench did not build (it needs the OpenSSL headers: package libssl-dev)"
 
-if [ -z "$BRIDGE" ]; then
-    log "building bridge (swift build -c release)"
-    (cd "$ROOT" && timeout 1800 swift build -c release -j 2 >"$LOGS/swift-build.log" 2>&1) ||
-        { tail -30 "$LOGS/swift-build.log" >&2; fail "swift build -c release failed (log: $LOGS/swift-build.log)"; }
-    BRIDGE="$(cd "$ROOT" && swift build -c release --show-bin-path)/bridge"
-fi
-[ -x "$BRIDGE" ] || fail "no bridge binary at $BRIDGE"
+build_bridge "$LOGS"
 
 rm -rf "$DATA"
 mkdir -p "$DATA"

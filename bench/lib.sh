@@ -1,0 +1,24 @@
+# Helpers shared by the bench scripts; sourced after each script sets ROOT, TAG (the log prefix)
+# and RESULTS (its key=value results file).
+
+log() { printf '[%s] %s\n' "$TAG" "$*" >&2; }
+fail() { printf 'bench/%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
+# kv FILE KEY: the last value recorded for KEY in FILE (empty when none).
+kv() { grep -a "^$2=" "$1" 2>/dev/null | tail -1 | cut -d= -f2- || true; }
+r() { kv "$RESULTS" "$1"; }
+note_command() { COMMANDS+=("$*"); }
+problem() { PROBLEMS+=("$*"); log "PROBLEM: $*"; }
+
+# build_bridge LOGDIR: unless BRIDGE names a binary already, builds one in release mode and sets
+# BRIDGE to it; fails unless BRIDGE is executable afterwards.
+build_bridge() {
+    local logf="$1/swift-build.log"
+    if [ -z "$BRIDGE" ]; then
+        log "building bridge (swift build -c release)"
+        (cd "$ROOT" && timeout 1800 swift build -c release -j 2 >"$logf" 2>&1) ||
+            { tail -30 "$logf" >&2; fail "swift build -c release failed (log: $logf)"; }
+        BRIDGE="$(cd "$ROOT" && swift build -c release --show-bin-path)/bridge"
+    fi
+    [ -x "$BRIDGE" ] || fail "no bridge binary at $BRIDGE"
+}
