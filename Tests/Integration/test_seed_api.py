@@ -365,6 +365,21 @@ def test_event_body_over_the_limit_413(seed_bridge):
         assert response.status == 413, response.head
 
 
+def test_each_seed_route_has_its_own_body_limit(seed_bridge):
+    """/api/sessions takes 4 KiB, the event endpoint 256 KiB, the admin API 64 KiB: one byte more is 413."""
+    s = seeded(seed_bridge)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert s.server.request("POST", "/api/sessions", b"token=" + b"x" * (4096 - 6), form).status == 401
+    assert s.server.request("POST", "/api/sessions", b"token=" + b"x" * (4097 - 6), form).status == 413
+    bearer = {**form, "Authorization": f"Bearer {s.jwt}"}
+    path = event_path(s.slug, s.app["key"], "ev")
+    # At the limit the body is read, and its data is then over the app's 10 KB payload limit: 400.
+    assert s.server.request("POST", path, b"m=" + b"x" * ((256 << 10) - 2), bearer).status == 400
+    assert s.server.request("POST", path, b"m=" + b"x" * ((256 << 10) - 1), bearer).status == 413
+    big = json.dumps({"slug": "globex", "name": "x" * (64 << 10)}).encode()
+    assert s.server.admin("POST", "/organizations", raw=big).status == 413
+
+
 # Names as the HTTP API takes them: up to 200 characters (a longer app limit raises it).
 @pytest.mark.parametrize("channel", ["bad channel", "bad*chars", "x" * 201, "private-encrypted-x",
                                      "#server-to-user-1"],
