@@ -11,6 +11,10 @@ extension Connection {
     }
 
     func handleHTTP(_ input: UnsafeRawBufferPointer) {
+        if let exchange = http, exchange.deferred != nil {
+            hold(input, exchange)
+            return
+        }
         var offset = 0
         // Keep calling after every event, even with no input left: a request without a body
         // completes on the call after `.headComplete`. Only a nil event means "need more bytes".
@@ -35,6 +39,11 @@ extension Connection {
                     if offset < input.count { handleWebSocket(UnsafeRawBufferPointer(rebasing: input[offset...])) }
                     return
                 }
+                if exchange.deferred != nil {
+                    // Answers leave in request order: what follows waits for the deferred answer.
+                    hold(UnsafeRawBufferPointer(rebasing: input[offset...]), exchange)
+                    return
+                }
             }
         }
         if let exchange = http, phase == .open, !exchange.requestInProgress, !exchange.parser.isIdle {
@@ -42,6 +51,24 @@ extension Connection {
             exchange.requestInProgress = true
             loop.schedule(self, afterSeconds: requestTimeout)
         }
+    }
+
+    /// Keeps input that arrives while a deferred answer is pending, at most what one request may hold.
+    private func hold(_ input: UnsafeRawBufferPointer, _ exchange: HTTPExchange) {
+        exchange.heldInput.append(contentsOf: input)
+        if exchange.heldInput.count > config.http.maxHeadBytes + config.http.maxBodyBytes {
+            reject(status: 413, message: "too much pipelined input while a response is pending")
+        }
+    }
+
+    /// The deferred answer, back on this loop: queue it, then parse what was pipelined behind it.
+    func answerDeferred(_ response: HTTPResponse, to request: HTTPRequest) {
+        guard let exchange = http else { return }
+        exchange.deferred = nil
+        respond(response, to: request)
+        let held = exchange.heldInput
+        exchange.heldInput = []
+        if !held.isEmpty { held.withUnsafeBytes { handleHTTP($0) } }
     }
 
     private func headComplete(_ exchange: HTTPExchange) {
@@ -81,6 +108,12 @@ extension Connection {
         switch route {
         case .found(.http(let handler), let parameters, _):
             respond(handler(request, parameters), to: request)
+        case .found(.deferredHTTP(let handler), let parameters, _):
+            let responder = HTTPResponder(connection: self, request: request)
+            exchange.deferred = responder
+            // Before the handler, which may answer at once: a slow answer gets the request timeout, then 504.
+            loop.schedule(self, afterSeconds: requestTimeout)
+            handler(request, parameters, responder)
         case .found(.webSocket(let service), let parameters, _):
             upgrade(request, to: service, parameters: parameters)
         case .methodNotAllowed(let allowed):
@@ -138,7 +171,14 @@ extension Connection {
 
     func httpDeadlineReached() {
         guard let exchange = http else { return }
-        if exchange.requestInProgress {
+        if let responder = exchange.deferred {
+            // Claimed by `respond` just now: that answer is already on its way to this loop.
+            guard responder.claim() else { return }
+            exchange.deferred = nil
+            exchange.heldInput = []
+            exchange.closeAfterResponse = true
+            respond(.error(504, "no response within \(requestTimeout) seconds"), to: responder.request)
+        } else if exchange.requestInProgress {
             reject(status: 408, message: "request not completed within \(requestTimeout) seconds")
         } else {
             closeNow()

@@ -231,7 +231,7 @@ public final class Connection {
             let (code, reason) = service?.closeReason(for: .shutdown, on: self) ?? (.goingAway, "server shutting down")
             close(code: code, reason: reason)
         } else if let exchange = http {
-            if exchange.parser.isIdle && output.isEmpty {
+            if exchange.parser.isIdle && output.isEmpty && exchange.deferred == nil {
                 closeNow()
             } else {
                 exchange.closeAfterResponse = true

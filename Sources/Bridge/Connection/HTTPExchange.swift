@@ -8,6 +8,11 @@ final class HTTPExchange {
     var closeAfterResponse = false
     /// The route of the request being read, found once its head is complete.
     var route: RouteMatch<Endpoint>?
+    /// The deferred answer being waited for: until it is queued, nothing more is parsed, so that
+    /// answers leave in request order.
+    var deferred: HTTPResponder?
+    /// Input that arrived while waiting, parsed once the answer is queued.
+    var heldInput: [UInt8] = []
 
     init(limits: HTTPParserLimits) {
         parser = HTTPRequestParser(limits: limits)

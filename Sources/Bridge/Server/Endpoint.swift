@@ -1,12 +1,19 @@
-/// What a route leads to: a plain HTTP handler, or a WebSocket service that takes over the connection.
+/// What a route leads to: a plain HTTP handler, one that answers later, or a WebSocket service
+/// that takes over the connection.
 public enum Endpoint: Sendable {
     case http(HTTPHandler)
+    case deferredHTTP(DeferredHTTPHandler)
     case webSocket(any WebSocketService)
 }
 
 /// Handles one request on the loop that read it and returns the response at once.
 /// `parameters` are the route's `:name` segments, percent-decoded.
 public typealias HTTPHandler = @Sendable (_ request: HTTPRequest, _ parameters: [String: String]) -> HTTPResponse
+
+/// Handles one request on the loop that read it and returns at once; the response comes later,
+/// from any thread, through `responder` (e.g. after a Redis reply). Requests pipelined behind it
+/// wait; without an answer within the request timeout the client gets 504.
+public typealias DeferredHTTPHandler = @Sendable (_ request: HTTPRequest, _ parameters: [String: String], _ responder: HTTPResponder) -> Void
 
 /// The seam for WebSocket protocols (the echo endpoint now, the Pusher protocol next).
 /// One service instance serves every connection on every loop; each call happens on the loop that
