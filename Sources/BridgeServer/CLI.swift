@@ -25,6 +25,8 @@ struct ClusterOptions {
     var redisURL = "redis://127.0.0.1:6379/0"
     /// Namespaces every key and channel, so two clusters can share one Redis.
     var redisPrefix = "bridge"
+    /// A node that has not renewed its lease for this long is taken for dead: the others remove its clients.
+    var leaseSeconds = 15
 }
 
 /// The seed and admin APIs' settings.
@@ -184,6 +186,9 @@ enum CLI {
         Option(name: "redis-prefix", placeholder: "PREFIX", help: "prefix of every Redis key and channel (default bridge)") { c, v throws(CLIError) in
             guard !v.isEmpty, !v.contains(" ") else { throw CLIError(message: "--redis-prefix must be non-empty without spaces") }
             c.cluster.redisPrefix = v
+        },
+        Option(name: "cluster-lease", placeholder: "SECONDS", help: "a node silent this long is taken for dead and its clients removed (default 15)") { c, v throws(CLIError) in
+            c.cluster.leaseSeconds = try integer(v, "cluster-lease", 3...300)
         },
         Option(name: "cors-origins", placeholder: "LIST", help: "comma-separated origins allowed cross-origin, * for any (default *)") { c, v throws(CLIError) in
             c.server.corsOrigins = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -69,6 +69,7 @@ case "serve":
     if settings.cluster.adapter == .redis {
         do {
             cluster = try RedisClusterAdapter(url: try RedisURL(settings.cluster.redisURL), prefix: settings.cluster.redisPrefix,
+                                              leaseSeconds: settings.cluster.leaseSeconds, graceMs: Int(settings.webhooks.graceSeconds * 1000),
                                               log: { Log.info($0) })
         } catch {
             CLI.fail("cannot start the Redis adapter: \(error)", status: 1)
@@ -121,6 +122,8 @@ case "serve":
         }
     }
     server.runUntilSignalled()
+    // The drained clients' departures are recorded; whatever is left of this node's share goes now.
+    cluster?.stop()
     // The drain's vacated and member_removed events are in the pipeline now: write them out.
     webhooks.stop(graceMs: 2_000)
     // Everything that matters is on disk. _exit skips the atexit handlers (libcurl's and

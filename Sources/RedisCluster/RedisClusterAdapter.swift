@@ -1,51 +1,81 @@
 import Bridge
+import Dispatch
 import Redis
 import Synchronization
 
-/// Links this node to the others through Redis pub/sub: every event published here goes to the
-/// Redis channel `{prefix}:events`, and every node delivers what it hears there to its own
-/// subscribers. Each payload starts with the sending node's id, so a node skips its own.
+/// Links this node to the others through one Redis (DESIGN.md §8).
 ///
-/// Redis down: local delivery goes on (the hub delivers before it broadcasts), events for other
-/// nodes are dropped and counted, and both connections come back on their own with backoff.
+/// - Events: every event published here goes to the pub/sub channel `{prefix}:events`; every node
+///   delivers what it hears there to its own subscribers. Each payload starts with the sending
+///   node's id, so a node skips its own.
+/// - Shared state: each node writes its share of every channel it has subscribers in, through the
+///   scripts of `SharedStateScripts`, which decide the cluster-wide transitions atomically.
+/// - Liveness: a heartbeat every lease/3 renews this node's lease, publishes its connection
+///   counts, and sweeps nodes whose lease expired (their clients are gone: their members leave,
+///   their channels may be vacated, announced by the sweeping node).
+/// - Redis down: local delivery goes on (the hub delivers before it broadcasts), `/ready` says
+///   degraded, shares that could not be written mark the shared state stale, and the first
+///   heartbeat that gets through writes this node's whole share again.
 public final class RedisClusterAdapter: ClusterAdapter {
     public let nodeID: String
     public let url: RedisURL
-    private let channel: String
-    private let publisher: RedisClient
+    private let keys: SharedStateKeys
+    private let leaseMs: Int
+    private let graceMs: Int
+    /// Commands (PUBLISH and the scripts), pipelined in the order they were sent.
+    private let redis: RedisClient
     private let subscriber = Mutex<RedisSubscriber?>(nil)
-    private let health = Health()
+    private let state = SharedBox()
+    /// Heartbeats, and answers to callers while Redis cannot take commands (never on their thread:
+    /// they may hold a hub's lock).
+    private let queue = DispatchQueue(label: "bridge.cluster")
     private let log: @Sendable (String) -> Void
 
-    /// What the connection threads report, read by `/ready`.
-    private final class Health: Sendable {
-        struct State {
-            var publisherUp = false
-            var subscriberUp = false
-            var dropped = 0
-        }
-        let state = Mutex(State())
+    /// Reference to the state, for the connection threads' closures (a `Mutex` cannot be copied into them).
+    private final class SharedBox: Sendable {
+        let mutex = Mutex(State())
+        func withLock<T>(_ body: (inout State) -> T) -> T { mutex.withLock { body(&$0) } }
     }
 
-    /// Node ids are 16 hex characters, fixed length so a payload's id needs no delimiter.
+    private struct State {
+        var node: (any ClusterNode)?
+        var publisherUp = false
+        var subscriberUp = false
+        var dropped = 0
+        /// The shared state's epoch as first seen; a different one means Redis lost its data.
+        var epoch: String?
+        /// A share could not be written: the shared state misses it until the next restore.
+        var stale = false
+        /// During a restore after Redis lost its data: arrivals were announced before the loss.
+        var quietArrivals = false
+        var stopped = false
+    }
+
+    /// Node ids are 16 hex characters: fixed length, so a payload's id needs no delimiter.
     static let nodeIDLength = 16
 
-    public init(url: RedisURL, prefix: String, nodeID: String = SecureRandom.hex(8), log: @escaping @Sendable (String) -> Void) throws(RedisError) {
+    public init(url: RedisURL, prefix: String, leaseSeconds: Int = 15, graceMs: Int = 3_000,
+                nodeID: String = SecureRandom.hex(8), log: @escaping @Sendable (String) -> Void) throws(RedisError) {
         precondition(nodeID.utf8.count == Self.nodeIDLength, "node ids are \(Self.nodeIDLength) characters")
         self.nodeID = nodeID
         self.url = url
-        self.channel = prefix + ":events"
+        self.keys = SharedStateKeys(prefix: prefix)
+        self.leaseMs = leaseSeconds * 1000
+        self.graceMs = graceMs
         self.log = log
-        let health = self.health
-        publisher = try RedisClient(url: url, options: RedisOptions(threadName: "redis-pub")) { event in
-            health.state.withLock { $0.publisherUp = event == .connected }
+        let state = self.state
+        redis = try RedisClient(url: url, options: RedisOptions(threadName: "redis-pub")) { event in
+            state.withLock { $0.publisherUp = event == .connected }
             log("redis publisher: \(event)")
         }
     }
 
-    public func start(receive: @escaping @Sendable (ClusterMessage) -> Void) {
+    // MARK: Events
+
+    public func start(_ node: any ClusterNode) {
+        state.withLock { $0.node = node }
         let nodeID = Array(self.nodeID.utf8)
-        let health = self.health
+        let state = self.state
         let log = self.log
         do {
             let subscriber = try RedisSubscriber(url: url, options: RedisOptions(threadName: "redis-sub"), onMessage: { message in
@@ -55,24 +85,25 @@ public final class RedisClusterAdapter: ClusterAdapter {
                     log("redis: ignoring a cluster message this version cannot read (\(payload.count) bytes)")
                     return
                 }
-                receive(decoded)
+                node.receive(decoded)
             }, onEvent: { event in
-                health.state.withLock { $0.subscriberUp = event == .connected }
+                state.withLock { $0.subscriberUp = event == .connected }
                 log("redis subscriber: \(event)")
             })
-            subscriber.subscribe([channel])
+            subscriber.subscribe([keys.events])
             self.subscriber.withLock { $0 = subscriber }
         } catch {
             log("redis: cannot start the subscriber: \(error)")
         }
+        queue.async { self.heartbeat() }
     }
 
     public func broadcast(_ message: ClusterMessage) {
         let payload = Array(nodeID.utf8) + message.encoded()
         do {
-            try publisher.send(["PUBLISH", channel, payload]) { _ in }
+            try redis.send(["PUBLISH", keys.events, payload]) { _ in }
         } catch {
-            let dropped = health.state.withLock { state -> Int in
+            let dropped = state.withLock { state -> Int in
                 state.dropped += 1
                 return state.dropped
             }
@@ -81,15 +112,168 @@ public final class RedisClusterAdapter: ClusterAdapter {
         }
     }
 
+    // MARK: Shared state
+
+    public func record(_ share: ChannelShare, completion: @escaping @Sendable (ChannelChange?) -> Void) {
+        var arguments = script(SharedStateScripts.record, keys: channelKeys(share),
+                               [nodeID, share.channel, graceMs, share.subscriptions, share.wantsMembers ? "1" : "0"])
+        if let member = share.members.first {
+            arguments += [member.userID, member.connections, member.info] as [any RedisArgument]
+        }
+        let keys = self.keys
+        evaluate(arguments, writes: true) { reply in completion(reply.flatMap { SharedStateReply.change($0, keys: keys) }) }
+    }
+
+    public func restore(appID: String, _ shares: [ChannelShare]) {
+        for share in shares {
+            var arguments = script(SharedStateScripts.restore, keys: channelKeys(share), [nodeID, share.channel, graceMs, share.subscriptions])
+            for member in share.members {
+                arguments += [member.userID, member.connections, member.info] as [any RedisArgument]
+            }
+            evaluate(arguments, writes: true) { reply in self.applyChanges(reply.map { [$0] }) }
+        }
+        // Channels this node had before but has no longer: their shares go, as if a sweep.
+        var drop = script(SharedStateScripts.drop, keys: [keys.index(node: nodeID), keys.nodes, keys.connections(node: nodeID)],
+                          [nodeID, graceMs, "0", keys.channelPrefix, keys.channelSetPrefix, appID])
+        drop += shares.map { keys.channel(app: appID, $0.channel) } as [any RedisArgument]
+        evaluate(drop, writes: true) { reply in self.applyChanges(reply?.array) }
+    }
+
+    /// Hands changes nobody here asked for (a restore, a sweep) to the node.
+    private func applyChanges(_ replies: [RESPValue]?) {
+        let (node, quiet) = state.withLock { ($0.node, $0.quietArrivals) }
+        for reply in replies ?? [] {
+            guard let change = SharedStateReply.change(reply, keys: keys) else { continue }
+            node?.apply(quiet ? change.withoutArrivals : change)
+        }
+    }
+
+    private func channelKeys(_ share: ChannelShare) -> [String] {
+        [keys.channel(app: share.appID, share.channel), keys.channelSet(app: share.appID), keys.index(node: nodeID)]
+    }
+
+    // MARK: Heartbeat
+
+    /// Renews the lease and publishes the connection counts; restores this node's share when the
+    /// shared state lost it; sweeps dead nodes. Runs on `queue`, and schedules the next one.
+    private func heartbeat() {
+        guard let node = state.withLock({ $0.stopped ? nil : $0.node }) else { return }
+        var arguments = script(SharedStateScripts.heartbeat, keys: [keys.nodes, keys.lease(node: nodeID), keys.connections(node: nodeID), keys.epoch],
+                               [nodeID, leaseMs, keys.leasePrefix, keys.connectionsPrefix, SecureRandom.hex(8)])
+        for (app, count) in node.connectionCounts() where count > 0 {
+            arguments += [app, count] as [any RedisArgument]
+        }
+        evaluate(arguments, writes: false) { reply in
+            defer { self.queue.asyncAfter(deadline: .now() + .milliseconds(self.leaseMs / 3)) { self.heartbeat() } }
+            guard let beat = reply.flatMap(SharedStateReply.heartbeat) else { return }
+            node.otherNodesHave(connections: beat.otherNodesConnections)
+            let (restore, lostData) = self.state.withLock { s -> (Bool, Bool) in
+                let lostData = s.epoch != nil && s.epoch != beat.epoch
+                let restore = (s.epoch != nil && !beat.renewed) || s.stale || lostData
+                s.epoch = beat.epoch
+                s.stale = false
+                s.quietArrivals = lostData
+                return (restore, lostData)
+            }
+            if restore {
+                self.log(lostData ? "cluster: redis lost its data; writing this node's share again"
+                                  : "cluster: the shared state missed this node's share; writing it again")
+                node.restoreShares()
+            }
+            for dead in beat.deadNodes { self.sweep(dead) }
+        }
+    }
+
+    /// Takes a dead node's share away; only one survivor gets its changes, and announces them.
+    private func sweep(_ deadNode: String) {
+        let arguments = script(SharedStateScripts.drop, keys: [keys.index(node: deadNode), keys.nodes, keys.connections(node: deadNode)],
+                               [deadNode, graceMs, "1", keys.channelPrefix, keys.channelSetPrefix, ""])
+        evaluate(arguments, writes: false) { reply in
+            guard let changes = reply?.array, !changes.isEmpty else { return }
+            self.log("cluster: node \(deadNode) missed its lease: its share of \(changes.count) channels removed")
+            self.applyChanges(changes)
+        }
+    }
+
+    // MARK: Queries
+
+    public func occupiedChannels(appID: String, completion: @escaping @Sendable ([ChannelSummary]?) -> Void) {
+        let arguments = script(SharedStateScripts.occupied, keys: [keys.channelSet(app: appID)], [keys.channel(app: appID, "")])
+        evaluate(arguments, writes: false) { reply in completion(reply.flatMap(SharedStateReply.summaries)) }
+    }
+
+    public func channel(appID: String, name: String, completion: @escaping @Sendable (ChannelSummary?) -> Void) {
+        evaluate(["HMGET", keys.channel(app: appID, name), "t", "uc"], writes: false) { reply in
+            guard let values = reply?.array, values.count == 2 else { return completion(nil) }
+            let count = { (value: RESPValue) in value.string.flatMap { Int($0) } ?? 0 }
+            completion(ChannelSummary(name: name, subscriptionCount: max(0, count(values[0])), userCount: max(0, count(values[1]))))
+        }
+    }
+
+    public func presenceUserIDs(appID: String, channel: String, completion: @escaping @Sendable ([String]?) -> Void) {
+        evaluate(["HKEYS", keys.channel(app: appID, channel)], writes: false) { reply in
+            guard let fields = reply?.array else { return completion(nil) }
+            completion(fields.compactMap { $0.string }.filter { $0.hasPrefix("i:") }.map { String($0.dropFirst(2)) }.sorted())
+        }
+    }
+
+    // MARK: Commands
+
+    private func script(_ source: String, keys: [String], _ arguments: [any RedisArgument]) -> [any RedisArgument] {
+        ["EVAL", source, keys.count] + keys as [any RedisArgument] + arguments
+    }
+
+    /// Sends a command; `completion` gets its reply, or nil (on `queue`, never on the caller's
+    /// thread) when Redis cannot answer. A write that fails leaves the shared state stale.
+    private func evaluate(_ arguments: [any RedisArgument], writes: Bool, completion: @escaping @Sendable (RESPValue?) -> Void) {
+        let failed: @Sendable (RedisError) -> Void = { [state, log] error in
+            if writes { state.withLock { $0.stale = true } }
+            if case .server(let message) = error { log("redis: command refused: \(message)") }
+            completion(nil)
+        }
+        do {
+            try redis.send(arguments) { result in
+                switch result {
+                case .success(let value): completion(value)
+                case .failure(let error): failed(error)
+                }
+            }
+        } catch {
+            queue.async { failed(error) }
+        }
+    }
+
+    // MARK: Health and shutdown
+
     /// Nil while both connections are up; else what is wrong (for `/ready` and the logs).
     public var problem: String? {
-        let current = health.state.withLock { $0 }
+        let current = state.withLock { $0 }
         if current.publisherUp && current.subscriberUp { return nil }
         return "redis \(url.host):\(url.port) unreachable: events reach this node's clients only"
     }
 
+    /// Leaves the cluster: what this node still holds is taken away at once (announced like a
+    /// sweep) instead of when its lease runs out. Waits at most a second for Redis.
     public func stop() {
-        publisher.close()
+        state.withLock { $0.stopped = true }
+        let arguments = script(SharedStateScripts.drop, keys: [keys.index(node: nodeID), keys.nodes, keys.connections(node: nodeID)],
+                               [nodeID, graceMs, "1", keys.channelPrefix, keys.channelSetPrefix, ""])
+        if let reply = try? redis.sendAndWait(arguments, timeoutMs: 1000) {
+            applyChanges(reply.array)
+            _ = try? redis.sendAndWait(["DEL", keys.lease(node: nodeID)], timeoutMs: 1000)
+        }
+        redis.close()
         subscriber.withLock { $0 }?.close()
+    }
+}
+
+extension ChannelChange {
+    /// The same change with its arrivals left out (they were announced before Redis lost its data).
+    var withoutArrivals: ChannelChange {
+        func quiet(_ transition: ClusterTransition) -> ClusterTransition { transition == .departed ? .departed : .unchanged }
+        return ChannelChange(appID: appID, channel: channel, subscriptionCount: subscriptionCount, userCount: userCount,
+                             transition: quiet(transition),
+                             memberTransitions: memberTransitions.map { .init(userID: $0.userID, transition: quiet($0.transition), info: $0.info) },
+                             members: members, membersVersion: membersVersion)
     }
 }

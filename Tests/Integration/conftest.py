@@ -627,3 +627,32 @@ def seed_bridge(bridge, tmp_path):
     from seed_helpers import seed_bridge_factory
 
     return seed_bridge_factory(bridge, tmp_path)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    """A real redis-server on a free loopback port, restartable on that port (cluster_helpers.py)."""
+    from cluster_helpers import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver():
+    """Factory: `receiver()` → a started WebhookReceiver (webhook_receiver.py); all are stopped
+    after the test."""
+    from webhook_receiver import WebhookReceiver
+
+    started = []
+
+    def start():
+        hooks = WebhookReceiver().start()
+        started.append(hooks)
+        return hooks
+
+    yield start
+    for hooks in started:
+        hooks.stop()

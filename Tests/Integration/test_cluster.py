@@ -4,21 +4,10 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
-from cluster_helpers import RedisServer, cluster_flags
+from cluster_helpers import RedisServer, cluster_flags, drain, wait_ready
 from conftest import get
-from pusher_helpers import PusherWS
 
 NODES = 3
-
-
-@pytest.fixture
-def redis(tmp_path):
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def start_nodes(pusher_bridge, redis: RedisServer, count: int = NODES):
@@ -27,31 +16,6 @@ def start_nodes(pusher_bridge, redis: RedisServer, count: int = NODES):
     for node in nodes:
         wait_ready(node.port)
     return nodes
-
-
-def wait_ready(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if get(port, "/ready").status == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"node on {port} not ready within {timeout}s: {get(port, '/ready')}")
-
-
-def drain(ws: PusherWS, event: str, expected: int, timeout: float = 10) -> list[str]:
-    """The data of `expected` frames named `event`, read within `timeout`; fails on fewer."""
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while len(seen) < expected:
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"{len(seen)} of {expected} {event!r} events within {timeout}s"
-        try:
-            frame = ws.recv(remaining)
-        except TimeoutError:
-            continue
-        if frame.get("event") == event:
-            seen.append(frame["data"])
-    return seen
 
 
 def test_every_subscriber_on_every_node_gets_every_event_once(pusher_bridge, redis):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 import signal
 import stat
 import subprocess
@@ -21,37 +20,20 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pusher
 import pytest
 
 import conftest
 from conftest import get
 from pusher_helpers import assert_error_frame, make_app, retry_until, run_bridge_once
-from webhook_receiver import Received, Reply, WebhookReceiver
+from webhook_receiver import Reply, check_webhook, occupied, target, vacated, wait_events
 
 DEAD_LETTERS = "webhooks-dead-letter.jsonl"
 SAFE = ["serve", "--host", "127.0.0.1", "--port", "0", "--threads", "2"]
-ID_RE = re.compile(r"\A[\x21-\x7e]{1,200}\Z")
 
 
 # ----------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def receiver():
-    """Factory: `receiver()` → a started WebhookReceiver; all are stopped after the test."""
-    started: list[WebhookReceiver] = []
-
-    def start() -> WebhookReceiver:
-        hooks = WebhookReceiver().start()
-        started.append(hooks)
-        return hooks
-
-    yield start
-    for hooks in started:
-        hooks.stop()
 
 
 def hook_flags(data_dir: Path, **overrides) -> list[str]:
@@ -63,66 +45,8 @@ def hook_flags(data_dir: Path, **overrides) -> list[str]:
             for part in (f"--{key}", str(value))]
 
 
-def target(hooks: WebhookReceiver, path: str = "/hook", **settings) -> dict:
-    entry = {"url": hooks.url(path)}
-    entry.update(settings)
-    return entry
-
-
 def start_server(pusher_bridge, data_dir: Path, apps: list[dict], **overrides):
     return pusher_bridge(apps, *hook_flags(data_dir, **overrides))
-
-
-def check_webhook(request: Received, app: dict) -> dict:
-    """Every webhook: POST, exact Content-Type, key, HMAC of the exact body, User-Agent, id and
-    attempt headers, `{"time_ms","events"}`, and accepted by the official library. Returns the body."""
-    assert request.method == "POST", request
-    assert request.header_all("Content-Type") == ["application/json"], \
-        f"Content-Type must be exactly application/json: {request.headers}"
-    assert request.header_all("X-Pusher-Key") == [app["key"]], request.headers
-    signature = request.header("X-Pusher-Signature")
-    expected = hmac.new(app["secret"].encode(), request.body, hashlib.sha256).hexdigest()
-    assert signature == expected, f"signature {signature!r} is not HMAC-SHA256 of the body: {request}"
-    assert "Bridge" in (request.header("User-Agent") or ""), request.headers
-    assert request.id and ID_RE.match(request.id), f"bad X-Bridge-Webhook-Id: {request.headers}"
-    assert request.attempt is not None and request.attempt >= 1, request.headers
-    body = json.loads(request.body)
-    assert set(body) == {"time_ms", "events"}, request.body
-    assert isinstance(body["time_ms"], int), request.body
-    assert isinstance(body["events"], list) and body["events"], request.body
-    client = pusher.Pusher(app_id=str(app["id"]), key=app["key"], secret=app["secret"])
-    assert client.validate_webhook(request.header("X-Pusher-Key"), signature, request.body.decode()) == body, \
-        f"official validate_webhook refused {request}"
-    return body
-
-
-def contains_all(have: list[dict], want: list[dict]) -> bool:
-    """Whether the multiset `have` contains the multiset `want` (events are dicts)."""
-    counts = Counter(json.dumps(event, sort_keys=True) for event in have)
-    counts.subtract(json.dumps(event, sort_keys=True) for event in want)
-    return all(count >= 0 for count in counts.values())
-
-
-def wait_events(hooks: WebhookReceiver, want: list[dict], timeout: float, path: str | None = None) -> list[dict]:
-    """Wait until every event of `want` has been delivered (answered 2xx); returns all delivered."""
-    def check(_):
-        have = hooks.delivered_events(path)
-        return have if contains_all(have, want) else None
-    try:
-        return hooks.wait_for(check, timeout, "expected events")
-    except AssertionError:
-        have = hooks.delivered_events(path)
-        missing = [e for e in want if not contains_all(have, [e])]
-        raise AssertionError(f"events not delivered within {timeout}s: {missing[:10]}; "
-                             f"delivered: {have[-10:]}") from None
-
-
-def occupied(channel: str) -> dict:
-    return {"name": "channel_occupied", "channel": channel}
-
-
-def vacated(channel: str) -> dict:
-    return {"name": "channel_vacated", "channel": channel}
 
 
 def dead_letters(data_dir: Path) -> list[dict]:

@@ -11,15 +11,17 @@ struct PusherAPI: Sendable {
     func install(on server: Server) {
         route(server, "POST", "/apps/:app_id/events", events)
         route(server, "POST", "/apps/:app_id/batch_events", batchEvents)
-        route(server, "GET", "/apps/:app_id/channels", channels)
-        route(server, "GET", "/apps/:app_id/channels/:channel_name", channel)
-        route(server, "GET", "/apps/:app_id/channels/:channel_name/users", users)
+        query(server, "/apps/:app_id/channels", channels)
+        query(server, "/apps/:app_id/channels/:channel_name", channel)
+        query(server, "/apps/:app_id/channels/:channel_name/users", users)
         route(server, "POST", "/apps/:app_id/users/:user_id/terminate_connections", terminateConnections)
         // pusher-http-python 3.3 leaves `/apps/{id}` out of this one path; its auth_key names the app.
         route(server, "POST", "/users/:user_id/terminate_connections", terminateConnections)
     }
 
     typealias Handler = @Sendable (Call) throws(APIError) -> String
+    /// A question about channels: in a cluster the answer comes later, from the shared state.
+    typealias QueryHandler = @Sendable (Call, _ answer: @escaping @Sendable (String?) -> Void) throws(APIError) -> Void
 
     /// One authenticated request: the app it addresses, that app's settings, the route parameters.
     struct Call {
@@ -41,22 +43,39 @@ struct PusherAPI: Sendable {
     private func route(_ server: Server, _ method: String, _ pattern: String, _ handler: @escaping Handler) {
         let apps = self.apps
         server.route(method, pattern, .http { request, parameters in
-            // Order: which app, then who asks (401), then whether the app may be used (403).
-            let app = parameters["app_id"].map { apps.app(id: $0) } ?? request.queryValue("auth_key").flatMap { apps.app(key: $0) }
-            guard let app else {
-                return .error(404, "Unknown app \(parameters["app_id"] ?? request.queryValue("auth_key") ?? "")")
-            }
-            let config = app.config
-            if let failure = APISignature.verify(request, key: config.key, secret: config.secret, now: time(nil)) {
-                return .error(401, failure)
-            }
-            guard config.enabled else { return .error(403, "App \(config.id) is disabled") }
             do throws(APIError) {
-                return .json(200, try handler(Call(request: request, parameters: parameters, app: app, config: config)))
+                return .json(200, try handler(try Self.call(request, parameters, apps: apps)))
             } catch {
                 return .error(error.status, error.message)
             }
         })
+    }
+
+    private func query(_ server: Server, _ pattern: String, _ handler: @escaping QueryHandler) {
+        let apps = self.apps
+        server.route("GET", pattern, .deferredHTTP { request, parameters, responder in
+            do throws(APIError) {
+                try handler(try Self.call(request, parameters, apps: apps)) { body in
+                    responder.respond(body.map { .json(200, $0) } ?? .error(503, "The cluster's shared state cannot be reached, try again"))
+                }
+            } catch {
+                responder.respond(.error(error.status, error.message))
+            }
+        })
+    }
+
+    /// Order: which app (404), then who asks (401), then whether the app may be used (403).
+    private static func call(_ request: HTTPRequest, _ parameters: [String: String], apps: AppRegistry) throws(APIError) -> Call {
+        let app = parameters["app_id"].map { apps.app(id: $0) } ?? request.queryValue("auth_key").flatMap { apps.app(key: $0) }
+        guard let app else {
+            throw APIError(404, "Unknown app \(parameters["app_id"] ?? request.queryValue("auth_key") ?? "")")
+        }
+        let config = app.config
+        if let failure = APISignature.verify(request, key: config.key, secret: config.secret, now: time(nil)) {
+            throw APIError(401, failure)
+        }
+        guard config.enabled else { throw APIError(403, "App \(config.id) is disabled") }
+        return Call(request: request, parameters: parameters, app: app, config: config)
     }
 
     // MARK: Publishing
@@ -187,22 +206,24 @@ struct PusherAPI: Sendable {
 
     // MARK: Queries
 
-    private func channels(_ call: Call) throws(APIError) -> String {
+    private func channels(_ call: Call, answer: @escaping @Sendable (String?) -> Void) throws(APIError) {
         let prefix = call.request.queryValue("filter_by_prefix") ?? ""
         let attributes = try Self.attributes(call.request.queryValue("info") ?? "", allowed: ["user_count", "subscription_count"])
         if attributes.contains("user_count") && !prefix.hasPrefix("presence-") {
             throw APIError(400, "user_count is only available with filter_by_prefix=presence-")
         }
-        let entries = call.app.hub.occupiedChannels(prefix: prefix).map { channel in
-            var fields: [String] = []
-            if attributes.contains("user_count") { fields.append(#""user_count":\#(channel.userCount)"#) }
-            if attributes.contains("subscription_count") { fields.append(#""subscription_count":\#(channel.subscriptionCount)"#) }
-            return "\"" + JSONString.escaped(channel.name) + "\":{" + fields.joined(separator: ",") + "}"
+        call.app.hub.occupiedChannels(prefix: prefix) { channels in
+            let entries = channels?.map { channel in
+                var fields: [String] = []
+                if attributes.contains("user_count") { fields.append(#""user_count":\#(channel.userCount)"#) }
+                if attributes.contains("subscription_count") { fields.append(#""subscription_count":\#(channel.subscriptionCount)"#) }
+                return "\"" + JSONString.escaped(channel.name) + "\":{" + fields.joined(separator: ",") + "}"
+            }
+            answer(entries.map { #"{"channels":{"# + $0.joined(separator: ",") + "}}" })
         }
-        return #"{"channels":{"# + entries.joined(separator: ",") + "}}"
     }
 
-    private func channel(_ call: Call) throws(APIError) -> String {
+    private func channel(_ call: Call, answer: @escaping @Sendable (String?) -> Void) throws(APIError) {
         let channel = try Self.channelName(call)
         let attributes = try Self.attributes(call.request.queryValue("info") ?? "", allowed: ["user_count", "subscription_count", "cache"])
         if attributes.contains("user_count") && channel.kind != .presence {
@@ -211,22 +232,25 @@ struct PusherAPI: Sendable {
         if attributes.contains("cache") && !channel.isCache {
             throw APIError(400, "cache is only available for cache channels")
         }
-        let state = call.app.hub.channelInfo(channel.name)
-        var fields = [#""occupied":\#(state.occupied)"#]
-        if attributes.contains("user_count") { fields.append(#""user_count":\#(state.userCount)"#) }
-        if attributes.contains("subscription_count") { fields.append(#""subscription_count":\#(state.subscriptionCount)"#) }
-        if attributes.contains("cache"), let cached = state.cache {
-            let ttl = max(0, Int((cached.expiresAt - Hub.now).rounded(.up)))
-            fields.append(#""cache":{"data":"# + "\"" + JSONString.escaped(cached.data) + #"","ttl":\#(ttl)}"#)
+        call.app.hub.channelInfo(channel.name) { state in
+            guard let state else { return answer(nil) }
+            var fields = [#""occupied":\#(state.occupied)"#]
+            if attributes.contains("user_count") { fields.append(#""user_count":\#(state.userCount)"#) }
+            if attributes.contains("subscription_count") { fields.append(#""subscription_count":\#(state.subscriptionCount)"#) }
+            if attributes.contains("cache"), let cached = state.cache {
+                let ttl = max(0, Int((cached.expiresAt - Hub.now).rounded(.up)))
+                fields.append(#""cache":{"data":"# + "\"" + JSONString.escaped(cached.data) + #"","ttl":\#(ttl)}"#)
+            }
+            answer("{" + fields.joined(separator: ",") + "}")
         }
-        return "{" + fields.joined(separator: ",") + "}"
     }
 
-    private func users(_ call: Call) throws(APIError) -> String {
+    private func users(_ call: Call, answer: @escaping @Sendable (String?) -> Void) throws(APIError) {
         let channel = try Self.channelName(call)
         guard channel.kind == .presence else { throw APIError(400, "Users are only available for presence channels") }
-        let users = call.app.hub.presenceUserIDs(channel.name).map { #"{"id":"# + "\"" + JSONString.escaped($0) + "\"}" }
-        return #"{"users":["# + users.joined(separator: ",") + "]}"
+        call.app.hub.presenceUserIDs(channel.name) { users in
+            answer(users.map { #"{"users":["# + $0.map { #"{"id":"# + "\"" + JSONString.escaped($0) + "\"}" }.joined(separator: ",") + "]}" })
+        }
     }
 
     private func terminateConnections(_ call: Call) throws(APIError) -> String {

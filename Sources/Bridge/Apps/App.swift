@@ -9,6 +9,8 @@ public final class App: Sendable {
     let debugLog = DebugLog()
     /// Open Pusher connections, against `max_connections`.
     private let connections = Atomic<Int>(0)
+    /// In a cluster: the other nodes' connections, as of the last heartbeat.
+    let otherNodesConnections = Atomic<Int>(0)
     /// Events published through the HTTP API in the current second, against `max_backend_events_per_sec`.
     private let backendEvents = Mutex<(second: Int, count: Int)>((0, 0))
 
@@ -27,7 +29,7 @@ public final class App: Sendable {
     /// Takes a connection slot; false when the app is at `max_connections`.
     func admitConnection(limit: Int?) -> Bool {
         let count = connections.add(1, ordering: .relaxed).newValue
-        if let limit, count > limit {
+        if let limit, count + otherNodesConnections.load(ordering: .relaxed) > limit {
             connections.subtract(1, ordering: .relaxed)
             return false
         }

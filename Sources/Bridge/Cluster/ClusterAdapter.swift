@@ -1,10 +1,149 @@
 /// The seam between one broker node and the rest of its cluster (DESIGN.md §2). Without an
 /// adapter a broker is a single node and nothing leaves the process: that stays the fast path.
-/// An adapter (Redis, in the executable) carries `ClusterMessage`s to the other nodes and hands
-/// theirs to `receive`, which delivers to this node's subscribers only.
+///
+/// An adapter (Redis, in the executable) does two things. It carries `ClusterMessage`s (events
+/// for other nodes' subscribers) and hands theirs to the node. And it keeps the cluster's shared
+/// state: each node writes its own share of every channel (`record`), and the shared state decides,
+/// once for the whole cluster, when a channel becomes occupied or vacated and when a presence
+/// user's first connection anywhere joins or its last one anywhere leaves.
+///
+/// Every method must return at once (they are called on event loops, some under a hub's lock);
+/// completions run on the adapter's own thread, in the order the calls were made.
 public protocol ClusterAdapter: Sendable {
-    /// Sends to every other node; must not block (it is called on event loops).
-    func broadcast(_ message: ClusterMessage)
+    /// This node's id, unique in the cluster.
+    var nodeID: String { get }
     /// Called once by the broker before any message flows.
-    func start(receive: @escaping @Sendable (ClusterMessage) -> Void)
+    func start(_ node: any ClusterNode)
+    /// Sends to every other node.
+    func broadcast(_ message: ClusterMessage)
+    /// Writes this node's share of a channel; `completion` gets what that changed cluster-wide,
+    /// or nil when the shared state cannot be reached (the node then decides alone, for its own clients).
+    func record(_ share: ChannelShare, completion: @escaping @Sendable (ChannelChange?) -> Void)
+    /// Writes every share of one app again and drops the app's channels this node no longer has;
+    /// what that changes reaches `ClusterNode.apply`. For after the shared state lost this node's share.
+    func restore(appID: String, _ shares: [ChannelShare])
+    /// Cluster-wide answers for the HTTP API; nil when the shared state cannot be reached.
+    func occupiedChannels(appID: String, completion: @escaping @Sendable ([ChannelSummary]?) -> Void)
+    func channel(appID: String, name: String, completion: @escaping @Sendable (ChannelSummary?) -> Void)
+    func presenceUserIDs(appID: String, channel: String, completion: @escaping @Sendable ([String]?) -> Void)
+}
+
+/// The broker as its cluster adapter sees it.
+public protocol ClusterNode: Sendable {
+    /// Another node's message, for this node's connections.
+    func receive(_ message: ClusterMessage)
+    /// A change this node did not ask for: a dead node's share taken away, or a restore.
+    func apply(_ change: ChannelChange)
+    /// The shared state no longer holds this node's share (Redis lost its data, or the others took
+    /// this node for dead): write it all again with `ClusterAdapter.restore`.
+    func restoreShares()
+    /// Open connections per app on this node, and (in return) on all the others, for `max_connections`.
+    func connectionCounts() -> [String: Int]
+    func otherNodesHave(connections: [String: Int])
+}
+
+/// What one node holds of one channel, written to the shared state after every change there.
+public struct ChannelShare: Sendable, Equatable {
+    public let appID: String
+    public let channel: String
+    /// This node's subscriptions to the channel.
+    public let subscriptions: Int
+    /// Presence: the members whose connections here changed (`record`: at most one), or all of
+    /// this node's members (`restore`).
+    public let members: [MemberShare]
+    /// A presence subscribe waits for the channel's members in the answer.
+    public let wantsMembers: Bool
+
+    public init(appID: String, channel: String, subscriptions: Int, members: [MemberShare] = [], wantsMembers: Bool = false) {
+        self.appID = appID
+        self.channel = channel
+        self.subscriptions = subscriptions
+        self.members = members
+        self.wantsMembers = wantsMembers
+    }
+}
+
+public struct MemberShare: Sendable, Equatable {
+    public let userID: String
+    /// The user's connections to the channel on this node.
+    public let connections: Int
+    /// `user_info` as JSON text (`null` when none).
+    public let info: String
+
+    public init(userID: String, connections: Int, info: String) {
+        self.userID = userID
+        self.connections = connections
+        self.info = info
+    }
+}
+
+/// What a change did to the whole cluster, for one channel or one presence member.
+public enum ClusterTransition: Sendable, Equatable {
+    case unchanged
+    /// The first subscription (or the user's first connection) anywhere.
+    case arrived
+    /// Arrived again within the grace window of a departure whose webhook node `holder` holds back.
+    case returned(holder: String)
+    /// The last one anywhere left.
+    case departed
+}
+
+/// The shared state's answer: one channel after a change.
+public struct ChannelChange: Sendable, Equatable {
+    public struct Member: Sendable, Equatable {
+        public let userID: String
+        public let transition: ClusterTransition
+        /// `user_info` JSON text, for arrivals.
+        public let info: String
+
+        public init(userID: String, transition: ClusterTransition, info: String) {
+            self.userID = userID
+            self.transition = transition
+            self.info = info
+        }
+    }
+
+    public let appID: String
+    public let channel: String
+    /// Subscriptions and presence users over all nodes, after the change.
+    public let subscriptionCount: Int
+    public let userCount: Int
+    public let transition: ClusterTransition
+    public let memberTransitions: [Member]
+    /// The presence members (`id`, `user_info`) when the share asked for them.
+    public let members: [(id: String, info: String)]
+    /// Grows with every member transition of the channel: `members` holds every transition up to
+    /// this one, and `memberTransitions` are this one.
+    public let membersVersion: Int
+
+    public init(appID: String, channel: String, subscriptionCount: Int, userCount: Int, transition: ClusterTransition,
+                memberTransitions: [Member], members: [(id: String, info: String)], membersVersion: Int) {
+        self.appID = appID
+        self.channel = channel
+        self.subscriptionCount = subscriptionCount
+        self.userCount = userCount
+        self.transition = transition
+        self.memberTransitions = memberTransitions
+        self.members = members
+        self.membersVersion = membersVersion
+    }
+
+    public static func == (a: ChannelChange, b: ChannelChange) -> Bool {
+        a.appID == b.appID && a.channel == b.channel && a.subscriptionCount == b.subscriptionCount && a.userCount == b.userCount
+            && a.transition == b.transition && a.memberTransitions == b.memberTransitions && a.membersVersion == b.membersVersion
+            && a.members.map(\.id) == b.members.map(\.id) && a.members.map(\.info) == b.members.map(\.info)
+    }
+}
+
+/// One occupied channel, cluster-wide.
+public struct ChannelSummary: Sendable, Equatable {
+    public let name: String
+    public let subscriptionCount: Int
+    public let userCount: Int
+
+    public init(name: String, subscriptionCount: Int, userCount: Int) {
+        self.name = name
+        self.subscriptionCount = subscriptionCount
+        self.userCount = userCount
+    }
 }

@@ -15,6 +15,8 @@ struct ChannelState {
     var cacheMissReported = false
     /// For the `subscription_count` throttle (PROTOCOL.md §1.13).
     var countSentAt = -Double.infinity
+    /// In a cluster: the subscriptions over all nodes, as the shared state last answered.
+    var clusterSubscribers = 0
 
     init(loopCount: Int) {
         subscribersPerLoop = Array(repeating: 0, count: loopCount)
@@ -66,18 +68,30 @@ struct ChannelState {
 
     /// `{"presence":{"ids":[…],"hash":{…},"count":N}}`, the data of a presence `subscription_succeeded`.
     var presenceJSON: String {
+        Self.presenceJSON(members.map { (id: $0.key, info: $0.value.info) })
+    }
+
+    /// The same for members given by id and `user_info` JSON text (the cluster's answer).
+    static func presenceJSON(_ members: [(id: String, info: String)]) -> String {
         var ids: [String] = []
         var hash: [String] = []
         ids.reserveCapacity(members.count)
         hash.reserveCapacity(members.count)
-        for (id, member) in members.sorted(by: { $0.key < $1.key }) {
-            let quoted = "\"" + JSONString.escaped(id) + "\""
+        for member in members.sorted(by: { $0.id < $1.id }) {
+            let quoted = "\"" + JSONString.escaped(member.id) + "\""
             ids.append(quoted)
             hash.append(quoted + ":" + member.info)
         }
         return #"{"presence":{"ids":["# + ids.joined(separator: ",") + #"],"hash":{"# + hash.joined(separator: ",")
             + #"},"count":\#(members.count)}}"#
     }
+
+    /// This node's share of the channel's presence members.
+    var memberShares: [MemberShare] {
+        members.map { MemberShare(userID: $0.key, connections: $0.value.connections, info: $0.value.info) }
+    }
+
+    func connections(of userID: String) -> Int { members[userID]?.connections ?? 0 }
 
     var memberIDs: [String] { members.keys.sorted() }
     var userCount: Int { members.count }
@@ -89,7 +103,7 @@ struct ChannelState {
 }
 
 /// The last event published to a cache channel (PROTOCOL.md §1.11).
-struct CachedEvent {
+struct CachedEvent: Sendable {
     /// The event as a frame, shared by every later subscriber.
     let frame: OutboundBuffer
     /// The event's data as the publisher gave it, for `GET …/channels/{name}?info=cache`.

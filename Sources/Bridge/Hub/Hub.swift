@@ -10,11 +10,12 @@ import Synchronization
 /// subscribe, unsubscribe, signin or publish — never per subscriber.
 final class Hub: Sendable {
     let appID: String
-    private let group: LoopGroup
-    private let shards: [HubShard]
-    private let directory: Mutex<Directory>
+    let group: LoopGroup
+    let shards: [HubShard]
+    let directory: Mutex<Directory>
     private let observer: (any ChannelEventObserver)?
-    private let cluster: (any ClusterAdapter)?
+    /// Nil on a single node; else the cluster's messages and shared state (Hub+Cluster.swift).
+    let cluster: (any ClusterAdapter)?
     private let debugLog: DebugLog
 
     struct Directory {
@@ -75,8 +76,8 @@ final class Hub: Sendable {
                                          cacheTTL: ttl, dataString: ttl == nil ? nil : dataString))
     }
 
-    /// A client event (or a seed-mode trigger): to this node's subscribers and the other nodes'.
-    func publishClientEvent(_ envelope: [UInt8], to channel: String, except excluded: String?) {
+    /// An event for every subscriber of the cluster (client events, seed-mode triggers, member and count events).
+    func publishEvent(_ envelope: [UInt8], to channel: String, except excluded: String?) {
         deliver(envelope, to: channel, except: excluded, cacheTTL: nil, dataString: nil)
         cluster?.broadcast(.channelEvent(appID: appID, channel: channel, envelope: envelope, excluded: excluded,
                                          cacheTTL: nil, dataString: nil))
@@ -97,6 +98,10 @@ final class Hub: Sendable {
             publish(.webSocketFrame(.text, envelope), toUser: userID)
         case let .terminateUser(_, userID):
             closeConnections(of: userID)
+        case let .memberEvent(_, channel, envelope, excluded, version):
+            deliverMemberEvent(.webSocketFrame(.text, envelope), to: channel, except: excluded, version: version)
+        case let .heldArrival(_, holder, channel, userID):
+            if holder == cluster?.nodeID { emit(Hub.arrival(channel, userID: userID)) }
         }
     }
 
@@ -155,8 +160,9 @@ final class Hub: Sendable {
     // MARK: Subscriptions
 
     struct Joined {
-        /// The `subscription_succeeded` data: `{}` or the presence member list.
-        let succeededData: String
+        /// The `subscription_succeeded` data: `{}` or the presence member list; nil when the
+        /// cluster's member list comes later (`PusherSession.membersKnown`).
+        let succeededData: String?
         /// On cache channels, the event to replay (nil: a cache miss).
         let cached: CachedEvent?
         let firstOfUser: Bool
@@ -176,12 +182,18 @@ final class Hub: Sendable {
             // One cache_miss webhook per empty cache, however many clients find it empty.
             let reportMiss = channel.isCache && cached == nil && !state.cacheMissReported
             if reportMiss { d.channels[channel.name]!.cacheMissReported = true }
+            if reportMiss { emit(.cacheMiss(channel: channel.name)) }
+            if cluster != nil {
+                // The cluster decides what this join means (and presence waits for its member list).
+                recordJoin(d.channels[channel.name]!, session: session, channel: channel, member: member,
+                           firstHere: firstOfUser, countsEnabled: countsEnabled)
+                return Joined(succeededData: member == nil ? "{}" : nil, cached: cached, firstOfUser: false, subscriptionCount: nil)
+            }
             let count = countsEnabled && channel.kind != .presence ? d.throttledCount(channel.name, now: now) : nil
             // Emitted under the lock, so that webhooks see occupied/vacated (and added/removed)
             // in the order the directory decided them, whichever loops raced.
             if occupied { emit(.channelOccupied(channel: channel.name)) }
             if firstOfUser, let member { emit(.memberAdded(channel: channel.name, userID: member.id)) }
-            if reportMiss { emit(.cacheMiss(channel: channel.name)) }
             return Joined(succeededData: member == nil ? "{}" : state.presenceJSON, cached: cached,
                           firstOfUser: firstOfUser, subscriptionCount: count)
         }
@@ -201,6 +213,15 @@ final class Hub: Sendable {
         return directory.withLock { d in
             guard d.channels[channel.name] != nil else { return Left(lastOfUser: false, subscriptionCount: nil) }
             let (vacated, lastOfUser) = d.channels[channel.name]!.leave(loop: loop, memberID: memberID)
+            if cluster != nil {
+                recordLeave(d.channels[channel.name]!, channel: channel, memberID: memberID, lastHere: lastOfUser,
+                            countsEnabled: countsEnabled)
+                if d.channels[channel.name]!.isEmpty(now: now) {
+                    d.channels[channel.name] = nil
+                    d.pendingCounts.remove(channel.name)
+                }
+                return Left(lastOfUser: false, subscriptionCount: nil)
+            }
             if lastOfUser, let memberID { emit(.memberRemoved(channel: channel.name, userID: memberID)) }
             if vacated { emit(.channelVacated(channel: channel.name)) }
             if d.channels[channel.name]!.isEmpty(now: now) {
@@ -223,7 +244,7 @@ final class Hub: Sendable {
                 guard let state = d.channels[name] else { continue }
                 if now - state.countSentAt >= Directory.countThrottleSeconds {
                     d.channels[name]!.countSentAt = now
-                    due.append((name, state.subscribers))
+                    due.append((name, cluster == nil ? state.subscribers : state.clusterSubscribers))
                 }
             }
             for (name, _) in due { d.pendingCounts.remove(name) }
@@ -235,8 +256,13 @@ final class Hub: Sendable {
 
     func publishSubscriptionCount(_ count: Int, to channel: String) {
         emit(.subscriptionCount(channel: channel, count: count))
-        publish(PusherEvent.frame(event: "pusher_internal:subscription_count", channel: channel,
-                                  data: #"{"subscription_count":\#(count)}"#), to: channel)
+        let envelope = PusherEvent.encode(event: "pusher_internal:subscription_count", channel: channel,
+                                          data: #"{"subscription_count":\#(count)}"#)
+        if cluster == nil {
+            publish(.webSocketFrame(.text, envelope), to: channel)
+        } else {
+            publishEvent(envelope, to: channel, except: nil)
+        }
     }
 
     // MARK: Users
@@ -290,7 +316,7 @@ final class Hub: Sendable {
 
     // MARK: Queries (HTTP API)
 
-    struct ChannelInfo {
+    struct ChannelInfo: Sendable {
         let occupied: Bool
         let subscriptionCount: Int
         let userCount: Int
@@ -309,13 +335,34 @@ final class Hub: Sendable {
     }
 
     /// Occupied channels whose name starts with `prefix`, with their subscriber and user counts.
-    func occupiedChannels(prefix: String) -> [(name: String, subscriptionCount: Int, userCount: Int)] {
+    func occupiedChannels(prefix: String) -> [ChannelSummary] {
         directory.withLock { d in
             d.channels.compactMap { name, state in
                 guard state.subscribers > 0, name.hasPrefix(prefix) else { return nil }
-                return (name, state.subscribers, state.userCount)
+                return ChannelSummary(name: name, subscriptionCount: state.subscribers, userCount: state.userCount)
             }
         }.sorted { $0.name < $1.name }
+    }
+
+    // The same questions for the whole cluster when there is one; nil when its state cannot be reached.
+
+    func channelInfo(_ name: String, completion: @escaping @Sendable (ChannelInfo?) -> Void) {
+        let local = channelInfo(name)
+        guard let cluster else { return completion(local) }
+        cluster.channel(appID: appID, name: name) { summary in
+            completion(summary.map { ChannelInfo(occupied: $0.subscriptionCount > 0, subscriptionCount: $0.subscriptionCount,
+                                                 userCount: $0.userCount, cache: local.cache) })
+        }
+    }
+
+    func occupiedChannels(prefix: String, completion: @escaping @Sendable ([ChannelSummary]?) -> Void) {
+        guard let cluster else { return completion(occupiedChannels(prefix: prefix)) }
+        cluster.occupiedChannels(appID: appID) { channels in completion(channels?.filter { $0.name.hasPrefix(prefix) }) }
+    }
+
+    func presenceUserIDs(_ channel: String, completion: @escaping @Sendable ([String]?) -> Void) {
+        guard let cluster else { return completion(presenceUserIDs(channel)) }
+        cluster.presenceUserIDs(appID: appID, channel: channel, completion: completion)
     }
 
     func presenceJSON(_ channel: String) -> String {
@@ -332,15 +379,17 @@ extension Hub.Directory {
     static let countThrottleThreshold = 100
     static let countThrottleSeconds = 5.0
 
-    /// The count to send now, or nil when the throttle holds it back for `Hub.maintain`.
-    mutating func throttledCount(_ name: String, now: Double) -> Int? {
+    /// The count to send now, or nil when the throttle holds it back for `Hub.maintain`. `count`
+    /// is the cluster's when there is one, else this node's.
+    mutating func throttledCount(_ name: String, now: Double, count: Int? = nil) -> Int? {
         guard let state = channels[name] else { return nil }
-        if state.subscribers > Self.countThrottleThreshold && now - state.countSentAt < Self.countThrottleSeconds {
+        let count = count ?? state.subscribers
+        if count > Self.countThrottleThreshold && now - state.countSentAt < Self.countThrottleSeconds {
             pendingCounts.insert(name)
             return nil
         }
         channels[name]!.countSentAt = now
-        return state.subscribers
+        return count
     }
 
     func onlineWatchers(of userID: String) -> [String] {

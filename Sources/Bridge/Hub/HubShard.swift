@@ -62,12 +62,22 @@ final class HubShard: @unchecked Sendable {
         }
     }
 
+    /// A cluster's member event: each subscriber decides by the version of the member list it got.
+    func deliverMemberEvent(_ frame: OutboundBuffer, to channel: String, except socketID: String?, version: Int) {
+        guard let subscribers = channels[channel] else { return }
+        for session in subscribers.values where session.socketID != socketID {
+            session.memberEvent(frame, on: channel, version: version)
+        }
+    }
+
     func deliver(_ frame: OutboundBuffer, toUser userID: String) {
         guard let sessions = signedIn[userID] else { return }
         for session in sessions.values {
             session.connection.sendWebSocketFrame(frame)
         }
     }
+
+    func session(_ socketID: String) -> PusherSession? { sessions[socketID] }
 
     func sessions(signedInAs userID: String) -> [PusherSession] {
         signedIn[userID].map { Array($0.values) } ?? []

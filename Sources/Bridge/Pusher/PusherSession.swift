@@ -12,6 +12,14 @@ final class PusherSession {
     private(set) var userID: String?
     private var watchlist: [String] = []
     private var clientEvents = (second: -1, count: 0)
+    /// In a cluster, per presence channel: the version of the member list this client got, or the
+    /// member events that arrived while it is still awaited.
+    private var memberLists: [String: MemberList] = [:]
+
+    enum MemberList {
+        case awaited(events: [(version: Int, frame: OutboundBuffer)])
+        case received(version: Int)
+    }
     private var ended = false
     /// Set when the connection carried a valid JWT of the app's organization (seed mode).
     private let seed: SeedMode?
@@ -180,19 +188,48 @@ final class PusherSession {
                           "Presence channel \(name) is full (\(config.maxPresenceMembersPerChannel) members)")
         }
         subscriptions[name] = Subscription(channel: channel, memberID: member?.id)
+        if joined.succeededData == nil { memberLists[name] = .awaited(events: []) }
         app.debugLog.record(.subscribed, channel: name, detail: DebugLog.connection(socketID, userID: member?.id))
         if channel.requiresAuth { hub.shard(loopIndex).authorized(self) }
 
-        send(event: "pusher_internal:subscription_succeeded", channel: name, data: joined.succeededData)
-        if channel.isCache {
-            send(joined.cached?.frame ?? PusherEvent.frame(event: "pusher:cache_miss", channel: name, data: nil as String?))
+        if let succeededData = joined.succeededData {
+            acknowledge(channel, succeededData: succeededData, cached: joined.cached)
         }
         if let member, joined.firstOfUser {
-            let added = #"{"user_id":"# + Self.quoted(member.id) + #","user_info":"# + member.info + "}"
-            hub.publish(PusherEvent.frame(event: "pusher_internal:member_added", channel: name, data: added),
-                        to: name, except: socketID)
+            hub.publish(Hub.memberAddedFrame(name, member.id, member.info), to: name, except: socketID)
         }
         if let count = joined.subscriptionCount { hub.publishSubscriptionCount(count, to: name) }
+    }
+
+    /// In a cluster, a presence subscription is acknowledged once the cluster's member list is known.
+    func membersKnown(_ channel: String, succeededData: String, version: Int) {
+        guard !ended, let subscription = subscriptions[channel] else { return }
+        acknowledge(subscription.channel, succeededData: succeededData, cached: hub.channelInfo(channel).cache)
+        if case .awaited(let events)? = memberLists[channel] {
+            for event in events where event.version > version { send(event.frame) }
+        }
+        memberLists[channel] = .received(version: version)
+    }
+
+    /// A cluster's member event: sent unless the member list this client got already has it.
+    func memberEvent(_ frame: OutboundBuffer, on channel: String, version: Int) {
+        switch memberLists[channel] {
+        case .awaited(var events)?:
+            events.append((version, frame))
+            memberLists[channel] = .awaited(events: events)
+        case .received(let listVersion)? where version <= listVersion:
+            break
+        default:
+            send(frame)
+        }
+    }
+
+    /// `subscription_succeeded`, then on cache channels the last event (or `pusher:cache_miss`).
+    private func acknowledge(_ channel: ChannelName, succeededData: String, cached: CachedEvent?) {
+        send(event: "pusher_internal:subscription_succeeded", channel: channel.name, data: succeededData)
+        if channel.isCache {
+            send(cached?.frame ?? PusherEvent.frame(event: "pusher:cache_miss", channel: channel.name, data: nil as String?))
+        }
     }
 
     private func unsubscribe(_ name: String) {
@@ -202,12 +239,12 @@ final class PusherSession {
 
     private func leave(_ subscription: Subscription) {
         let name = subscription.channel.name
+        memberLists[name] = nil
         let left = hub.leave(self, subscription.channel, memberID: subscription.memberID,
                              countsEnabled: app.config.enableSubscriptionCount)
         app.debugLog.record(.unsubscribed, channel: name, detail: DebugLog.connection(socketID, userID: subscription.memberID))
         if let memberID = subscription.memberID, left.lastOfUser {
-            hub.publish(PusherEvent.frame(event: "pusher_internal:member_removed", channel: name,
-                                          data: #"{"user_id":"# + Self.quoted(memberID) + "}"), to: name)
+            hub.publish(Hub.memberRemovedFrame(name, memberID), to: name)
         }
         if let count = left.subscriptionCount { hub.publishSubscriptionCount(count, to: name) }
     }
@@ -298,7 +335,7 @@ final class PusherSession {
         }
         // user_id comes from the authorized presence data, never from the client's frame.
         let envelope = PusherEvent.encode(event: event, channel: name, data: .json(rawData), userID: subscription.memberID)
-        hub.publishClientEvent(envelope, to: name, except: isSeedEvent ? nil : socketID)
+        hub.publishEvent(envelope, to: name, except: isSeedEvent ? nil : socketID)
     }
 
     private func takeClientEventToken(limit: Int) -> Bool {

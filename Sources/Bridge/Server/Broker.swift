@@ -33,7 +33,7 @@ public final class Broker: Sendable {
         apps = AppRegistry(apps: configs, group: server.loops, loopCount: server.config.threads,
                            outlets: HubOutlets(observer: observer, cluster: cluster))
         let apps = self.apps
-        cluster?.start { message in apps.app(id: message.appID)?.hub.receive(message) }
+        cluster?.start(BrokerClusterNode(apps: apps))
         server.route("GET", "/app/:key", .webSocket(PusherService(apps: apps, seed: organizations?.authority)))
         PusherAPI(apps: apps).install(on: server)
         if let organizations {

@@ -1,0 +1,143 @@
+import Support
+
+/// A hub in a cluster: every subscribe and unsubscribe writes this node's share of the channel to
+/// the cluster's shared state, whose answer says what the change meant for the whole cluster. Only
+/// the node whose change made a transition acts on it, so each `member_added`/`member_removed`
+/// reaches every subscriber once and each lifecycle webhook is sent once, by one node.
+extension Hub {
+    /// Under the directory lock, so that shares of one channel reach the shared state in the order they were made.
+    func recordJoin(_ state: ChannelState, session: PusherSession, channel: ChannelName, member: (id: String, info: String)?,
+                    firstHere: Bool, countsEnabled: Bool) {
+        guard let cluster else { return }
+        let share = ChannelShare(appID: appID, channel: channel.name, subscriptions: state.subscribers,
+                                 members: member.map { [MemberShare(userID: $0.id, connections: state.connections(of: $0.id), info: $0.info)] } ?? [],
+                                 wantsMembers: member != nil)
+        let socketID = session.socketID
+        let loop = session.loopIndex
+        cluster.record(share) { [self] change in
+            if member != nil {
+                // The joiner's `subscription_succeeded`: the cluster's members, or this node's while the cluster is unreachable.
+                let data = change.map { ChannelState.presenceJSON($0.members) } ?? presenceJSON(channel.name)
+                let version = change?.membersVersion ?? 0
+                let shard = shards[loop]
+                group.loops[loop].execute { _ in shard.session(socketID)?.membersKnown(channel.name, succeededData: data, version: version) }
+            }
+            guard let change else {
+                if firstHere, let member { publish(Hub.memberAddedFrame(channel.name, member.id, member.info), to: channel.name, except: socketID) }
+                return
+            }
+            apply(change, except: socketID, countsEnabled: countsEnabled)
+        }
+    }
+
+    func recordLeave(_ state: ChannelState, channel: ChannelName, memberID: String?, lastHere: Bool, countsEnabled: Bool) {
+        guard let cluster else { return }
+        let members = memberID.map { [MemberShare(userID: $0, connections: state.connections(of: $0), info: "null")] } ?? []
+        cluster.record(ChannelShare(appID: appID, channel: channel.name, subscriptions: state.subscribers, members: members)) { [self] change in
+            guard let change else {
+                if lastHere, let memberID { publish(Hub.memberRemovedFrame(channel.name, memberID), to: channel.name) }
+                return
+            }
+            apply(change, countsEnabled: countsEnabled)
+        }
+    }
+
+    /// Acts on what a change did cluster-wide: member events to every subscriber of the cluster,
+    /// webhooks from this node, and the new `subscription_count`.
+    func apply(_ change: ChannelChange, except joiner: String? = nil, countsEnabled: Bool) {
+        let channel = change.channel
+        if change.transition != .departed { announce(change.transition, channel: channel, userID: nil) }
+        for member in change.memberTransitions {
+            switch member.transition {
+            case .unchanged:
+                continue
+            case .arrived, .returned:
+                publishMemberEvent(Hub.memberAdded(channel, member.userID, member.info), to: channel, except: joiner,
+                                   version: change.membersVersion)
+            case .departed:
+                publishMemberEvent(Hub.memberRemoved(channel, member.userID), to: channel, except: nil, version: change.membersVersion)
+            }
+            announce(member.transition, channel: channel, userID: member.userID)
+        }
+        if change.transition == .departed { announce(.departed, channel: channel, userID: nil) }
+        if countsEnabled, change.subscriptionCount > 0, !channel.hasPrefix("presence-") {
+            let now = Hub.now
+            let count = directory.withLock { d -> Int? in
+                guard d.channels[channel] != nil else { return change.subscriptionCount }
+                d.channels[channel]!.clusterSubscribers = change.subscriptionCount
+                return d.throttledCount(channel, now: now, count: change.subscriptionCount)
+            }
+            if let count { publishSubscriptionCount(count, to: channel) }
+        }
+    }
+
+    /// A member event for every subscriber of the cluster whose member list is older than `version`.
+    private func publishMemberEvent(_ envelope: [UInt8], to channel: String, except excluded: String?, version: Int) {
+        deliverMemberEvent(.webSocketFrame(.text, envelope), to: channel, except: excluded, version: version)
+        cluster?.broadcast(.memberEvent(appID: appID, channel: channel, envelope: envelope, excluded: excluded, version: version))
+    }
+
+    func deliverMemberEvent(_ frame: OutboundBuffer, to channel: String, except excluded: String?, version: Int) {
+        let perLoop = directory.withLock { $0.channels[channel]?.subscribersPerLoop }
+        guard let perLoop else { return }
+        for (index, count) in perLoop.enumerated() where count > 0 && index < group.loops.count {
+            let shard = shards[index]
+            group.loops[index].execute { _ in shard.deliverMemberEvent(frame, to: channel, except: excluded, version: version) }
+        }
+    }
+
+    /// The webhook of a cluster-wide transition. An arrival within a departure's grace window goes
+    /// to the node holding that departure, where the two cancel out.
+    private func announce(_ transition: ClusterTransition, channel: String, userID: String?) {
+        switch transition {
+        case .unchanged:
+            break
+        case .arrived:
+            emit(Hub.arrival(channel, userID: userID))
+        case .returned(let holder):
+            if holder == cluster?.nodeID {
+                emit(Hub.arrival(channel, userID: userID))
+            } else {
+                cluster?.broadcast(.heldArrival(appID: appID, holder: holder, channel: channel, userID: userID))
+            }
+        case .departed:
+            emit(userID.map { .memberRemoved(channel: channel, userID: $0) } ?? .channelVacated(channel: channel))
+        }
+    }
+
+    static func arrival(_ channel: String, userID: String?) -> ChannelEvent {
+        userID.map { .memberAdded(channel: channel, userID: $0) } ?? .channelOccupied(channel: channel)
+    }
+
+    /// Writes this node's whole share of every channel again (the shared state lost it).
+    func restoreShares() {
+        guard let cluster else { return }
+        directory.withLock { d in
+            let shares = d.channels.compactMap { name, state in
+                state.subscribers > 0 ? ChannelShare(appID: appID, channel: name, subscriptions: state.subscribers, members: state.memberShares) : nil
+            }
+            cluster.restore(appID: appID, shares)
+        }
+    }
+
+    // MARK: Member events
+
+    static func memberAdded(_ channel: String, _ userID: String, _ info: String) -> [UInt8] {
+        PusherEvent.encode(event: "pusher_internal:member_added", channel: channel,
+                           data: #"{"user_id":"# + quoted(userID) + #","user_info":"# + info + "}")
+    }
+
+    static func memberRemoved(_ channel: String, _ userID: String) -> [UInt8] {
+        PusherEvent.encode(event: "pusher_internal:member_removed", channel: channel, data: #"{"user_id":"# + quoted(userID) + "}")
+    }
+
+    static func memberAddedFrame(_ channel: String, _ userID: String, _ info: String) -> OutboundBuffer {
+        .webSocketFrame(.text, memberAdded(channel, userID, info))
+    }
+
+    static func memberRemovedFrame(_ channel: String, _ userID: String) -> OutboundBuffer {
+        .webSocketFrame(.text, memberRemoved(channel, userID))
+    }
+
+    private static func quoted(_ text: String) -> String { "\"" + JSONString.escaped(text) + "\"" }
+}

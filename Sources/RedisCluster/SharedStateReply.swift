@@ -1,0 +1,71 @@
+import Bridge
+import Redis
+
+/// Reads the scripts' replies (`SharedStateScripts`) into the broker's types; nil for a reply of
+/// another shape, which the adapter reports as a protocol problem.
+enum SharedStateReply {
+    /// `{key, total, users, channelEvent, {user, event, info, …}, {id, info, …}, version}`.
+    static func change(_ value: RESPValue, keys: SharedStateKeys) -> ChannelChange? {
+        guard let fields = value.array, fields.count == 7, let version = fields[6].integer,
+              let key = fields[0].string, let (app, channel) = keys.channelOf(key: key),
+              let total = fields[1].integer, let users = fields[2].integer,
+              let channelEvent = fields[3].string.flatMap(transition),
+              let flatEvents = fields[4].array, flatEvents.count % 3 == 0,
+              let flatMembers = fields[5].array, flatMembers.count % 2 == 0 else { return nil }
+        var memberTransitions: [ChannelChange.Member] = []
+        for i in stride(from: 0, to: flatEvents.count, by: 3) {
+            guard let user = flatEvents[i].string, let event = flatEvents[i + 1].string.flatMap(transition),
+                  let info = flatEvents[i + 2].string else { return nil }
+            memberTransitions.append(.init(userID: user, transition: event, info: info))
+        }
+        var members: [(id: String, info: String)] = []
+        for i in stride(from: 0, to: flatMembers.count, by: 2) {
+            guard let id = flatMembers[i].string, let info = flatMembers[i + 1].string else { return nil }
+            members.append((id, info))
+        }
+        return ChannelChange(appID: app, channel: channel, subscriptionCount: Int(total), userCount: Int(users),
+                             transition: channelEvent, memberTransitions: memberTransitions, members: members,
+                             membersVersion: Int(version))
+    }
+
+    /// "" none, "+" arrived, "-" departed, "~<node>" arrived within the grace window `<node>` holds.
+    static func transition(_ text: String) -> ClusterTransition? {
+        switch text.first {
+        case nil: .unchanged
+        case "+" where text.count == 1: .arrived
+        case "-" where text.count == 1: .departed
+        case "~" where text.count > 1: .returned(holder: String(text.dropFirst()))
+        default: nil
+        }
+    }
+
+    /// `{name, subscriptions, users, …}` of the `occupied` script.
+    static func summaries(_ value: RESPValue) -> [ChannelSummary]? {
+        guard let flat = value.array, flat.count % 3 == 0 else { return nil }
+        var out: [ChannelSummary] = []
+        for i in stride(from: 0, to: flat.count, by: 3) {
+            guard let name = flat[i].string, let total = flat[i + 1].integer, let users = flat[i + 2].integer else { return nil }
+            out.append(ChannelSummary(name: name, subscriptionCount: Int(total), userCount: Int(users)))
+        }
+        return out.sorted { $0.name < $1.name }
+    }
+
+    struct Heartbeat {
+        let renewed: Bool
+        let epoch: String
+        let deadNodes: [String]
+        let otherNodesConnections: [String: Int]
+    }
+
+    /// `{renewed, epoch, {dead nodes}, {app, connections, …}}`.
+    static func heartbeat(_ value: RESPValue) -> Heartbeat? {
+        guard let fields = value.array, fields.count == 4, let renewed = fields[0].integer, let epoch = fields[1].string,
+              let dead = fields[2].array, let flat = fields[3].array, flat.count % 2 == 0 else { return nil }
+        var connections: [String: Int] = [:]
+        for i in stride(from: 0, to: flat.count, by: 2) {
+            guard let app = flat[i].string, let count = flat[i + 1].integer else { return nil }
+            connections[app] = Int(count)
+        }
+        return Heartbeat(renewed: renewed == 1, epoch: epoch, deadNodes: dead.compactMap(\.string), otherNodesConnections: connections)
+    }
+}

@@ -1,0 +1,254 @@
+/// The Lua scripts that change the cluster's shared state. Redis runs each one atomically, so
+/// "first connection anywhere" and "last one anywhere" are decided once for the whole cluster,
+/// whichever nodes race.
+///
+/// One hash per channel (`SharedStateKeys.channel`):
+///
+///     t                total subscriptions, all nodes      n:<node>         one node's subscriptions
+///     uc               presence users, all nodes           u:<user>         one user's connections, all nodes
+///     i:<user>         the user's user_info (JSON text)    m:<node>:<user>  one user's connections on one node
+///     pv, pr:<user>    a departure in its grace window: "<node that holds its webhook>|<deadline ms>"
+///     v                the version of the member list (see `bump`)
+///
+/// A node writes only its own `n:` and `m:` fields, always as absolute values ("this node has 3"),
+/// so writing the same share twice changes nothing and a resynchronisation is just writing them
+/// all again. Node ids are 16 characters, so `m:<node>:<user>` splits without a delimiter.
+///
+/// Every script reports a change per channel as `{key, total, users, channelEvent, {user, event, info, …}, members, version}`
+/// where an event is "" (none), "+" (arrived), "~<node>" (arrived again within the grace window of
+/// a departure whose webhook `<node>` holds) or "-" (departed).
+enum SharedStateScripts {
+    /// Functions every script starts with. `KEYS`/`ARGV` stay with the scripts themselves.
+    private static let prelude = #"""
+    local now, now_us
+    do
+      local t = redis.call('TIME')
+      now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    end
+
+    -- Every member transition gets a new version, larger than any before it (even after the hash
+    -- expired or Redis restarted: it starts from the clock), so a subscriber whose member list
+    -- already has a change can skip its event.
+    local function bump(key)
+      local version = math.max(now_us, tonumber(redis.call('HGET', key, 'v') or '0') + 1)
+      redis.call('HSET', key, 'v', string.format('%.0f', version))
+    end
+
+    -- An arrival: was a departure still in its grace window? Then "~<its node>", else "+".
+    local function arrival(key, field)
+      local held = redis.call('HGET', key, field)
+      if not held then return '+' end
+      redis.call('HDEL', key, field)
+      local bar = string.find(held, '|', 1, true)
+      if tonumber(string.sub(held, bar + 1)) > now then return '~' .. string.sub(held, 1, bar - 1) end
+      return '+'
+    end
+
+    local function departure(key, field, node, grace)
+      redis.call('HSET', key, field, node .. '|' .. (now + grace))
+      return '-'
+    end
+
+    -- Sets `node`'s subscriptions to `count`; returns the channel's event.
+    local function set_subscriptions(key, chans, name, node, count, grace)
+      local field = 'n:' .. node
+      local old = tonumber(redis.call('HGET', key, field) or '0')
+      if count == old then return '' end
+      local total = redis.call('HINCRBY', key, 't', count - old)
+      if count > 0 then redis.call('HSET', key, field, count) else redis.call('HDEL', key, field) end
+      local before = total - (count - old)
+      if before <= 0 and total > 0 then
+        redis.call('SADD', chans, name)
+        redis.call('PERSIST', key)
+        return arrival(key, 'pv')
+      elseif before > 0 and total <= 0 then
+        redis.call('SREM', chans, name)
+        -- Nothing left but grace records: let the hash go once they are of no use.
+        redis.call('PEXPIRE', key, grace + 60000)
+        return departure(key, 'pv', node, grace)
+      end
+      return ''
+    end
+
+    -- Sets `node`'s connections of presence user `user` to `count`; returns the user's event.
+    local function set_member(key, node, user, count, info, grace)
+      local field = 'm:' .. node .. ':' .. user
+      local old = tonumber(redis.call('HGET', key, field) or '0')
+      if count == old then return '' end
+      local total = redis.call('HINCRBY', key, 'u:' .. user, count - old)
+      if count > 0 then redis.call('HSET', key, field, count) else redis.call('HDEL', key, field) end
+      local before = total - (count - old)
+      if before <= 0 and total > 0 then
+        redis.call('HSET', key, 'i:' .. user, info)
+        redis.call('HINCRBY', key, 'uc', 1)
+        bump(key)
+        return arrival(key, 'pr:' .. user)
+      elseif before > 0 and total <= 0 then
+        redis.call('HDEL', key, 'u:' .. user, 'i:' .. user)
+        redis.call('HINCRBY', key, 'uc', -1)
+        bump(key)
+        return departure(key, 'pr:' .. user, node, grace)
+      end
+      return ''
+    end
+
+    -- The presence members as {id, info, id, info, …}.
+    local function members(key)
+      local all = redis.call('HGETALL', key)
+      local out = {}
+      for i = 1, #all, 2 do
+        if string.sub(all[i], 1, 2) == 'i:' then
+          out[#out + 1] = string.sub(all[i], 3)
+          out[#out + 1] = all[i + 1]
+        end
+      end
+      return out
+    end
+
+    local function report(key, channel_event, user_events, with_members)
+      local total = tonumber(redis.call('HGET', key, 't') or '0')
+      local users = tonumber(redis.call('HGET', key, 'uc') or '0')
+      local version = tonumber(redis.call('HGET', key, 'v') or '0')
+      return {key, total, users, channel_event, user_events, with_members and members(key) or {}, version}
+    end
+
+    -- Takes every share `node` holds in `key` away (the node died, or no longer has the channel).
+    local function drop(key, chans, name, node, grace)
+      local user_events = {}
+      local prefix = 'm:' .. node .. ':'
+      local all = redis.call('HGETALL', key)
+      for i = 1, #all, 2 do
+        if string.sub(all[i], 1, #prefix) == prefix then
+          local user = string.sub(all[i], #prefix + 1)
+          local event = set_member(key, node, user, 0, '', grace)
+          if event ~= '' then
+            user_events[#user_events + 1] = user
+            user_events[#user_events + 1] = event
+            user_events[#user_events + 1] = ''
+          end
+        end
+      end
+      return report(key, set_subscriptions(key, chans, name, node, 0, grace), user_events, false)
+    end
+    """#
+
+    /// One channel after a subscribe or unsubscribe on this node.
+    /// KEYS: channel hash, the app's channel set, this node's key index.
+    /// ARGV: node, channel name, grace ms, subscriptions here, want members (0/1), then optionally user, connections here, info.
+    static let record = prelude + "\n" + #"""
+    local key, chans, index = KEYS[1], KEYS[2], KEYS[3]
+    local node, name, grace, count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+    local user_events = {}
+    if ARGV[6] then
+      local event = set_member(key, node, ARGV[6], tonumber(ARGV[7]), ARGV[8], grace)
+      if event ~= '' then user_events = {ARGV[6], event, ARGV[8]} end
+    end
+    local channel_event = set_subscriptions(key, chans, name, node, count, grace)
+    if count > 0 then redis.call('SADD', index, key) else redis.call('SREM', index, key) end
+    return report(key, channel_event, user_events, ARGV[5] == '1')
+    """#
+
+    /// This node's whole share of one channel, written again (after shared state was lost or the
+    /// node was swept): its subscriptions and every member it has there; members it no longer has are dropped.
+    /// KEYS: as `record`. ARGV: node, channel name, grace ms, subscriptions here, then user, connections, info per member.
+    static let restore = prelude + "\n" + #"""
+    local key, chans, index = KEYS[1], KEYS[2], KEYS[3]
+    local node, name, grace, count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+    local listed, user_events = {}, {}
+    for i = 5, #ARGV, 3 do
+      listed[ARGV[i]] = true
+      local event = set_member(key, node, ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], grace)
+      if event ~= '' then
+        user_events[#user_events + 1] = ARGV[i]; user_events[#user_events + 1] = event; user_events[#user_events + 1] = ARGV[i + 2]
+      end
+    end
+    local prefix = 'm:' .. node .. ':'
+    local all = redis.call('HGETALL', key)
+    for i = 1, #all, 2 do
+      local user = string.sub(all[i], #prefix + 1)
+      if string.sub(all[i], 1, #prefix) == prefix and not listed[user] then
+        local event = set_member(key, node, user, 0, '', grace)
+        if event ~= '' then
+          user_events[#user_events + 1] = user; user_events[#user_events + 1] = event; user_events[#user_events + 1] = ''
+        end
+      end
+    end
+    local channel_event = set_subscriptions(key, chans, name, node, count, grace)
+    if count > 0 then redis.call('SADD', index, key) else redis.call('SREM', index, key) end
+    return report(key, channel_event, user_events, false)
+    """#
+
+    /// Drops `node`'s share of every channel in its index but the ones listed (all of them for a
+    /// dead node). With `forget` = 1 the node itself is forgotten, once: a second sweeper finds nothing.
+    /// KEYS: the node index, the node set, the node's connection counts.
+    /// ARGV: node, grace ms, forget (0/1), key prefix of channel hashes, key prefix of channel sets,
+    /// the only app to look at ("" for all), then the channel keys to keep.
+    static let drop = prelude + "\n" + #"""
+    local index, nodes, conns = KEYS[1], KEYS[2], KEYS[3]
+    local node, grace, forget = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+    local channel_prefix, set_prefix, only_app = ARGV[4], ARGV[5], ARGV[6]
+    if forget and redis.call('SREM', nodes, node) == 0 then return {} end
+    local keep = {}
+    for i = 7, #ARGV do keep[ARGV[i]] = true end
+    local changes = {}
+    for _, key in ipairs(redis.call('SMEMBERS', index)) do
+      -- "<prefix>ch:<app>:<channel>": the channel name has no colon, so it is what follows the last one.
+      local name = string.match(key, ':([^:]*)$')
+      local app = string.sub(key, #channel_prefix + 1, #key - #name - 1)
+      if not keep[key] and (only_app == '' or app == only_app) then
+        local chans = set_prefix .. app
+        changes[#changes + 1] = drop(key, chans, name, node, grace)
+        redis.call('SREM', index, key)
+      end
+    end
+    if forget then redis.call('DEL', index, conns) end
+    return changes
+    """#
+
+    /// The heartbeat: renews this node's lease (re-creating it, and reporting "lost", when it had
+    /// expired or Redis lost its data), publishes this node's connections per app, and lists the
+    /// nodes whose lease is gone. KEYS: the node set, this node's lease, this node's connection counts, the epoch.
+    /// ARGV: node, lease ms, lease key prefix, connection key prefix, fresh epoch, then app, count pairs.
+    /// Returns {renewed (1) or lost (0), epoch, {dead nodes}, {app, connections on the other nodes, …}}.
+    static let heartbeat = #"""
+    local nodes, lease, conns, epoch_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+    local node, lease_ms, lease_prefix, conns_prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+    redis.call('SET', epoch_key, ARGV[5], 'NX')
+    local epoch = redis.call('GET', epoch_key)
+    local renewed = redis.call('SET', lease, '1', 'PX', lease_ms, 'XX') and 1 or 0
+    if renewed == 0 then redis.call('SET', lease, '1', 'PX', lease_ms) end
+    redis.call('SADD', nodes, node)
+    redis.call('DEL', conns)
+    for i = 6, #ARGV, 2 do redis.call('HSET', conns, ARGV[i], ARGV[i + 1]) end
+    redis.call('PEXPIRE', conns, lease_ms)
+    local dead, others = {}, {}
+    for _, other in ipairs(redis.call('SMEMBERS', nodes)) do
+      if other ~= node then
+        if redis.call('EXISTS', lease_prefix .. other) == 0 then
+          dead[#dead + 1] = other
+        else
+          local counts = redis.call('HGETALL', conns_prefix .. other)
+          for i = 1, #counts, 2 do others[counts[i]] = (others[counts[i]] or 0) + tonumber(counts[i + 1]) end
+        end
+      end
+    end
+    local flat = {}
+    for app, count in pairs(others) do flat[#flat + 1] = app; flat[#flat + 1] = count end
+    return {renewed, epoch, dead, flat}
+    """#
+
+    /// The occupied channels of an app with their counts: {name, subscriptions, users, …}.
+    /// KEYS: the app's channel set. ARGV: the channel hash prefix of the app.
+    static let occupied = #"""
+    local out = {}
+    for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+      local values = redis.call('HMGET', ARGV[1] .. name, 't', 'uc')
+      local total = tonumber(values[1] or '0')
+      if total > 0 then
+        out[#out + 1] = name; out[#out + 1] = total; out[#out + 1] = tonumber(values[2] or '0')
+      end
+    end
+    return out
+    """#
+}
