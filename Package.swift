@@ -23,7 +23,7 @@ let package = Package(
         // The Redis client (RESP, pipelining, reconnects, pub/sub). The broker core does not
         // import it: RedisCluster adapts it to the core's ClusterAdapter seam.
         .target(name: "Redis", dependencies: ["CSystem", "Support"]),
-        .target(name: "RedisCluster", dependencies: ["Bridge", "Redis"]),
+        .target(name: "RedisCluster", dependencies: ["Bridge", "Redis", "Support"]),
         // Static/ (the JS client, the console page) is copied beside the binary as
         // Bridge_BridgeServer.resources and read once at start through Bundle.module.
         .executableTarget(name: "BridgeServer", dependencies: ["Bridge", "Webhooks", "Support", "Redis", "RedisCluster"],

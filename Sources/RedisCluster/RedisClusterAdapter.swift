@@ -64,10 +64,16 @@ public final class RedisClusterAdapter: ClusterAdapter {
         self.graceMs = graceMs
         self.log = log
         let state = self.state
+        let loaded = Mutex<RedisClient?>(nil)
         redis = try RedisClient(url: url, options: RedisOptions(threadName: "redis-pub")) { event in
             state.withLock { $0.publisherUp = event == .connected }
             log("redis publisher: \(event)")
+            // Nothing else is queued on a fresh connection: the scripts are loaded before any EVALSHA.
+            if event == .connected, let client = loaded.withLock({ $0 }) {
+                for script in SharedStateScripts.all { try? client.send(["SCRIPT", "LOAD", script.source]) { _ in } }
+            }
         }
+        loaded.withLock { $0 = redis }
     }
 
     // MARK: Events
@@ -115,28 +121,28 @@ public final class RedisClusterAdapter: ClusterAdapter {
     // MARK: Shared state
 
     public func record(_ share: ChannelShare, completion: @escaping @Sendable (ChannelChange?) -> Void) {
-        var arguments = script(SharedStateScripts.record, keys: channelKeys(share),
-                               [nodeID, share.channel, graceMs, share.subscriptions, share.wantsMembers ? "1" : "0"])
+        var arguments: [any RedisArgument] = [nodeID, share.channel, graceMs, share.subscriptions, share.wantsMembers ? "1" : "0"]
         if let member = share.members.first {
             arguments += [member.userID, member.connections, member.info] as [any RedisArgument]
         }
         let keys = self.keys
-        evaluate(arguments, writes: true) { reply in completion(reply.flatMap { SharedStateReply.change($0, keys: keys) }) }
+        run(SharedStateScripts.record, keys: channelKeys(share), arguments, writes: true) { reply in
+            completion(reply.flatMap { SharedStateReply.change($0, keys: keys) })
+        }
     }
 
     public func restore(appID: String, _ shares: [ChannelShare]) {
         for share in shares {
-            var arguments = script(SharedStateScripts.restore, keys: channelKeys(share), [nodeID, share.channel, graceMs, share.subscriptions])
+            var arguments: [any RedisArgument] = [nodeID, share.channel, graceMs, share.subscriptions]
             for member in share.members {
                 arguments += [member.userID, member.connections, member.info] as [any RedisArgument]
             }
-            evaluate(arguments, writes: true) { reply in self.applyChanges(reply.map { [$0] }) }
+            run(SharedStateScripts.restore, keys: channelKeys(share), arguments, writes: true) { reply in self.applyChanges(reply.map { [$0] }) }
         }
         // Channels this node had before but has no longer: their shares go, as if a sweep.
-        var drop = script(SharedStateScripts.drop, keys: [keys.index(node: nodeID), keys.nodes, keys.connections(node: nodeID)],
-                          [nodeID, graceMs, "0", keys.channelPrefix, keys.channelSetPrefix, appID])
-        drop += shares.map { keys.channel(app: appID, $0.channel) } as [any RedisArgument]
-        evaluate(drop, writes: true) { reply in self.applyChanges(reply?.array) }
+        let kept = shares.map { keys.channel(app: appID, $0.channel) } as [any RedisArgument]
+        run(SharedStateScripts.drop, keys: dropKeys(nodeID), [nodeID, graceMs, "0", keys.channelPrefix, keys.channelSetPrefix, appID] + kept,
+            writes: true) { reply in self.applyChanges(reply?.array) }
     }
 
     /// Hands changes nobody here asked for (a restore, a sweep) to the node.
@@ -152,18 +158,22 @@ public final class RedisClusterAdapter: ClusterAdapter {
         [keys.channel(app: share.appID, share.channel), keys.channelSet(app: share.appID), keys.index(node: nodeID)]
     }
 
+    private func dropKeys(_ node: String) -> [String] {
+        [keys.index(node: node), keys.nodes, keys.connections(node: node)]
+    }
+
     // MARK: Heartbeat
 
     /// Renews the lease and publishes the connection counts; restores this node's share when the
     /// shared state lost it; sweeps dead nodes. Runs on `queue`, and schedules the next one.
     private func heartbeat() {
         guard let node = state.withLock({ $0.stopped ? nil : $0.node }) else { return }
-        var arguments = script(SharedStateScripts.heartbeat, keys: [keys.nodes, keys.lease(node: nodeID), keys.connections(node: nodeID), keys.epoch],
-                               [nodeID, leaseMs, keys.leasePrefix, keys.connectionsPrefix, SecureRandom.hex(8)])
+        var arguments: [any RedisArgument] = [nodeID, leaseMs, keys.leasePrefix, keys.connectionsPrefix, SecureRandom.hex(8)]
         for (app, count) in node.connectionCounts() where count > 0 {
             arguments += [app, count] as [any RedisArgument]
         }
-        evaluate(arguments, writes: false) { reply in
+        let beatKeys = [keys.nodes, keys.lease(node: nodeID), keys.connections(node: nodeID), keys.epoch]
+        run(SharedStateScripts.heartbeat, keys: beatKeys, arguments, writes: false) { reply in
             defer { self.queue.asyncAfter(deadline: .now() + .milliseconds(self.leaseMs / 3)) { self.heartbeat() } }
             guard let beat = reply.flatMap(SharedStateReply.heartbeat) else { return }
             node.otherNodesHave(connections: beat.otherNodesConnections)
@@ -186,9 +196,8 @@ public final class RedisClusterAdapter: ClusterAdapter {
 
     /// Takes a dead node's share away; only one survivor gets its changes, and announces them.
     private func sweep(_ deadNode: String) {
-        let arguments = script(SharedStateScripts.drop, keys: [keys.index(node: deadNode), keys.nodes, keys.connections(node: deadNode)],
-                               [deadNode, graceMs, "1", keys.channelPrefix, keys.channelSetPrefix, ""])
-        evaluate(arguments, writes: false) { reply in
+        run(SharedStateScripts.drop, keys: dropKeys(deadNode), [deadNode, graceMs, "1", keys.channelPrefix, keys.channelSetPrefix, ""],
+            writes: false) { reply in
             guard let changes = reply?.array, !changes.isEmpty else { return }
             self.log("cluster: node \(deadNode) missed its lease: its share of \(changes.count) channels removed")
             self.applyChanges(changes)
@@ -198,8 +207,9 @@ public final class RedisClusterAdapter: ClusterAdapter {
     // MARK: Queries
 
     public func occupiedChannels(appID: String, completion: @escaping @Sendable ([ChannelSummary]?) -> Void) {
-        let arguments = script(SharedStateScripts.occupied, keys: [keys.channelSet(app: appID)], [keys.channel(app: appID, "")])
-        evaluate(arguments, writes: false) { reply in completion(reply.flatMap(SharedStateReply.summaries)) }
+        run(SharedStateScripts.occupied, keys: [keys.channelSet(app: appID)], [keys.channel(app: appID, "")], writes: false) { reply in
+            completion(reply.flatMap(SharedStateReply.summaries))
+        }
     }
 
     public func channel(appID: String, name: String, completion: @escaping @Sendable (ChannelSummary?) -> Void) {
@@ -219,27 +229,56 @@ public final class RedisClusterAdapter: ClusterAdapter {
 
     // MARK: Commands
 
-    private func script(_ source: String, keys: [String], _ arguments: [any RedisArgument]) -> [any RedisArgument] {
-        ["EVAL", source, keys.count] + keys as [any RedisArgument] + arguments
+    /// Runs one of `SharedStateScripts` by its SHA (loaded on every connect), the whole script
+    /// if Redis no longer has it (SCRIPT FLUSH).
+    private func run(_ script: RedisScript, keys: [String], _ arguments: [any RedisArgument], writes: Bool,
+                     completion: @escaping @Sendable (RESPValue?) -> Void) {
+        let call = [keys.count] + keys as [any RedisArgument] + arguments
+        let failed = failure(writes: writes, completion: completion)
+        send(["EVALSHA", script.sha] + call, onError: failed) { [self] value in
+            switch value {
+            case .success(let reply):
+                completion(reply)
+            case .failure(.server(let message)) where message.hasPrefix("NOSCRIPT"):
+                send(["EVAL", script.source] + call, onError: failed) { retried in
+                    switch retried {
+                    case .success(let reply): completion(reply)
+                    case .failure(let error): failed(error)
+                    }
+                }
+            case .failure(let error):
+                failed(error)
+            }
+        }
     }
 
-    /// Sends a command; `completion` gets its reply, or nil (on `queue`, never on the caller's
-    /// thread) when Redis cannot answer. A write that fails leaves the shared state stale.
+    /// A plain command; `completion` gets nil when Redis cannot answer.
     private func evaluate(_ arguments: [any RedisArgument], writes: Bool, completion: @escaping @Sendable (RESPValue?) -> Void) {
-        let failed: @Sendable (RedisError) -> Void = { [state, log] error in
+        let failed = failure(writes: writes, completion: completion)
+        send(arguments, onError: failed) { result in
+            switch result {
+            case .success(let reply): completion(reply)
+            case .failure(let error): failed(error)
+            }
+        }
+    }
+
+    /// What a failed command does: a write that fails leaves the shared state stale.
+    private func failure(writes: Bool, completion: @escaping @Sendable (RESPValue?) -> Void) -> @Sendable (RedisError) -> Void {
+        { [state, log] error in
             if writes { state.withLock { $0.stale = true } }
             if case .server(let message) = error { log("redis: command refused: \(message)") }
             completion(nil)
         }
+    }
+
+    /// Sends, or reports the refusal on `queue`: never on the caller's thread, which may hold a hub's lock.
+    private func send(_ arguments: [any RedisArgument], onError: @escaping @Sendable (RedisError) -> Void,
+                      completion: @escaping RedisCompletion) {
         do {
-            try redis.send(arguments) { result in
-                switch result {
-                case .success(let value): completion(value)
-                case .failure(let error): failed(error)
-                }
-            }
+            try redis.send(arguments, completion: completion)
         } catch {
-            queue.async { failed(error) }
+            queue.async { onError(error) }
         }
     }
 
@@ -256,8 +295,9 @@ public final class RedisClusterAdapter: ClusterAdapter {
     /// sweep) instead of when its lease runs out. Waits at most a second for Redis.
     public func stop() {
         state.withLock { $0.stopped = true }
-        let arguments = script(SharedStateScripts.drop, keys: [keys.index(node: nodeID), keys.nodes, keys.connections(node: nodeID)],
-                               [nodeID, graceMs, "1", keys.channelPrefix, keys.channelSetPrefix, ""])
+        let drop = SharedStateScripts.drop
+        let arguments: [any RedisArgument] = ["EVAL", drop.source, 3] + dropKeys(nodeID) as [any RedisArgument]
+            + [nodeID, graceMs, "1", keys.channelPrefix, keys.channelSetPrefix, ""] as [any RedisArgument]
         if let reply = try? redis.sendAndWait(arguments, timeoutMs: 1000) {
             applyChanges(reply.array)
             _ = try? redis.sendAndWait(["DEL", keys.lease(node: nodeID)], timeoutMs: 1000)

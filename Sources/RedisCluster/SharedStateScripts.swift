@@ -1,3 +1,5 @@
+import Support
+
 /// The Lua scripts that change the cluster's shared state. Redis runs each one atomically, so
 /// "first connection anywhere" and "last one anywhere" are decided once for the whole cluster,
 /// whichever nodes race.
@@ -136,7 +138,7 @@ enum SharedStateScripts {
     /// One channel after a subscribe or unsubscribe on this node.
     /// KEYS: channel hash, the app's channel set, this node's key index.
     /// ARGV: node, channel name, grace ms, subscriptions here, want members (0/1), then optionally user, connections here, info.
-    static let record = prelude + "\n" + #"""
+    static let record = RedisScript(prelude + "\n" + #"""
     local key, chans, index = KEYS[1], KEYS[2], KEYS[3]
     local node, name, grace, count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
     local user_events = {}
@@ -147,12 +149,12 @@ enum SharedStateScripts {
     local channel_event = set_subscriptions(key, chans, name, node, count, grace)
     if count > 0 then redis.call('SADD', index, key) else redis.call('SREM', index, key) end
     return report(key, channel_event, user_events, ARGV[5] == '1')
-    """#
+    """#)
 
     /// This node's whole share of one channel, written again (after shared state was lost or the
     /// node was swept): its subscriptions and every member it has there; members it no longer has are dropped.
     /// KEYS: as `record`. ARGV: node, channel name, grace ms, subscriptions here, then user, connections, info per member.
-    static let restore = prelude + "\n" + #"""
+    static let restore = RedisScript(prelude + "\n" + #"""
     local key, chans, index = KEYS[1], KEYS[2], KEYS[3]
     local node, name, grace, count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
     local listed, user_events = {}, {}
@@ -177,14 +179,14 @@ enum SharedStateScripts {
     local channel_event = set_subscriptions(key, chans, name, node, count, grace)
     if count > 0 then redis.call('SADD', index, key) else redis.call('SREM', index, key) end
     return report(key, channel_event, user_events, false)
-    """#
+    """#)
 
     /// Drops `node`'s share of every channel in its index but the ones listed (all of them for a
     /// dead node). With `forget` = 1 the node itself is forgotten, once: a second sweeper finds nothing.
     /// KEYS: the node index, the node set, the node's connection counts.
     /// ARGV: node, grace ms, forget (0/1), key prefix of channel hashes, key prefix of channel sets,
     /// the only app to look at ("" for all), then the channel keys to keep.
-    static let drop = prelude + "\n" + #"""
+    static let drop = RedisScript(prelude + "\n" + #"""
     local index, nodes, conns = KEYS[1], KEYS[2], KEYS[3]
     local node, grace, forget = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
     local channel_prefix, set_prefix, only_app = ARGV[4], ARGV[5], ARGV[6]
@@ -204,14 +206,14 @@ enum SharedStateScripts {
     end
     if forget then redis.call('DEL', index, conns) end
     return changes
-    """#
+    """#)
 
     /// The heartbeat: renews this node's lease (re-creating it, and reporting "lost", when it had
     /// expired or Redis lost its data), publishes this node's connections per app, and lists the
     /// nodes whose lease is gone. KEYS: the node set, this node's lease, this node's connection counts, the epoch.
     /// ARGV: node, lease ms, lease key prefix, connection key prefix, fresh epoch, then app, count pairs.
     /// Returns {renewed (1) or lost (0), epoch, {dead nodes}, {app, connections on the other nodes, …}}.
-    static let heartbeat = #"""
+    static let heartbeat = RedisScript(#"""
     local nodes, lease, conns, epoch_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
     local node, lease_ms, lease_prefix, conns_prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
     redis.call('SET', epoch_key, ARGV[5], 'NX')
@@ -236,11 +238,11 @@ enum SharedStateScripts {
     local flat = {}
     for app, count in pairs(others) do flat[#flat + 1] = app; flat[#flat + 1] = count end
     return {renewed, epoch, dead, flat}
-    """#
+    """#)
 
     /// The occupied channels of an app with their counts: {name, subscriptions, users, …}.
     /// KEYS: the app's channel set. ARGV: the channel hash prefix of the app.
-    static let occupied = #"""
+    static let occupied = RedisScript(#"""
     local out = {}
     for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
       local values = redis.call('HMGET', ARGV[1] .. name, 't', 'uc')
@@ -250,5 +252,18 @@ enum SharedStateScripts {
       end
     end
     return out
-    """#
+    """#)
+
+    static let all = [record, restore, drop, heartbeat, occupied]
+}
+
+/// A Lua script and its SHA-1, for EVALSHA: each call sends 40 bytes instead of the script.
+struct RedisScript: Sendable {
+    let source: String
+    let sha: String
+
+    init(_ source: String) {
+        self.source = source
+        sha = Digest.hex(Digest.sha1(Array(source.utf8)))
+    }
 }
