@@ -71,12 +71,9 @@ class RedisServer:
 
 def cluster_flags(redis: RedisServer, prefix: str | None = None, lease: float | None = None) -> list[str]:
     """`bridge serve` flags that join the cluster on `redis` (a fresh key prefix per test), with a
-    node lease of `lease` seconds (--cluster-lease) when given and the binary knows the flag.
-
-    A binary without --cluster-lease still starts (without the flag) so that what it already does
-    can be tested; test_cluster_state.py asserts the flag itself."""
+    node lease of `lease` seconds (--cluster-lease) when given."""
     flags = ["--adapter", "redis", "--redis-url", redis.url, "--redis-prefix", prefix or f"t{uuid.uuid4().hex[:8]}"]
-    if lease is not None and knows_flag("--cluster-lease"):
+    if lease is not None:
         flags += ["--cluster-lease", f"{lease:g}"]
     return flags
 

@@ -15,6 +15,7 @@ counts more than once was sent by more than one node."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections import Counter
 
@@ -464,6 +465,11 @@ def test_http_api_answers_are_cluster_wide_on_every_node(pusher_bridge, redis):
                 "empty": rest.channel_info("nobody-here", ["subscription_count"]),
                 "x-users": users(node, "presence-x"),
                 "y-users": users(node, "presence-y"),
+                # The counts a trigger answers with `info` are the cluster's too.
+                "trigger": node.api().events({"name": "ping", "channels": ["room", "presence-x"], "data": "{}",
+                                              "info": "subscription_count,user_count"}).json,
+                "batch": node.api().batch([{"channel": "presence-y", "name": "ping", "data": "{}",
+                                            "info": "user_count"}]).json,
             }
         want = {
             "all": {"channels": {"room": {}, "private-a": {}, "presence-x": {}, "presence-y": {}}},
@@ -475,6 +481,9 @@ def test_http_api_answers_are_cluster_wide_on_every_node(pusher_bridge, redis):
             "empty": {"occupied": False, "subscription_count": 0},
             "x-users": ["1", "2"],
             "y-users": ["3", "4"],
+            "trigger": {"channels": {"room": {"subscription_count": 4},
+                                     "presence-x": {"subscription_count": 3, "user_count": 2}}},
+            "batch": {"batch": [{"user_count": 2}]},
         }
         assert_every_node(dep, view, want)
 
@@ -492,6 +501,9 @@ def test_http_api_answers_are_cluster_wide_on_every_node(pusher_bridge, redis):
             "x": {"occupied": True, "subscription_count": 2, "user_count": 2},
             "y": {"occupied": True, "user_count": 1},
             "y-users": ["3"],
+            "trigger": {"channels": {"room": {"subscription_count": 1},
+                                     "presence-x": {"subscription_count": 2, "user_count": 2}}},
+            "batch": {"batch": [{"user_count": 1}]},
         })
         assert_every_node(dep, view, want)
     finally:
@@ -675,3 +687,50 @@ def test_contract_channels_and_users_answers(deploy):
             ["1"]))
     finally:
         close_all(*sockets)
+
+
+# ----------------------------------------------------------------------------------------------
+# A node that is shut down (SIGTERM) leaves at once; queries while Redis is down
+# ----------------------------------------------------------------------------------------------
+
+
+def test_stopped_node_leaves_without_waiting_for_its_lease(pusher_bridge, redis, receiver):
+    hooks = receiver()
+    app = hook_app(hooks)
+    # A long lease: whatever arrives within seconds was not the sweep.
+    dep = cluster(pusher_bridge, redis, 2, [app], OPTIONS, lease=60)
+    leaving, staying = dep.nodes
+    watcher = staying.ws()
+    member = leaving.ws()
+    try:
+        watcher.subscribe_ok("presence-x", "w")
+        member.subscribe_ok("presence-x", "m")
+        wait_member_events(watcher, "presence-x", members(("added", "m")), SPREAD)
+        leaving.proc.send_signal(signal.SIGTERM)
+        wait_member_events(watcher, "presence-x", members(("added", "m"), ("removed", "m")), 10)
+        assert leaving.proc.wait(15) == 0
+        assert_every_node(Deployment("cluster", [staying]), lambda node: users(node, "presence-x"), ["w"])
+        expect_hooks(hooks, app, Counter([occupied("presence-x"), added("presence-x", "w"), added("presence-x", "m"),
+                                          removed("presence-x", "m")]))
+    finally:
+        close_all(watcher, member)
+
+
+def test_channel_queries_answer_503_while_redis_is_down(pusher_bridge, redis):
+    dep = cluster(pusher_bridge, redis, 1, [make_app("1")], OPTIONS, LEASE)
+    node = dep.node(0)
+    ws = node.ws()
+    try:
+        ws.subscribe_ok("presence-x", "1")
+        redis.stop()
+        wait_until(lambda: get(node.port, "/ready").status == 503, 10, "/ready 503 with Redis down")
+        for path in ("/channels", "/channels/presence-x", "/channels/presence-x/users"):
+            result = node.api().get(path)
+            assert result.status == 503, (path, result)
+            assert "cannot be reached" in result.json["error"], (path, result)
+        # A trigger is still published (to this node's clients) and answers with this node's counts.
+        result = node.api().events({"name": "ev", "channel": "presence-x", "data": "{}", "info": "user_count"})
+        assert result.status == 200 and result.json == {"channels": {"presence-x": {"user_count": 1}}}, result
+        assert ws.wait_for("ev", "presence-x")["data"] == "{}"
+    finally:
+        close_all(ws)

@@ -11,17 +11,18 @@ struct PusherAPI: Sendable {
     func install(on server: Server) {
         route(server, "POST", "/apps/:app_id/events", events)
         route(server, "POST", "/apps/:app_id/batch_events", batchEvents)
-        query(server, "/apps/:app_id/channels", channels)
-        query(server, "/apps/:app_id/channels/:channel_name", channel)
-        query(server, "/apps/:app_id/channels/:channel_name/users", users)
+        route(server, "GET", "/apps/:app_id/channels", channels)
+        route(server, "GET", "/apps/:app_id/channels/:channel_name", channel)
+        route(server, "GET", "/apps/:app_id/channels/:channel_name/users", users)
         route(server, "POST", "/apps/:app_id/users/:user_id/terminate_connections", terminateConnections)
         // pusher-http-python 3.3 leaves `/apps/{id}` out of this one path; its auth_key names the app.
         route(server, "POST", "/users/:user_id/terminate_connections", terminateConnections)
     }
 
-    typealias Handler = @Sendable (Call) throws(APIError) -> String
-    /// A question about channels: in a cluster the answer comes later, from the shared state.
-    typealias QueryHandler = @Sendable (Call, _ answer: @escaping @Sendable (String?) -> Void) throws(APIError) -> Void
+    /// Answers with the JSON body, at once or later: in a cluster, questions about channels are
+    /// answered from the shared state. A nil body: the cluster's state cannot be reached (503).
+    typealias Handler = @Sendable (Call, _ answer: @escaping Answer) throws(APIError) -> Void
+    typealias Answer = @Sendable (String?) -> Void
 
     /// One authenticated request: the app it addresses, that app's settings, the route parameters.
     struct Call {
@@ -42,18 +43,7 @@ struct PusherAPI: Sendable {
 
     private func route(_ server: Server, _ method: String, _ pattern: String, _ handler: @escaping Handler) {
         let apps = self.apps
-        server.route(method, pattern, .http { request, parameters in
-            do throws(APIError) {
-                return .json(200, try handler(try Self.call(request, parameters, apps: apps)))
-            } catch {
-                return .error(error.status, error.message)
-            }
-        })
-    }
-
-    private func query(_ server: Server, _ pattern: String, _ handler: @escaping QueryHandler) {
-        let apps = self.apps
-        server.route("GET", pattern, .deferredHTTP { request, parameters, responder in
+        server.route(method, pattern, .deferredHTTP { request, parameters, responder in
             do throws(APIError) {
                 try handler(try Self.call(request, parameters, apps: apps)) { body in
                     responder.respond(body.map { .json(200, $0) } ?? .error(503, "The cluster's shared state cannot be reached, try again"))
@@ -92,7 +82,7 @@ struct PusherAPI: Sendable {
     }
 
     /// Also the debug console's way to send an event, so that it obeys the same rules.
-    func events(_ call: Call) throws(APIError) -> String {
+    func events(_ call: Call, answer: @escaping Answer) throws(APIError) {
         let (body, object) = try Self.jsonBody(call.request)
         let channelNames: [String]
         if let list = object["channels"] {
@@ -112,12 +102,14 @@ struct PusherAPI: Sendable {
             throw APIError(403, "Over the rate limit of \(call.config.maxBackendEventsPerSecond ?? 0) events per second")
         }
         publish(event, app: call.app, config: call.config)
-        guard !event.info.isEmpty else { return "{}" }
-        let entries = event.channels.map { "\"" + JSONString.escaped($0.name) + "\":" + Self.info(event.info, of: $0, in: call.app.hub) }
-        return #"{"channels":{"# + entries.joined(separator: ",") + "}}"
+        guard !event.info.isEmpty else { return answer("{}") }
+        Self.info(event.channels.map { (event.info, $0) }, in: call.app.hub) { infos in
+            let entries = zip(event.channels, infos).map { "\"" + JSONString.escaped($0.name) + "\":" + $1 }
+            answer(#"{"channels":{"# + entries.joined(separator: ",") + "}}")
+        }
     }
 
-    private func batchEvents(_ call: Call) throws(APIError) -> String {
+    private func batchEvents(_ call: Call, answer: @escaping Answer) throws(APIError) {
         let (body, object) = try Self.jsonBody(call.request)
         guard let items = object["batch"]?.arrayValue else { throw APIError(400, "Missing batch: expected {\"batch\":[…]}") }
         guard items.count <= call.config.maxEventBatchSize else {
@@ -138,9 +130,10 @@ struct PusherAPI: Sendable {
             throw APIError(403, "Over the rate limit of \(call.config.maxBackendEventsPerSecond ?? 0) events per second")
         }
         for event in events { publish(event, app: call.app, config: call.config) }
-        guard events.contains(where: { !$0.info.isEmpty }) else { return "{}" }
-        let results = events.map { Self.info($0.info, of: $0.channels[0], in: call.app.hub) }
-        return #"{"batch":["# + results.joined(separator: ",") + "]}"
+        guard events.contains(where: { !$0.info.isEmpty }) else { return answer("{}") }
+        Self.info(events.map { ($0.info, $0.channels[0]) }, in: call.app.hub) { infos in
+            answer(#"{"batch":["# + infos.joined(separator: ",") + "]}")
+        }
     }
 
     private func publish(_ event: Event, app: App, config: AppConfig) {
@@ -195,9 +188,21 @@ struct PusherAPI: Sendable {
                      excludedSocketID: excluded, info: info)
     }
 
-    /// `{"user_count":…,"subscription_count":…}` for the attributes that apply to the channel.
-    private static func info(_ attributes: Set<String>, of channel: ChannelName, in hub: Hub) -> String {
-        let state = hub.channelInfo(channel.name)
+    /// `{"user_count":…,"subscription_count":…}` for the attributes that apply to each channel, in
+    /// order (one question at a time: a trigger names a few channels at most). The event is
+    /// published by then, so while a cluster cannot answer, this node's own counts will do.
+    private static func info(_ asked: [(attributes: Set<String>, channel: ChannelName)], in hub: Hub, answered: [String] = [],
+                             completion: @escaping @Sendable ([String]) -> Void) {
+        guard let (attributes, channel) = asked.first else { return completion(answered) }
+        let rest = Array(asked.dropFirst())
+        guard !attributes.isEmpty else { return info(rest, in: hub, answered: answered + ["{}"], completion: completion) }
+        hub.channelInfo(channel.name) { state in
+            let state = state ?? hub.channelInfo(channel.name)
+            info(rest, in: hub, answered: answered + [infoJSON(attributes, of: channel, state)], completion: completion)
+        }
+    }
+
+    private static func infoJSON(_ attributes: Set<String>, of channel: ChannelName, _ state: Hub.ChannelInfo) -> String {
         var fields: [String] = []
         if attributes.contains("user_count") && channel.kind == .presence { fields.append(#""user_count":\#(state.userCount)"#) }
         if attributes.contains("subscription_count") { fields.append(#""subscription_count":\#(state.subscriptionCount)"#) }
@@ -206,7 +211,7 @@ struct PusherAPI: Sendable {
 
     // MARK: Queries
 
-    private func channels(_ call: Call, answer: @escaping @Sendable (String?) -> Void) throws(APIError) {
+    private func channels(_ call: Call, answer: @escaping Answer) throws(APIError) {
         let prefix = call.request.queryValue("filter_by_prefix") ?? ""
         let attributes = try Self.attributes(call.request.queryValue("info") ?? "", allowed: ["user_count", "subscription_count"])
         if attributes.contains("user_count") && !prefix.hasPrefix("presence-") {
@@ -223,7 +228,7 @@ struct PusherAPI: Sendable {
         }
     }
 
-    private func channel(_ call: Call, answer: @escaping @Sendable (String?) -> Void) throws(APIError) {
+    private func channel(_ call: Call, answer: @escaping Answer) throws(APIError) {
         let channel = try Self.channelName(call)
         let attributes = try Self.attributes(call.request.queryValue("info") ?? "", allowed: ["user_count", "subscription_count", "cache"])
         if attributes.contains("user_count") && channel.kind != .presence {
@@ -245,7 +250,7 @@ struct PusherAPI: Sendable {
         }
     }
 
-    private func users(_ call: Call, answer: @escaping @Sendable (String?) -> Void) throws(APIError) {
+    private func users(_ call: Call, answer: @escaping Answer) throws(APIError) {
         let channel = try Self.channelName(call)
         guard channel.kind == .presence else { throw APIError(400, "Users are only available for presence channels") }
         call.app.hub.presenceUserIDs(channel.name) { users in
@@ -253,10 +258,10 @@ struct PusherAPI: Sendable {
         }
     }
 
-    private func terminateConnections(_ call: Call) throws(APIError) -> String {
+    private func terminateConnections(_ call: Call, answer: @escaping Answer) throws(APIError) {
         guard let userID = call.parameters["user_id"], !userID.isEmpty else { throw APIError(400, "Missing user id") }
         call.app.hub.terminate(userID: userID)
-        return "{}"
+        answer("{}")
     }
 
     // MARK: Parsing helpers

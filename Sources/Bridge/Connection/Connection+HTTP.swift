@@ -110,10 +110,15 @@ extension Connection {
             respond(handler(request, parameters), to: request)
         case .found(.deferredHTTP(let handler), let parameters, _):
             let responder = HTTPResponder(connection: self, request: request)
-            exchange.deferred = responder
-            // Before the handler, which may answer at once: a slow answer gets the request timeout, then 504.
-            loop.schedule(self, afterSeconds: requestTimeout)
             handler(request, parameters, responder)
+            if let response = responder.handlerReturned() {
+                // Answered within the handler: no trip through the loop's queue.
+                respond(response, to: request)
+            } else {
+                exchange.deferred = responder
+                // A slow answer gets the request timeout, then 504.
+                loop.schedule(self, afterSeconds: requestTimeout)
+            }
         case .found(.webSocket(let service), let parameters, _):
             upgrade(request, to: service, parameters: parameters)
         case .methodNotAllowed(let allowed):

@@ -116,7 +116,8 @@ public struct ConsoleAPI: Sendable {
             + #","data":"# + Self.quoted(data) + "}"
         let trigger = HTTPRequest(method: "POST", target: request.target, path: request.path, body: Array(body.utf8))
         do throws(PusherAPI.APIError) {
-            _ = try PusherAPI(apps: apps).events(PusherAPI.Call(request: trigger, parameters: [:], app: app, config: config))
+            // Without `info` the events handler answers at once, and only `{}`.
+            try PusherAPI(apps: apps).events(PusherAPI.Call(request: trigger, parameters: [:], app: app, config: config)) { _ in }
             return Self.json(200, "{}")
         } catch {
             return Self.error(error.status, error.message)

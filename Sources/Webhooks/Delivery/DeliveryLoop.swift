@@ -89,15 +89,14 @@ final class DeliveryLoop {
             let (submitted, stopDeadline) = takeFromInbox()
             isStopping = stopDeadline != nil
             collectFinishedTransfers()
-            if let stopDeadline {
-                if running.isEmpty || ContinuousClock.now >= stopDeadline { break }
-            } else {
-                for delivery in submitted {
-                    enqueueFirstAttempt(Job(delivery: delivery))
-                }
-                releaseDueRetries()
-                startTransfers()
+            // Accepted before any stop: first attempts still start while stopping (the last
+            // departures a node flushes as it shuts down); retries wait for the next start.
+            for delivery in submitted {
+                enqueueFirstAttempt(Job(delivery: delivery))
             }
+            if stopDeadline == nil { releaseDueRetries() }
+            startTransfers()
+            if let stopDeadline, running.isEmpty || ContinuousClock.now >= stopDeadline { break }
             // New transfers set curl's timer to zero, so this returns at once when there are any.
             if curl_multi_poll(multi, nil, 0, pollTimeoutMs(stopDeadline: stopDeadline), nil) != CURLM_OK {
                 usleep(10_000)  // Not expected; keeps a broken multi handle from spinning the thread.
