@@ -1,7 +1,7 @@
 /*
  * common.h: the plumbing that loadgen, fanout and pusher_bench share: the clock and
  * the run's deadline, a small PRNG, signals and the open-file limit, option parsing,
- * CPU and RSS samples from /proc, and a microsecond latency histogram.
+ * CPU and RSS samples from /proc (also of every other process), and a microsecond latency histogram.
  *
  * Header only (static inline), so each program stays one `gcc` call on its own .c file.
  * Define PROG, the program's name for messages, before including it. net.h (sockets,
@@ -14,7 +14,9 @@
 #error "define PROG, the program's name for messages, before including common.h"
 #endif
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
@@ -163,6 +165,41 @@ static inline long proc_rss_kib(long pid) {
         if (!strncmp(line, "VmRSS:", 6)) { v = strtol(line + 6, NULL, 10); break; }
     fclose(f);
     return v;
+}
+
+/* CPU seconds (user + system, and that of reaped children) of every process on the machine but
+ * this one and the `nskip` in skip[], kernel threads left out: what else ran while we measured.
+ * -1 if /proc cannot be read. */
+static inline double others_cpu_s(const long *skip, int nskip) {
+    DIR *d = opendir("/proc");
+    if (!d) return -1;
+    struct dirent *e;
+    unsigned long long ticks = 0;
+    long self = (long)getpid();
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        long pid = strtol(e->d_name, NULL, 10);
+        int skipped = pid == self;
+        for (int i = 0; i < nskip; i++) skipped |= pid == skip[i];
+        if (skipped) continue;
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) continue;
+        buf[n] = 0;
+        char *p = strrchr(buf, ')');
+        if (!p) continue;
+        unsigned long flags = 0;
+        unsigned long long ut = 0, st = 0, cut = 0, cst = 0;
+        if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu %*u %*u %*u %*u %llu %llu %llu %llu", &flags, &ut, &st, &cut, &cst) != 5) continue;
+        if (flags & 0x00200000) continue; /* PF_KTHREAD */
+        ticks += ut + st + cut + cst;
+    }
+    closedir(d);
+    return (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 static inline double self_cpu_s(void) {

@@ -199,37 +199,7 @@ static int cpu_times(struct cpu_jiffies c[MAX_CPUS]) {
  * cutime + cstime of each process that is neither this one nor a watched server, kernel
  * threads left out. Over a window the delta counts short-lived processes too, once their
  * parent has reaped them (their time moves into the parent's cutime/cstime). */
-static double foreign_cpu_s(void) {
-    DIR *d = opendir("/proc");
-    if (!d) return -1;
-    struct dirent *e;
-    unsigned long long ticks = 0;
-    long self = (long)getpid();
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-        long pid = strtol(e->d_name, NULL, 10);
-        int skip = pid == self;
-        for (int i = 0; i < opt.nwatch; i++) skip |= pid == opt.watch[i];
-        if (skip) continue;
-        char path[64], buf[1024];
-        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0) continue;
-        buf[n] = 0;
-        char *p = strrchr(buf, ')');
-        if (!p) continue;
-        unsigned long flags = 0;
-        unsigned long long ut = 0, st = 0, cut = 0, cst = 0;
-        if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu %*u %*u %*u %*u %llu %llu %llu %llu", &flags, &ut, &st, &cut, &cst) != 5) continue;
-        if (flags & 0x00200000) continue; /* PF_KTHREAD */
-        ticks += ut + st + cut + cst;
-    }
-    closedir(d);
-    return (double)ticks / (double)sysconf(_SC_CLK_TCK);
-}
+static double foreign_cpu_s(void) { return others_cpu_s(opt.watch, opt.nwatch); }
 
 static void usage(FILE *f) {
     fprintf(f,

@@ -22,3 +22,12 @@ build_bridge() {
     fi
     [ -x "$BRIDGE" ] || fail "no bridge binary at $BRIDGE"
 }
+
+# build_pusher_bench: builds bench/pusher_bench.c (the Pusher-protocol load generator that
+# pusher_bench.sh and cluster.sh drive) into $WORK/pusher_bench and sets PUSHER_BENCH to it.
+build_pusher_bench() {
+    PUSHER_BENCH="$WORK/pusher_bench"
+    log "building the load generator (pusher_bench)"
+    timeout 120 gcc -O2 -Wall -Wextra -o "$PUSHER_BENCH" "$ROOT/bench/pusher_bench.c" -lcrypto ||
+        fail "pusher_bench did not build (it needs the OpenSSL headers: package libssl-dev)"
+}

@@ -67,11 +67,11 @@ static inline void set_loopback_dst(const char *host, int port) {
 
 /* A non-blocking TCP socket with TCP_NODELAY and SO_LINGER 0 (close sends an RST: no
  * TIME_WAIT pile-up between runs), bound to the source address 127.0.0.SRC unless SRC is
- * 0, registered with epoll for `events` under `tag`, its connect to dst under way. With a
+ * 0, registered with epoll for `events` under `tag`, its connect to `to` under way. With a
  * source address the port is picked at connect() by the whole 4-tuple, so one source
  * address carries far more than one ephemeral range's worth of connections. Returns the
  * socket, or -1 with errno set and *step naming the call that failed (nothing left open). */
-static inline int tcp_start(int src, uint32_t events, uint64_t tag, const char **step) {
+static inline int tcp_start_to(const struct sockaddr_in *to, int src, uint32_t events, uint64_t tag, const char **step) {
     *step = "socket";
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
@@ -89,13 +89,18 @@ static inline int tcp_start(int src, uint32_t events, uint64_t tag, const char *
     if (ok) {
         ep_ctl(EPOLL_CTL_ADD, fd, events, tag);
         *step = "connect";
-        ok = connect(fd, (struct sockaddr *)&dst, sizeof dst) == 0 || errno == EINPROGRESS;
+        ok = connect(fd, (const struct sockaddr *)to, sizeof *to) == 0 || errno == EINPROGRESS;
     }
     if (ok) return fd;
     int e = errno;
     close(fd); /* which also takes it out of the epoll set */
     errno = e;
     return -1;
+}
+
+/* tcp_start_to the server, dst. */
+static inline int tcp_start(int src, uint32_t events, uint64_t tag, const char **step) {
+    return tcp_start_to(&dst, src, events, tag, step);
 }
 
 /* A socket's pending error (SO_ERROR): after EPOLLOUT on a connecting socket, 0 if it connected. */

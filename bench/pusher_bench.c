@@ -8,6 +8,8 @@
  *   pusher_bench channels --port P [--connections 10000] [--group-size 10] [--rates 2000,5000,...]
  *   pusher_bench presence --port P [--connections 5000] [--per-conn 10] [--rooms 1000] [--duration 10]
  *   pusher_bench api      --port P [--http-conns 1] [--depth 1] [--subscribers 0|1] [--duration 5]
+ *   pusher_bench broadcast --port P | --ports P1,P2,... [--subscribers 1000] [--rate 50] [--duration 8]
+ *                          [--window 16] [--closed 5] [--cpu-pid PID]...
  *
  * channels: N WebSocket connections, connection i subscribed to `user-<i>` and
  *   `group-<i/G>`; events are published through the signed HTTP API to random
@@ -24,6 +26,16 @@
  * api: closed-loop signed POST /apps/ID/events to one channel with 0 or 1
  *   subscribers, on --http-conns keep-alive connections with --depth requests
  *   pipelined on each.
+ * broadcast: N subscribers of one channel, spread round-robin over the nodes of
+ *   --ports (subscriber i on node i mod K); events are published to the first node
+ *   only, so on a cluster they reach the other nodes' subscribers through the
+ *   cluster adapter. After a probe event has reached every subscriber: open loop at
+ *   --rate for --duration, then closed loop with --window events in flight for
+ *   --closed seconds (an event is in flight until its 200 and all N deliveries have
+ *   arrived). Latency overall and per node; CPU of every --cpu-pid per phase.
+ *
+ * --ports P1,P2,... (any mode): WebSocket connections go round-robin to these
+ * ports (nodes); HTTP requests go to the first.
  *
  * Results are key=value lines on stdout; progress and errors go to stderr.
  * Build: gcc -O2 -Wall -o pusher_bench pusher_bench.c -lcrypto (it includes common.h, net.h and pusher_api.h beside it)
@@ -33,13 +45,15 @@
 #include "net.h"
 #include "pusher_api.h"
 
-enum mode { MODE_CHANNELS, MODE_PRESENCE, MODE_API };
+enum mode { MODE_CHANNELS, MODE_PRESENCE, MODE_API, MODE_BROADCAST };
 enum kind { K_WS, K_HTTP };
 enum state { ST_FREE, ST_CONNECTING, ST_UPGRADING, ST_WAIT_EST, ST_OPEN };
 
 #define MAX_BUF (16u << 20)
+#define MAX_NODES 8
+#define MAX_CPU_PIDS 8
 
-struct req { uint64_t t; uint32_t expect; uint32_t kind; }; /* one outstanding HTTP request */
+struct req { uint64_t t, seq; uint32_t expect; uint32_t kind; }; /* one outstanding HTTP request */
 enum req_kind { R_PUBLISH, R_CHANNELS };
 
 struct conn {
@@ -47,6 +61,7 @@ struct conn {
     uint32_t gen;
     uint8_t kind, state, dirty, want_out;
     uint8_t busy;          /* presence: a leave + join in flight */
+    uint8_t node;          /* index in --ports of the server it is connected to */
     int8_t busy_slot;
     uint16_t pending_subs; /* subscribe requests not yet acknowledged */
     uint32_t subs_mask;    /* presence: slots currently subscribed */
@@ -85,12 +100,19 @@ static struct {
     int server_cpu, client_cpu; /* report how busy these CPUs were (-1: not) */
     long payload;
     int quiet;
+    int nports, ports[MAX_NODES]; /* --ports: WebSocket connections round-robin over these */
+    const char *channel;          /* broadcast: the channel */
+    double rate, drain;           /* broadcast: open-loop events/s; seconds to wait for stragglers */
+    long window;                  /* broadcast: events in flight in closed loop */
+    int ncpu_pids;
+    long cpu_pids[MAX_CPU_PIDS];  /* report these processes' CPU time per phase */
 } opt = {
     .host = "127.0.0.1", .app_id = "1", .key = "app-key", .secret = "app-secret",
     .connections = 0, .group_size = 10, .group_frac = 0.5, .rates = "2000,5000,10000,15000,20000,30000",
     .step = 2, .closed_secs = 2, .http_conns = 0, .depth = 0, .queue_cap = 64, .per_conn = 10, .rooms = 1000,
     .inflight = 64, .leave_frac = 0.1, .duration = 0, .warmup = 1, .deadline = 120, .subscribers = 0,
     .src_first = 2, .per_src = 5000, .connect_inflight = 256, .payload = 64, .server_cpu = -1, .client_cpu = -1,
+    .channel = "broadcast-bench", .rate = 50, .drain = 5, .window = 16,
 };
 
 static struct conn *conns;
@@ -98,8 +120,9 @@ static long nconns, nws, http_first; /* WebSocket connections first, then HTTP o
 static long *dirty_list;
 static long ndirty;
 static long now_wall;
-static char upgrade_req[512];
-static size_t upgrade_len;
+static char upgrade_req[MAX_NODES][512]; /* one per node: its Host header */
+static size_t upgrade_len[MAX_NODES];
+static struct sockaddr_in node_addr[MAX_NODES];
 static char pad[4096];
 
 /* counters */
@@ -113,8 +136,8 @@ static int server_gone;
 /* Latency histograms: 1 µs buckets below 100 ms, 1 ms buckets from 100 ms to 100 s. */
 static struct us_hist h_deliver, h_http, h_join;
 
-/* /proc/stat times of one CPU: [0] busy (everything but idle and iowait), [1] irq + softirq, [2] total. */
-static int cpu_times(int cpu, unsigned long long out[3]) {
+/* /proc/stat times of one CPU: [0] busy (everything but idle and iowait), [1] irq + softirq, [2] total, [3] steal. */
+static int cpu_times(int cpu, unsigned long long out[4]) {
     char line[512];
     FILE *f = fopen("/proc/stat", "r");
     if (!f) return -1;
@@ -125,16 +148,36 @@ static int cpu_times(int cpu, unsigned long long out[3]) {
         out[2] = cpu_stat_total(&s);
         out[0] = out[2] - s.idle - s.iowait;
         out[1] = s.irq + s.softirq;
+        out[3] = s.steal;
         found = 0;
     }
     fclose(f);
     return found;
 }
 
-struct cpu_mark { struct cpu_pair p; uint64_t t; unsigned long long cpu[3], ccpu[3]; int cpu_ok, ccpu_ok; };
+struct cpu_mark {
+    struct cpu_pair p;
+    uint64_t t;
+    unsigned long long cpu[4], ccpu[4];
+    int cpu_ok, ccpu_ok;
+    double pid_cpu[MAX_CPU_PIDS], others;
+};
+
+/* The processes --cpu-pid and --watch-pid name: left out of the "other processes" CPU. */
+static int our_pids(long out[MAX_CPU_PIDS + 1]) {
+    int n = 0;
+    for (int k = 0; k < opt.ncpu_pids; k++) out[n++] = opt.cpu_pids[k];
+    if (opt.watch_pid) out[n++] = opt.watch_pid;
+    return n;
+}
 
 static struct cpu_mark cpu_mark(void) {
-    struct cpu_mark m = {cpu_pair_mark(opt.watch_pid), clock_ns(), {0, 0, 0}, {0, 0, 0}, 0, 0};
+    struct cpu_mark m = {cpu_pair_mark(opt.watch_pid), clock_ns(), {0}, {0}, 0, 0, {0}, -1};
+    for (int k = 0; k < opt.ncpu_pids; k++) m.pid_cpu[k] = proc_cpu_s(opt.cpu_pids[k]);
+    if (opt.ncpu_pids) {
+        long skip[MAX_CPU_PIDS + 1];
+        m.others = others_cpu_s(skip, our_pids(skip));
+    }
     if (opt.server_cpu >= 0) m.cpu_ok = cpu_times(opt.server_cpu, m.cpu) == 0;
     if (opt.client_cpu >= 0) m.ccpu_ok = cpu_times(opt.client_cpu, m.ccpu) == 0;
     return m;
@@ -144,16 +187,32 @@ static void cpu_print(const char *prefix, struct cpu_mark m, uint64_t end_ns) {
     double secs = (double)(end_ns - m.t) / 1e9;
     if (secs <= 0) return;
     if (cpu_pair_print(prefix, m.p, opt.watch_pid, secs) < 0) server_gone = 1;
-    unsigned long long c[3];
+    unsigned long long c[4];
     if (m.cpu_ok && cpu_times(opt.server_cpu, c) == 0 && c[2] > m.cpu[2]) {
         /* The server's CPU as a whole: with IRQ time accounting, softirq work (loopback TCP
          * receive processing) shows here and not in the process's own times. */
         double tot = (double)(c[2] - m.cpu[2]);
         printf("%s_server_core_busy_pct=%.0f\n%s_server_core_irq_pct=%.0f\n", prefix, 100.0 * (double)(c[0] - m.cpu[0]) / tot,
                prefix, 100.0 * (double)(c[1] - m.cpu[1]) / tot);
+        if (opt.ncpu_pids) printf("%s_server_core_steal_pct=%.0f\n", prefix, 100.0 * (double)(c[3] - m.cpu[3]) / tot);
     }
-    if (m.ccpu_ok && cpu_times(opt.client_cpu, c) == 0 && c[2] > m.ccpu[2])
+    if (m.ccpu_ok && cpu_times(opt.client_cpu, c) == 0 && c[2] > m.ccpu[2]) {
         printf("%s_loadgen_core_busy_pct=%.0f\n", prefix, 100.0 * (double)(c[0] - m.ccpu[0]) / (double)(c[2] - m.ccpu[2]));
+        if (opt.ncpu_pids) printf("%s_loadgen_core_steal_pct=%.0f\n", prefix, 100.0 * (double)(c[3] - m.ccpu[3]) / (double)(c[2] - m.ccpu[2]));
+    }
+    /* Every other user-space process on the machine (with --cpu-pid): another program competing. */
+    if (m.others >= 0) {
+        long skip[MAX_CPU_PIDS + 1];
+        double now = others_cpu_s(skip, our_pids(skip));
+        if (now >= 0) printf("%s_other_processes_cpu_pct=%.0f\n", prefix, 100.0 * (now - m.others) / secs);
+    }
+    /* --cpu-pid k (from 1): user + system seconds over the window and % of one core. */
+    for (int k = 0; k < opt.ncpu_pids; k++) {
+        double now = proc_cpu_s(opt.cpu_pids[k]);
+        if (now < 0 || m.pid_cpu[k] < 0) { printf("%s_pid%d_gone=1\n", prefix, k + 1); continue; }
+        printf("%s_pid%d_cpu_s=%.3f\n%s_pid%d_cpu_pct=%.0f\n", prefix, k + 1, now - m.pid_cpu[k], prefix, k + 1,
+               100.0 * (now - m.pid_cpu[k]) / secs);
+    }
 }
 
 /* ---- buffers --------------------------------------------------------------- */
@@ -221,7 +280,7 @@ static void conn_fail(struct conn *c, const char *why) {
 static int conn_start(struct conn *c, int src_last_octet) {
     const char *step;
     uint64_t tag = slot_tag(c->gen, (uint32_t)(c - conns));
-    int fd = tcp_start(src_last_octet, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, tag, &step);
+    int fd = tcp_start_to(&node_addr[c->node], src_last_octet, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, tag, &step);
     if (fd < 0) {
         fprintf(stderr, "pusher_bench: %s from 127.0.0.%d: %s\n", step, src_last_octet, strerror(errno));
         n_failed++;
@@ -335,6 +394,9 @@ static void on_established(struct conn *c) {
     case MODE_API:
         public_subscribe(c, api_channel());
         break;
+    case MODE_BROADCAST:
+        public_subscribe(c, opt.channel);
+        break;
     }
 }
 
@@ -368,19 +430,78 @@ static void on_subscribed(struct conn *c, const uint8_t *chan, size_t clen) {
     if (c->pending_subs == 0 && c->busy == 0) n_ready++;
 }
 
+/* ---- broadcast: events in flight ------------------------------------------------------- */
+
+/* Each broadcast event has a sequence number (in its data after the time); its slot counts
+ * its deliveries. An event is complete once its 200 and every subscriber's copy arrived. */
+#define EV_RING 65536u
+struct ev_slot { uint64_t seq; uint32_t got; uint8_t acked, done; };
+static struct ev_slot ev_ring[EV_RING];
+static uint64_t ev_next_seq = 1;        /* 0: no event */
+static long ev_open;                    /* events sent and not complete */
+static uint64_t ev_completed, n_late, n_dup;
+static uint64_t n_node_delivered[MAX_NODES];
+static struct us_hist h_node[MAX_NODES]; /* broadcast: latency per node of the subscriber */
+static uint64_t last_arrival_ns;
+static int window_active;               /* broadcast closed loop: refill as events complete */
+
+static void publish_on(struct conn *c);
+
+static void ev_sent(uint64_t seq) {
+    struct ev_slot *e = &ev_ring[seq % EV_RING];
+    if (e->seq && !e->done) n_late++; /* a slot reused before its event completed (never with a sane window) */
+    *e = (struct ev_slot){seq, 0, 0, 0};
+    ev_open++;
+}
+
+static void ev_check(struct ev_slot *e) {
+    if (e->done || !e->acked || e->got < (uint32_t)opt.subscribers) return;
+    e->done = 1;
+    ev_open--;
+    ev_completed++;
+    if (window_active && !stop_signal)
+        while (ev_open < opt.window && conns[http_first].state == ST_OPEN && conns[http_first].nout < conns[http_first].ringcap)
+            publish_on(&conns[http_first]);
+}
+
+static void ev_acked(uint64_t seq, int ok) {
+    struct ev_slot *e = &ev_ring[seq % EV_RING];
+    if (e->seq != seq || e->done) return;
+    if (!ok) { e->done = 1; ev_open--; return; } /* never delivered: out of the window */
+    e->acked = 1;
+    ev_check(e);
+}
+
+static void ev_delivered(uint64_t seq) {
+    struct ev_slot *e = &ev_ring[seq % EV_RING];
+    if (e->seq != seq) { n_late++; return; }
+    if (++e->got > (uint32_t)opt.subscribers) { n_dup++; return; }
+    ev_check(e);
+}
+
 static void on_event_delivery(struct conn *c, const uint8_t *p, size_t n) {
     const uint8_t *v;
     size_t vl;
     long i = c - conns;
     if (!str_field(p, n, "data", &v, &vl) || vl < 3 || v[0] != 't' || v[1] != '=') { n_unexpected++; return; }
-    uint64_t t = strtoull((const char *)v + 2, NULL, 10);
+    char *rest;
+    uint64_t t = strtoull((const char *)v + 2, &rest, 10);
     us_hist_add(&h_deliver, (int64_t)(now_ns - t));
     n_delivered++;
+    if (opt.mode == MODE_BROADCAST) {
+        us_hist_add(&h_node[c->node], (int64_t)(now_ns - t));
+        n_node_delivered[c->node]++;
+        last_arrival_ns = now_ns;
+        if (strncmp(rest, ";s=", 3) != 0) { n_unexpected++; return; }
+        ev_delivered(strtoull(rest + 3, NULL, 10));
+    }
     if (!str_field(p, n, "channel", &v, &vl)) { n_bad_channel++; return; }
     char want[64];
     if (opt.mode == MODE_CHANNELS) {
         if (vl > 5 && !memcmp(v, "user-", 5)) snprintf(want, sizeof want, "user-%ld", i);
         else snprintf(want, sizeof want, "group-%ld", i / opt.group_size);
+    } else if (opt.mode == MODE_BROADCAST) {
+        snprintf(want, sizeof want, "%s", opt.channel);
     } else {
         snprintf(want, sizeof want, "%s", api_channel());
     }
@@ -461,8 +582,6 @@ static int parse_frames(struct conn *c) {
     return 0;
 }
 
-static void publish_on(struct conn *c);
-
 static void on_http_response(struct conn *c, int status, const uint8_t *body, size_t blen) {
     if (!c->nout) { n_unexpected++; return; }
     struct req r = c->ring[c->ring_head];
@@ -478,6 +597,7 @@ static void on_http_response(struct conn *c, int status, const uint8_t *body, si
         return;
     }
     us_hist_add(&h_http, (int64_t)(now_ns - r.t));
+    if (r.seq) ev_acked(r.seq, status == 200);
     if (status == 200) {
         n_accepted++;
         n_expected += r.expect;
@@ -542,7 +662,7 @@ static void on_writable(struct conn *c) {
         if (err) { conn_fail(c, strerror(err)); return; }
         if (c->kind == K_WS) {
             c->state = ST_UPGRADING;
-            queue_raw(c, upgrade_req, upgrade_len);
+            queue_raw(c, upgrade_req[c->node], upgrade_len[c->node]);
         } else {
             c->state = ST_OPEN;
             n_connecting--;
@@ -586,17 +706,26 @@ static int server_alive(void) {
 
 /* ---- HTTP requests ------------------------------------------------------------------- */
 
-static int push_req(struct conn *c, uint64_t t, uint32_t expect, uint32_t kind) {
+static int push_req(struct conn *c, uint64_t t, uint64_t seq, uint32_t expect, uint32_t kind) {
     if (c->nout == c->ringcap) return -1;
-    c->ring[(c->ring_head + c->nout) % c->ringcap] = (struct req){t, expect, kind};
+    c->ring[(c->ring_head + c->nout) % c->ringcap] = (struct req){t, seq, expect, kind};
     c->nout++;
     return 0;
 }
 
 static void send_publish(struct conn *c, const char *chan, uint32_t expect, uint64_t t) {
     char body[5200], head[640];
-    int bl = snprintf(body, sizeof body, "{\"name\":\"ev\",\"channel\":\"%s\",\"data\":\"t=%llu;%s\"}",
+    uint64_t seq = 0;
+    int bl;
+    if (opt.mode == MODE_BROADCAST) {
+        seq = ev_next_seq++;
+        bl = snprintf(body, sizeof body, "{\"name\":\"ev\",\"channel\":\"%s\",\"data\":\"t=%llu;s=%llu;%s\"}",
+                      chan, (unsigned long long)t, (unsigned long long)seq, pad);
+        ev_sent(seq);
+    } else {
+        bl = snprintf(body, sizeof body, "{\"name\":\"ev\",\"channel\":\"%s\",\"data\":\"t=%llu;%s\"}",
                       chan, (unsigned long long)t, pad);
+    }
     int hl = pusher_events_head(head, sizeof head, opt.app_id, opt.key, now_wall, body, (size_t)bl, opt.host, opt.port);
     if (hl < 0 || (size_t)hl >= sizeof head) { fprintf(stderr, "pusher_bench: request head too large\n"); exit(1); }
     uint8_t *d = out_reserve(c, (size_t)(hl + bl));
@@ -604,7 +733,7 @@ static void send_publish(struct conn *c, const char *chan, uint32_t expect, uint
     memcpy(d + hl, body, (size_t)bl);
     c->outlen += (uint32_t)(hl + bl);
     mark_dirty(c);
-    push_req(c, t, expect, R_PUBLISH);
+    push_req(c, t, seq, expect, R_PUBLISH);
     n_sent++;
 }
 
@@ -617,6 +746,7 @@ static long group_members(long g) {
 static void publish_at(struct conn *c, uint64_t t) {
     char chan[64];
     if (opt.mode == MODE_API) { send_publish(c, api_channel(), opt.subscribers ? 1 : 0, t); return; }
+    if (opt.mode == MODE_BROADCAST) { send_publish(c, opt.channel, (uint32_t)opt.subscribers, t); return; }
     long i = (long)(rng32() % (uint32_t)opt.connections);
     if (rng01() < opt.group_frac) {
         long g = i / opt.group_size;
@@ -650,7 +780,7 @@ static void send_channels_query(struct conn *c) {
     int hl = snprintf(head, sizeof head, "GET %s?%s&auth_signature=%s HTTP/1.1\r\nHost: %s:%d\r\n\r\n",
                       path, q, sig, opt.host, opt.port);
     queue_raw(c, head, (size_t)hl);
-    push_req(c, now_ns, 0, R_CHANNELS);
+    push_req(c, now_ns, 0, 0, R_CHANNELS);
 }
 
 /* ---- setup --------------------------------------------------------------------------- */
@@ -967,19 +1097,151 @@ static int run_api(void) {
     return rc ? rc : (n_non200 ? 1 : 0);
 }
 
+/* ---- broadcast ------------------------------------------------------------------------------ */
+
+static void node_hists_clear(void) {
+    us_hist_clear(&h_deliver);
+    us_hist_clear(&h_http);
+    for (int k = 0; k < opt.nports; k++) us_hist_clear(&h_node[k]);
+}
+
+/* Latency overall and per node, and deliveries per node, under PREFIX. */
+static void node_hists_print(const char *prefix, const uint64_t *node_before) {
+    char hp[96];
+    snprintf(hp, sizeof hp, "%s_delivery", prefix);
+    us_hist_print(hp, &h_deliver);
+    for (int k = 0; k < opt.nports; k++) {
+        snprintf(hp, sizeof hp, "%s_node%d_delivery", prefix, k + 1);
+        us_hist_print(hp, &h_node[k]);
+        printf("%s_node%d_deliveries=%llu\n", prefix, k + 1, (unsigned long long)(n_node_delivered[k] - node_before[k]));
+    }
+    snprintf(hp, sizeof hp, "%s_http", prefix);
+    us_hist_print(hp, &h_http);
+}
+
+/* Open loop at opt.rate for `secs`, the publish times on a fixed schedule (a publish is
+ * skipped when the connection already has queue_cap requests outstanding). Returns 3 at the deadline. */
+static int broadcast_open_loop(double secs) {
+    struct conn *h = &conns[http_first];
+    uint64_t interval = (uint64_t)(1e9 / opt.rate), next_t = now_ns, end = now_ns + (uint64_t)(secs * 1e9);
+    while (now_ns < end && !stop_signal) {
+        while (next_t <= now_ns && next_t < end) {
+            if (h->state == ST_OPEN && h->nout < (uint32_t)opt.queue_cap) publish_at(h, next_t);
+            else n_skipped++;
+            next_t += interval;
+        }
+        if (past_deadline()) return 3;
+        run_loop_once(ms_until(next_t < end ? next_t : end));
+    }
+    return 0;
+}
+
+static int run_broadcast(void) {
+    if (setup()) return 1;
+    printf("broadcast_subscribers=%ld\nbroadcast_nodes=%d\n", opt.subscribers, opt.nports);
+    int rc = 0;
+    uint64_t node_before[MAX_NODES];
+
+    /* The probe: one event must reach every subscriber, on every node, before anything is measured. */
+    uint64_t p0 = now_ns;
+    publish_at(&conns[http_first], now_ns);
+    int probe = wait_until(drained, 10);
+    printf("broadcast_probe_ok=%d\nbroadcast_probe_us=%llu\n", probe, (unsigned long long)((now_ns - p0) / 1000));
+    if (!probe) {
+        fprintf(stderr, "pusher_bench: the probe event reached %llu of %llu subscribers within 10 s\n",
+                (unsigned long long)n_delivered, (unsigned long long)n_expected);
+        return 1;
+    }
+
+    if (opt.rate > 0 && opt.duration > 0) {
+        if (opt.warmup > 0) {
+            if ((rc = broadcast_open_loop(opt.warmup))) return rc;
+            wait_until(drained, opt.drain);
+        }
+        node_hists_clear();
+        memcpy(node_before, n_node_delivered, sizeof node_before);
+        struct snap a = snap_now();
+        struct cpu_mark m = cpu_mark();
+        last_arrival_ns = 0;
+        rc = broadcast_open_loop(opt.duration);
+        uint64_t pub_end = now_ns;
+        int ok = wait_until(drained, opt.drain);
+        struct snap b = snap_now();
+        uint64_t until = last_arrival_ns > pub_end ? last_arrival_ns : pub_end;
+        double secs = (double)(until - a.t) / 1e9;
+        uint64_t deliveries = b.delivered - a.delivered, expected = b.expected - a.expected;
+        printf("broadcast_open_rate=%.0f\nbroadcast_open_publish_seconds=%.3f\nbroadcast_open_seconds=%.3f\n", opt.rate,
+               (double)(pub_end - a.t) / 1e9, secs);
+        printf("broadcast_open_sent=%llu\nbroadcast_open_accepted=%llu\nbroadcast_open_non200=%llu\nbroadcast_open_skipped=%llu\n",
+               (unsigned long long)(b.sent - a.sent), (unsigned long long)(b.accepted - a.accepted),
+               (unsigned long long)(b.non200 - a.non200), (unsigned long long)(b.skipped - a.skipped));
+        printf("broadcast_open_deliveries=%llu\nbroadcast_open_deliveries_expected=%llu\nbroadcast_open_deliveries_per_sec=%.0f\n",
+               (unsigned long long)deliveries, (unsigned long long)expected, (double)deliveries / secs);
+        printf("broadcast_open_drained=%d\nbroadcast_open_window_seconds=%.3f\n", ok, (double)(b.t - a.t) / 1e9);
+        /* CPU from the first publish to the last delivery (the drain's end). */
+        cpu_print("broadcast_open", m, b.t);
+        node_hists_print("broadcast_open", node_before);
+        if (!opt.quiet)
+            fprintf(stderr, "broadcast open loop %.0f/s: %llu of %llu deliveries, %.0f/s, p50 %llu us, p99 %llu us\n", opt.rate,
+                    (unsigned long long)deliveries, (unsigned long long)expected, (double)deliveries / secs,
+                    (unsigned long long)us_hist_pct(&h_deliver, 0.5), (unsigned long long)us_hist_pct(&h_deliver, 0.99));
+        if (rc || !ok || !server_alive()) return rc ? rc : 4;
+    }
+
+    if (opt.closed_secs > 0) {
+        struct conn *h = &conns[http_first];
+        node_hists_clear();
+        memcpy(node_before, n_node_delivered, sizeof node_before);
+        struct snap a = snap_now();
+        struct cpu_mark m = cpu_mark();
+        uint64_t done0 = ev_completed, end = now_ns + (uint64_t)(opt.closed_secs * 1e9);
+        window_active = 1;
+        while (ev_open < opt.window && h->state == ST_OPEN && h->nout < h->ringcap) publish_on(h);
+        while (now_ns < end && !stop_signal) {
+            if (past_deadline()) { rc = 3; break; }
+            run_loop_once(ms_until(end));
+        }
+        window_active = 0;
+        struct snap b = snap_now();
+        uint64_t done = ev_completed - done0;
+        double secs = (double)(b.t - a.t) / 1e9;
+        printf("broadcast_closed_window=%ld\nbroadcast_closed_seconds=%.3f\n", opt.window, secs);
+        printf("broadcast_closed_sent=%llu\nbroadcast_closed_accepted=%llu\nbroadcast_closed_non200=%llu\nbroadcast_closed_completed=%llu\n",
+               (unsigned long long)(b.sent - a.sent), (unsigned long long)(b.accepted - a.accepted),
+               (unsigned long long)(b.non200 - a.non200), (unsigned long long)done);
+        printf("broadcast_closed_events_per_sec=%.0f\nbroadcast_closed_deliveries=%llu\nbroadcast_closed_deliveries_per_sec=%.0f\n",
+               (double)done / secs, (unsigned long long)(b.delivered - a.delivered), (double)(b.delivered - a.delivered) / secs);
+        cpu_print("broadcast_closed", m, b.t);
+        node_hists_print("broadcast_closed", node_before);
+        int ok = wait_until(drained, opt.drain);
+        printf("broadcast_closed_drained=%d\n", ok);
+        if (!opt.quiet)
+            fprintf(stderr, "broadcast closed loop, %ld in flight: %.0f events/s, %.0f deliveries/s, p50 %llu us, p99 %llu us\n",
+                    opt.window, (double)done / secs, (double)(b.delivered - a.delivered) / secs,
+                    (unsigned long long)us_hist_pct(&h_deliver, 0.5), (unsigned long long)us_hist_pct(&h_deliver, 0.99));
+        if (!rc && !ok) rc = 4;
+    }
+    printf("broadcast_deliveries_expected=%llu\nbroadcast_deliveries_received=%llu\nbroadcast_deliveries_missing=%lld\n",
+           (unsigned long long)n_expected, (unsigned long long)n_delivered, (long long)n_expected - (long long)n_delivered);
+    printf("broadcast_late=%llu\nbroadcast_duplicates=%llu\n", (unsigned long long)n_late, (unsigned long long)n_dup);
+    if (!rc && (n_late || n_dup)) rc = 1;
+    return rc;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: pusher_bench channels|presence|api --port P [options]\n"
+        "usage: pusher_bench channels|presence|api|broadcast --port P [options]\n"
         "  --host 127.0.0.1        server address (loopback only)\n"
+        "  --ports P1,P2,...       instead of --port: nodes; WebSocket connections round-robin, HTTP to P1 (at most 8)\n"
         "  --app-id 1 --key app-key --secret app-secret\n"
         "  --connections N         WebSocket connections (channels 10000, presence 5000, api: --subscribers)\n"
         "  --group-size G          channels: members of each group channel (10)\n"
         "  --group-frac F          channels: share of publishes to group channels (0.5)\n"
         "  --rates R1,R2,...       channels: open-loop publish rates, one step each\n"
         "  --step S                channels: seconds per rate step (2)\n"
-        "  --closed S              channels: seconds of closed loop after the steps (2; 0 = none)\n"
+        "  --closed S              channels/broadcast: seconds of closed loop after the steps (channels 2, broadcast 0; 0 = none)\n"
         "  --http-conns H          HTTP keep-alive connections (channels 16, presence 1, api 1)\n"
         "  --depth D               requests pipelined per HTTP connection in closed loop (channels 16, api 1)\n"
         "  --queue-cap Q           channels open loop: most requests queued per HTTP connection (64)\n"
@@ -987,9 +1249,14 @@ static void usage(FILE *f) {
         "  --rooms R               presence: presence channels (1000)\n"
         "  --inflight K            presence: leave+join operations in flight (64)\n"
         "  --leave-frac F          presence: share of members that leave for good before the check (0.1)\n"
-        "  --duration D            presence/api: measured seconds (presence 10, api 5)\n"
-        "  --warmup S              api: unmeasured seconds first (1)\n"
-        "  --subscribers 0|1       api: subscribers of the channel published to (0)\n"
+        "  --duration D            presence/api/broadcast: measured seconds (presence 10, api 5, broadcast 8; broadcast 0 = no open loop)\n"
+        "  --warmup S              api/broadcast: unmeasured seconds first (1)\n"
+        "  --subscribers N         api: subscribers of the channel published to (0 or 1); broadcast: N (1000)\n"
+        "  --channel NAME          broadcast: the channel (broadcast-bench)\n"
+        "  --rate R                broadcast: open-loop events/s (50)\n"
+        "  --window W              broadcast: events in flight in the closed loop (16)\n"
+        "  --drain S               broadcast: most seconds to wait for the last deliveries after a phase (5)\n"
+        "  --cpu-pid PID           report this process's CPU seconds per measured window (repeatable, at most 8)\n"
         "  --payload B             bytes of padding in each event's data (64)\n"
         "  --src-first X           WebSocket source addresses start at 127.0.0.X (2)\n"
         "  --per-src N             WebSocket connections per source address (5000)\n"
@@ -1008,11 +1275,14 @@ static void parse_args(int argc, char **argv) {
         {"queue-cap", 1, 0, 'Q'}, {"per-conn", 1, 0, 'k'}, {"rooms", 1, 0, 'R'}, {"inflight", 1, 0, 'i'},
         {"leave-frac", 1, 0, 'L'}, {"duration", 1, 0, 'D'}, {"warmup", 1, 0, 'W'}, {"subscribers", 1, 0, 'b'},
         {"payload", 1, 0, 'P'}, {"src-first", 1, 0, 'f'}, {"per-src", 1, 0, 'e'}, {"deadline", 1, 0, 'x'},
-        {"watch-pid", 1, 0, 'w'}, {"server-cpu", 1, 0, 'u'}, {"client-cpu", 1, 0, 'U'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, '?'}, {0, 0, 0, 0},
+        {"watch-pid", 1, 0, 'w'}, {"server-cpu", 1, 0, 'u'}, {"client-cpu", 1, 0, 'U'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, '?'},
+        {"ports", 1, 0, 'o'}, {"channel", 1, 0, 'n'}, {"rate", 1, 0, 'a'}, {"window", 1, 0, 'y'}, {"drain", 1, 0, 'z'},
+        {"cpu-pid", 1, 0, 'j'}, {0, 0, 0, 0},
     };
-    static const char *const modes[] = {"channels", "presence", "api"}; /* in enum mode's order */
-    opt.mode = (enum mode)parse_mode(argc, argv, modes, 3, usage);
-    int ch;
+    static const char *const modes[] = {"channels", "presence", "api", "broadcast"}; /* in enum mode's order */
+    opt.mode = (enum mode)parse_mode(argc, argv, modes, 4, usage);
+    int ch, closed_set = 0, subs_set = 0, duration_set = 0;
+    const char *ports = NULL;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
         case 'h': opt.host = optarg; break;
@@ -1025,7 +1295,7 @@ static void parse_args(int argc, char **argv) {
         case 'G': opt.group_frac = parse_num("--group-frac", optarg, 0, 1); break;
         case 'r': opt.rates = optarg; break;
         case 's': opt.step = parse_num("--step", optarg, 0.1, 600); break;
-        case 'C': opt.closed_secs = parse_num("--closed", optarg, 0, 600); break;
+        case 'C': opt.closed_secs = parse_num("--closed", optarg, 0, 600); closed_set = 1; break;
         case 'H': opt.http_conns = (long)parse_num("--http-conns", optarg, 1, 1000); break;
         case 'd': opt.depth = (long)parse_num("--depth", optarg, 1, 1024); break;
         case 'Q': opt.queue_cap = (long)parse_num("--queue-cap", optarg, 1, 4096); break;
@@ -1033,9 +1303,9 @@ static void parse_args(int argc, char **argv) {
         case 'R': opt.rooms = (long)parse_num("--rooms", optarg, 1, 1000000); break;
         case 'i': opt.inflight = (long)parse_num("--inflight", optarg, 1, 100000); break;
         case 'L': opt.leave_frac = parse_num("--leave-frac", optarg, 0, 1); break;
-        case 'D': opt.duration = parse_num("--duration", optarg, 0.1, 3600); break;
+        case 'D': opt.duration = parse_num("--duration", optarg, opt.mode == MODE_BROADCAST ? 0 : 0.1, 3600); duration_set = 1; break;
         case 'W': opt.warmup = parse_num("--warmup", optarg, 0, 600); break;
-        case 'b': opt.subscribers = (long)parse_num("--subscribers", optarg, 0, 1); break;
+        case 'b': opt.subscribers = (long)parse_num("--subscribers", optarg, 0, 1000000); subs_set = 1; break;
         case 'P': opt.payload = (long)parse_num("--payload", optarg, 0, 4000); break;
         case 'f': opt.src_first = (int)parse_num("--src-first", optarg, 2, 254); break;
         case 'e': opt.per_src = (long)parse_num("--per-src", optarg, 1, 28000); break;
@@ -1044,12 +1314,39 @@ static void parse_args(int argc, char **argv) {
         case 'u': opt.server_cpu = (int)parse_num("--server-cpu", optarg, 0, 4095); break;
         case 'U': opt.client_cpu = (int)parse_num("--client-cpu", optarg, 0, 4095); break;
         case 'q': opt.quiet = 1; break;
+        case 'o': ports = optarg; break;
+        case 'n': opt.channel = optarg; break;
+        case 'a': opt.rate = parse_num("--rate", optarg, 0, 1000000); break;
+        case 'y': opt.window = (long)parse_num("--window", optarg, 1, 4096); break;
+        case 'z': opt.drain = parse_num("--drain", optarg, 0, 600); break;
+        case 'j':
+            if (opt.ncpu_pids == MAX_CPU_PIDS) { fprintf(stderr, "pusher_bench: at most %d --cpu-pid\n", MAX_CPU_PIDS); exit(2); }
+            opt.cpu_pids[opt.ncpu_pids++] = (long)parse_num("--cpu-pid", optarg, 1, 1 << 30);
+            break;
         default: usage(stderr); exit(2);
         }
     }
     no_more_args(argc, argv);
+    if (ports) {
+        if (opt.port) { fprintf(stderr, "pusher_bench: --port and --ports together\n"); exit(2); }
+        char buf[256], *save = NULL;
+        snprintf(buf, sizeof buf, "%s", ports);
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (opt.nports == MAX_NODES) { fprintf(stderr, "pusher_bench: at most %d --ports\n", MAX_NODES); exit(2); }
+            opt.ports[opt.nports++] = (int)parse_num("--ports", t, 1, 65535);
+        }
+        if (!opt.nports) { fprintf(stderr, "pusher_bench: --ports is empty\n"); exit(2); }
+        opt.port = opt.ports[0];
+    } else {
+        opt.nports = 1;
+        opt.ports[0] = opt.port;
+    }
     if (!opt.port) { fprintf(stderr, "pusher_bench: --port is required\n"); exit(2); }
     set_loopback_dst(opt.host, opt.port);
+    for (int k = 0; k < opt.nports; k++) {
+        node_addr[k] = dst;
+        node_addr[k].sin_port = htons((uint16_t)opt.ports[k]);
+    }
     switch (opt.mode) {
     case MODE_CHANNELS:
         if (!opt.connections) opt.connections = 10000;
@@ -1064,9 +1361,19 @@ static void parse_args(int argc, char **argv) {
         nws = opt.connections;
         break;
     case MODE_API:
+        if (opt.subscribers > 1) { fprintf(stderr, "pusher_bench: api: --subscribers is 0 or 1\n"); exit(2); }
         if (!opt.http_conns) opt.http_conns = 1;
         if (!opt.depth) opt.depth = 1;
         if (!opt.duration) opt.duration = 5;
+        nws = opt.subscribers;
+        opt.connections = nws;
+        break;
+    case MODE_BROADCAST:
+        if (!subs_set) opt.subscribers = 1000;
+        if (!closed_set) opt.closed_secs = 0;
+        if (!duration_set) opt.duration = 8;
+        opt.http_conns = 1; /* events are numbered in publish order on one keep-alive connection */
+        if (!opt.depth) opt.depth = 1;
         nws = opt.subscribers;
         opt.connections = nws;
         break;
@@ -1088,8 +1395,10 @@ int main(int argc, char **argv) {
 
     char path[256];
     snprintf(path, sizeof path, PUSHER_WS_PATH, opt.key);
-    upgrade_len = ws_upgrade_request(upgrade_req, sizeof upgrade_req, path, opt.host, opt.port);
-    if (upgrade_len >= sizeof upgrade_req) { fprintf(stderr, "pusher_bench: --key too long\n"); return 2; }
+    for (int k = 0; k < opt.nports; k++) {
+        upgrade_len[k] = ws_upgrade_request(upgrade_req[k], sizeof upgrade_req[k], path, opt.host, opt.ports[k]);
+        if (upgrade_len[k] >= sizeof upgrade_req[k]) { fprintf(stderr, "pusher_bench: --key too long\n"); return 2; }
+    }
     for (long i = 0; i < opt.payload; i++) pad[i] = (char)('a' + i % 26);
     pad[opt.payload] = 0;
     hmac_init(opt.secret);
@@ -1098,11 +1407,14 @@ int main(int argc, char **argv) {
     conns = calloc((size_t)nconns, sizeof *conns);
     dirty_list = calloc((size_t)nconns, sizeof *dirty_list);
     if (!conns || !dirty_list) die("calloc");
-    uint32_t ringcap = (uint32_t)(opt.queue_cap > opt.depth ? opt.queue_cap : opt.depth) + 4;
+    long rc_need = opt.queue_cap > opt.depth ? opt.queue_cap : opt.depth;
+    if (opt.mode == MODE_BROADCAST && opt.window > rc_need) rc_need = opt.window;
+    uint32_t ringcap = (uint32_t)rc_need + 4;
     for (long i = 0; i < nconns; i++) {
         struct conn *c = &conns[i];
         c->fd = -1;
         c->kind = i < nws ? K_WS : K_HTTP;
+        c->node = (uint8_t)(i < nws ? i % opt.nports : 0);
         grow(&c->in, &c->incap, c->kind == K_WS ? 2048 : 16384);
         grow(&c->out, &c->outcap, c->kind == K_WS ? 1024 : 16384);
         if (c->kind == K_HTTP) {
@@ -1118,6 +1430,7 @@ int main(int argc, char **argv) {
     switch (opt.mode) {
     case MODE_CHANNELS: rc = run_channels(); break;
     case MODE_PRESENCE: rc = run_presence(); break;
+    case MODE_BROADCAST: rc = run_broadcast(); break;
     default: rc = run_api(); break;
     }
     printf("connections_failed=%ld\nconnections_dropped=%ld\nerrors=%ld\nunexpected_frames=%ld\nbad_channel=%ld\n",

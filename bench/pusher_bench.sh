@@ -74,10 +74,8 @@ log "open-file limit raised to $HARD"
 command -v taskset >/dev/null || fail "taskset is missing (package util-linux)"
 if [ "$(nproc)" -lt 2 ]; then SERVER_CPU=0; CLIENT_CPU=0; log "one CPU only: server and client share it"; fi
 
-BENCH="$WORK/pusher_bench"
-log "building the load generator"
-timeout 120 gcc -O2 -Wall -Wextra -o "$BENCH" "$ROOT/bench/pusher_bench.c" -lcrypto ||
-    fail "pusher_bench did not build (it needs the OpenSSL headers: package libssl-dev)"
+build_pusher_bench
+BENCH="$PUSHER_BENCH"
 
 build_bridge "$LOGS"
 

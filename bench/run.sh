@@ -2,7 +2,8 @@
 # shellcheck disable=SC2086  # unquoted $vars are result keys built from plain numbers and words
 # Transport benchmarks for Bridge: idle-connection memory, WebSocket echo,
 # HTTP keep-alive and WebSocket handshakes, then the fan-out comparison with
-# nginx + nchan (bench/fanout.sh), the Pusher workloads (bench/pusher_bench.sh) and webhook delivery (bench/webhooks_bench.sh). Prints a Markdown report ready for
+# nginx + nchan (bench/fanout.sh), the Pusher workloads (bench/pusher_bench.sh), webhook delivery (bench/webhooks_bench.sh)
+# and cluster fan-out through Redis (bench/cluster.sh). Prints a Markdown report ready for
 # BENCHMARKS.md. Loopback only; every step has a timeout.
 #
 # Usage: bench/run.sh [--quick] [--bridge PATH] [--no-fanout]
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
         --quick) QUICK=1 ;;
         --bridge) BRIDGE="$2"; shift ;;
         --no-fanout) FANOUT=0 ;;
-        -h|--help) sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -352,7 +353,7 @@ fmt() { printf '%s' "${1:-?}" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|[^
     echo '```'
 } | tee "$WORK/report.md"
 
-# ---- (e)–(g) the Pusher-era benchmarks, each a script of its own ------------------
+# ---- (e)–(h) the Pusher-era benchmarks, each a script of its own ------------------
 
 # run_section TITLE NAME SCRIPT TIMEOUT: runs bench/SCRIPT (--bridge, and --quick when asked),
 # and appends the report it wrote ($WORK/NAME-report.md) to ours, also when it reported problems
@@ -373,4 +374,5 @@ run_section() {
 if [ "$FANOUT" = 1 ]; then run_section "fan-out benchmark" fanout fanout.sh 900; fi
 run_section "Pusher benchmarks" pusher pusher_bench.sh 600
 run_section "webhook benchmarks" webhooks webhooks_bench.sh 600
+run_section "cluster benchmarks" cluster cluster.sh 600
 log "report: $WORK/report.md, raw numbers: $RESULTS, logs: $WORK/logs/"
