@@ -121,12 +121,14 @@ public final class RedisClusterAdapter: ClusterAdapter {
     // MARK: Shared state
 
     public func record(_ share: ChannelShare, completion: @escaping @Sendable (ChannelChange?) -> Void) {
-        var arguments: [any RedisArgument] = [nodeID, share.channel, graceMs, share.subscriptions, share.wantsMembers ? "1" : "0"]
+        var arguments: [any RedisArgument] = [nodeID, share.channel, graceMs, share.subscriptions,
+                                              share.wantsMembers ? "1" : "0", share.wantsLastEvent ? "1" : "0"]
         if let member = share.members.first {
             arguments += [member.userID, member.connections, member.info] as [any RedisArgument]
         }
         let keys = self.keys
-        run(SharedStateScripts.record, keys: channelKeys(share), arguments, writes: true) { reply in
+        let recordKeys = channelKeys(share) + [keys.lastEvent(app: share.appID, share.channel)]
+        run(SharedStateScripts.record, keys: recordKeys, arguments, writes: true) { reply in
             completion(reply.flatMap { SharedStateReply.change($0, keys: keys) })
         }
     }
@@ -143,6 +145,11 @@ public final class RedisClusterAdapter: ClusterAdapter {
         let kept = shares.map { keys.channel(app: appID, $0.channel) } as [any RedisArgument]
         run(SharedStateScripts.drop, keys: dropKeys(nodeID), [nodeID, graceMs, "0", keys.channelPrefix, keys.channelSetPrefix, appID] + kept,
             writes: true) { reply in self.applyChanges(reply?.array) }
+    }
+
+    public func keepLastEvent(_ event: LastEvent) {
+        run(SharedStateScripts.keepLast, keys: [keys.lastEvent(app: event.appID, event.channel), keys.channel(app: event.appID, event.channel)],
+            [event.envelope, event.data, event.ttlMs], writes: false) { _ in }
     }
 
     /// Hands changes nobody here asked for (a restore, a sweep) to the node.
@@ -213,10 +220,9 @@ public final class RedisClusterAdapter: ClusterAdapter {
     }
 
     public func channel(appID: String, name: String, completion: @escaping @Sendable (ChannelSummary?) -> Void) {
-        evaluate(["HMGET", keys.channel(app: appID, name), "t", "uc"], writes: false) { reply in
-            guard let values = reply?.array, values.count == 2 else { return completion(nil) }
-            let count = { (value: RESPValue) in value.string.flatMap { Int($0) } ?? 0 }
-            completion(ChannelSummary(name: name, subscriptionCount: max(0, count(values[0])), userCount: max(0, count(values[1]))))
+        run(SharedStateScripts.channelInfo, keys: [keys.channel(app: appID, name), keys.lastEvent(app: appID, name)], [],
+            writes: false) { reply in
+            completion(reply.flatMap { SharedStateReply.channel($0, app: appID, name: name) })
         }
     }
 

@@ -9,6 +9,8 @@ struct SharedStateKeys: Sendable {
     /// The channel hashes (see `SharedStateScripts`): `<prefix>:ch:<app>:<channel>`.
     var channelPrefix: String { prefix + ":ch:" }
     func channel(app: String, _ name: String) -> String { channelPrefix + app + ":" + name }
+    /// A cache channel's last event: a hash {e: envelope, d: data} that expires with its TTL.
+    func lastEvent(app: String, _ name: String) -> String { prefix + ":last:" + app + ":" + name }
     /// The set of an app's occupied channel names.
     var channelSetPrefix: String { prefix + ":channels:" }
     func channelSet(app: String) -> String { channelSetPrefix + app }

@@ -4,9 +4,10 @@ import Redis
 /// Reads the scripts' replies (`SharedStateScripts`) into the broker's types; nil for a reply of
 /// another shape, which the adapter reports as a protocol problem.
 enum SharedStateReply {
-    /// `{key, total, users, channelEvent, {user, event, info, …}, {id, info, …}, version}`.
+    /// `{key, total, users, channelEvent, {user, event, info, …}, {id, info, …}, version}`, and
+    /// from `record` also `{envelope, data, ttl ms, missed}` of a cache channel's last event.
     static func change(_ value: RESPValue, keys: SharedStateKeys) -> ChannelChange? {
-        guard let fields = value.array, fields.count == 7, let version = fields[6].integer,
+        guard let fields = value.array, fields.count == 7 || fields.count == 11, let version = fields[6].integer,
               let key = fields[0].string, let (app, channel) = keys.channelOf(key: key),
               let total = fields[1].integer, let users = fields[2].integer,
               let channelEvent = fields[3].string.flatMap(transition),
@@ -23,9 +24,19 @@ enum SharedStateReply {
             guard let id = flatMembers[i].string, let info = flatMembers[i + 1].string else { return nil }
             members.append((id, info))
         }
+        var lastEvent: LastEvent?
+        var missed = false
+        if fields.count == 11 {
+            guard let envelope = fields[7].bytes, let data = fields[8].string, let ttl = fields[9].integer,
+                  let missedFlag = fields[10].integer else { return nil }
+            if !envelope.isEmpty && ttl > 0 {
+                lastEvent = LastEvent(appID: app, channel: channel, envelope: envelope, data: data, ttlMs: Int(ttl))
+            }
+            missed = missedFlag == 1
+        }
         return ChannelChange(appID: app, channel: channel, subscriptionCount: Int(total), userCount: Int(users),
                              transition: channelEvent, memberTransitions: memberTransitions, members: members,
-                             membersVersion: Int(version))
+                             membersVersion: Int(version), lastEvent: lastEvent, lastEventMissed: missed)
     }
 
     /// "" none, "+" arrived, "-" departed, "~<node>" arrived within the grace window `<node>` holds.
@@ -37,6 +48,14 @@ enum SharedStateReply {
         case "~" where text.count > 1: .returned(holder: String(text.dropFirst()))
         default: nil
         }
+    }
+
+    /// `{subscriptions, users, envelope, data, ttl ms}` of the `channelInfo` script.
+    static func channel(_ value: RESPValue, app: String, name: String) -> ChannelSummary? {
+        guard let fields = value.array, fields.count == 5, let total = fields[0].integer, let users = fields[1].integer,
+              let envelope = fields[2].bytes, let data = fields[3].string, let ttl = fields[4].integer else { return nil }
+        let lastEvent = envelope.isEmpty || ttl <= 0 ? nil : LastEvent(appID: app, channel: name, envelope: envelope, data: data, ttlMs: Int(ttl))
+        return ChannelSummary(name: name, subscriptionCount: max(0, Int(total)), userCount: max(0, Int(users)), lastEvent: lastEvent)
     }
 
     /// `{name, subscriptions, users, …}` of the `occupied` script.

@@ -135,20 +135,53 @@ enum SharedStateScripts {
     end
     """#
 
-    /// One channel after a subscribe or unsubscribe on this node.
-    /// KEYS: channel hash, the app's channel set, this node's key index.
-    /// ARGV: node, channel name, grace ms, subscriptions here, want members (0/1), then optionally user, connections here, info.
+    /// One channel after a subscribe or unsubscribe on this node. With "want last event", the
+    /// answer also carries the cache channel's last event, or says whether this subscribe is the
+    /// first to find it empty (field `cm` of the channel hash, cleared by `keepLast`).
+    /// KEYS: channel hash, the app's channel set, this node's key index, the channel's last event.
+    /// ARGV: node, channel name, grace ms, subscriptions here, want members (0/1), want last event
+    /// (0/1), then optionally user, connections here, info.
+    /// Returns the change, then {envelope, data, ttl ms, missed (0/1)} of the last event ("" and -2 when none).
     static let record = RedisScript(prelude + "\n" + #"""
-    local key, chans, index = KEYS[1], KEYS[2], KEYS[3]
+    local key, chans, index, last = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
     local node, name, grace, count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
     local user_events = {}
-    if ARGV[6] then
-      local event = set_member(key, node, ARGV[6], tonumber(ARGV[7]), ARGV[8], grace)
-      if event ~= '' then user_events = {ARGV[6], event, ARGV[8]} end
+    if ARGV[7] then
+      local event = set_member(key, node, ARGV[7], tonumber(ARGV[8]), ARGV[9], grace)
+      if event ~= '' then user_events = {ARGV[7], event, ARGV[9]} end
     end
     local channel_event = set_subscriptions(key, chans, name, node, count, grace)
     if count > 0 then redis.call('SADD', index, key) else redis.call('SREM', index, key) end
-    return report(key, channel_event, user_events, ARGV[5] == '1')
+    local change = report(key, channel_event, user_events, ARGV[5] == '1')
+    local envelope, data, ttl, missed = '', '', -2, 0
+    if ARGV[6] == '1' then
+      local event = redis.call('HMGET', last, 'e', 'd')
+      if event[1] then
+        envelope, data, ttl = event[1], event[2], redis.call('PTTL', last)
+      elseif redis.call('HSETNX', key, 'cm', '1') == 1 then
+        missed = 1
+      end
+    end
+    change[8], change[9], change[10], change[11] = envelope, data, ttl, missed
+    return change
+    """#)
+
+    /// A cache channel's last event, kept for its TTL. KEYS: the last event, the channel hash.
+    /// ARGV: envelope, data, ttl ms.
+    static let keepLast = RedisScript(#"""
+    redis.call('HSET', KEYS[1], 'e', ARGV[1], 'd', ARGV[2])
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    redis.call('HDEL', KEYS[2], 'cm')
+    return 1
+    """#)
+
+    /// One channel for the HTTP API: {subscriptions, users, envelope, data, ttl ms} ("" and -2 without a last event).
+    /// KEYS: the channel hash, the channel's last event.
+    static let channelInfo = RedisScript(#"""
+    local counts = redis.call('HMGET', KEYS[1], 't', 'uc')
+    local event = redis.call('HMGET', KEYS[2], 'e', 'd')
+    local ttl = event[1] and redis.call('PTTL', KEYS[2]) or -2
+    return {tonumber(counts[1] or '0'), tonumber(counts[2] or '0'), event[1] or '', event[2] or '', ttl}
     """#)
 
     /// This node's whole share of one channel, written again (after shared state was lost or the
@@ -254,7 +287,7 @@ enum SharedStateScripts {
     return out
     """#)
 
-    static let all = [record, restore, drop, heartbeat, occupied]
+    static let all = [record, restore, drop, heartbeat, occupied, keepLast, channelInfo]
 }
 
 /// A Lua script and its SHA-1, for EVALSHA: each call sends 40 bytes instead of the script.

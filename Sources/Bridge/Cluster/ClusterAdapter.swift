@@ -22,6 +22,8 @@ public protocol ClusterAdapter: Sendable {
     /// Writes every share of one app again and drops the app's channels this node no longer has;
     /// what that changes reaches `ClusterNode.apply`. For after the shared state lost this node's share.
     func restore(appID: String, _ shares: [ChannelShare])
+    /// Keeps a cache channel's last event for subscribers on every node, for its TTL.
+    func keepLastEvent(_ event: LastEvent)
     /// Cluster-wide answers for the HTTP API; nil when the shared state cannot be reached.
     func occupiedChannels(appID: String, completion: @escaping @Sendable ([ChannelSummary]?) -> Void)
     func channel(appID: String, name: String, completion: @escaping @Sendable (ChannelSummary?) -> Void)
@@ -53,13 +55,17 @@ public struct ChannelShare: Sendable, Equatable {
     public let members: [MemberShare]
     /// A presence subscribe waits for the channel's members in the answer.
     public let wantsMembers: Bool
+    /// A cache channel subscribe waits for the cluster's last event.
+    public let wantsLastEvent: Bool
 
-    public init(appID: String, channel: String, subscriptions: Int, members: [MemberShare] = [], wantsMembers: Bool = false) {
+    public init(appID: String, channel: String, subscriptions: Int, members: [MemberShare] = [], wantsMembers: Bool = false,
+                wantsLastEvent: Bool = false) {
         self.appID = appID
         self.channel = channel
         self.subscriptions = subscriptions
         self.members = members
         self.wantsMembers = wantsMembers
+        self.wantsLastEvent = wantsLastEvent
     }
 }
 
@@ -115,9 +121,14 @@ public struct ChannelChange: Sendable, Equatable {
     /// Grows with every member transition of the channel: `members` holds every transition up to
     /// this one, and `memberTransitions` are this one.
     public let membersVersion: Int
+    /// A cache channel's last event, when the share asked for it; and whether this subscribe is the
+    /// first to find the cache empty since it emptied (this node sends the `cache_miss` webhook).
+    public let lastEvent: LastEvent?
+    public let lastEventMissed: Bool
 
     public init(appID: String, channel: String, subscriptionCount: Int, userCount: Int, transition: ClusterTransition,
-                memberTransitions: [Member], members: [(id: String, info: String)], membersVersion: Int) {
+                memberTransitions: [Member], members: [(id: String, info: String)], membersVersion: Int,
+                lastEvent: LastEvent? = nil, lastEventMissed: Bool = false) {
         self.appID = appID
         self.channel = channel
         self.subscriptionCount = subscriptionCount
@@ -126,24 +137,50 @@ public struct ChannelChange: Sendable, Equatable {
         self.memberTransitions = memberTransitions
         self.members = members
         self.membersVersion = membersVersion
+        self.lastEvent = lastEvent
+        self.lastEventMissed = lastEventMissed
     }
 
     public static func == (a: ChannelChange, b: ChannelChange) -> Bool {
         a.appID == b.appID && a.channel == b.channel && a.subscriptionCount == b.subscriptionCount && a.userCount == b.userCount
             && a.transition == b.transition && a.memberTransitions == b.memberTransitions && a.membersVersion == b.membersVersion
+            && a.lastEvent == b.lastEvent && a.lastEventMissed == b.lastEventMissed
             && a.members.map(\.id) == b.members.map(\.id) && a.members.map(\.info) == b.members.map(\.info)
     }
 }
 
-/// One occupied channel, cluster-wide.
+/// One channel, cluster-wide.
 public struct ChannelSummary: Sendable, Equatable {
     public let name: String
     public let subscriptionCount: Int
     public let userCount: Int
+    /// Cache channels, when asked for one channel: its last event.
+    public let lastEvent: LastEvent?
 
-    public init(name: String, subscriptionCount: Int, userCount: Int) {
+    public init(name: String, subscriptionCount: Int, userCount: Int, lastEvent: LastEvent? = nil) {
         self.name = name
         self.subscriptionCount = subscriptionCount
         self.userCount = userCount
+        self.lastEvent = lastEvent
+    }
+}
+
+/// A cache channel's last event as the cluster keeps it.
+public struct LastEvent: Sendable, Equatable {
+    public let appID: String
+    public let channel: String
+    /// The Pusher envelope, as every node sends it.
+    public let envelope: [UInt8]
+    /// The event's data as published, for `GET …/channels/{name}?info=cache`.
+    public let data: String
+    /// Time left to live.
+    public let ttlMs: Int
+
+    public init(appID: String, channel: String, envelope: [UInt8], data: String, ttlMs: Int) {
+        self.appID = appID
+        self.channel = channel
+        self.envelope = envelope
+        self.data = data
+        self.ttlMs = ttlMs
     }
 }

@@ -110,4 +110,15 @@ struct CachedEvent: Sendable {
     let data: String
     /// Monotonic seconds.
     let expiresAt: Double
+
+    init(frame: OutboundBuffer, data: String, expiresAt: Double) {
+        self.frame = frame
+        self.data = data
+        self.expiresAt = expiresAt
+    }
+
+    /// The cluster's copy, as the shared state returned it.
+    init(_ last: LastEvent) {
+        self.init(frame: .webSocketFrame(.text, last.envelope), data: last.data, expiresAt: Hub.now + Double(last.ttlMs) / 1000)
+    }
 }

@@ -11,16 +11,19 @@ extension Hub {
         guard let cluster else { return }
         let share = ChannelShare(appID: appID, channel: channel.name, subscriptions: state.subscribers,
                                  members: member.map { [MemberShare(userID: $0.id, connections: state.connections(of: $0.id), info: $0.info)] } ?? [],
-                                 wantsMembers: member != nil)
+                                 wantsMembers: member != nil, wantsLastEvent: channel.isCache)
         let socketID = session.socketID
         let loop = session.loopIndex
         cluster.record(share) { [self] change in
-            if member != nil {
-                // The joiner's `subscription_succeeded`: the cluster's members, or this node's while the cluster is unreachable.
-                let data = change.map { ChannelState.presenceJSON($0.members) } ?? presenceJSON(channel.name)
-                let version = change?.membersVersion ?? 0
+            if member != nil || channel.isCache {
+                // The joiner's `subscription_succeeded`: the cluster's members and last event, or
+                // this node's while the cluster is unreachable.
+                let data = member == nil ? "{}" : change.map { ChannelState.presenceJSON($0.members) } ?? presenceJSON(channel.name)
+                let answer = PusherSession.ClusterAnswer(succeededData: data, membersVersion: change?.membersVersion ?? 0,
+                                                         lastEvent: change.map { $0.lastEvent.map(CachedEvent.init) } ?? channelInfo(channel.name).cache)
                 let shard = shards[loop]
-                group.loops[loop].execute { _ in shard.session(socketID)?.membersKnown(channel.name, succeededData: data, version: version) }
+                group.loops[loop].execute { _ in shard.session(socketID)?.clusterAnswered(channel.name, answer) }
+                if change?.lastEventMissed == true { emit(.cacheMiss(channel: channel.name)) }
             }
             guard let change else {
                 if firstHere, let member { publish(Hub.memberAddedFrame(channel.name, member.id, member.info), to: channel.name, except: socketID) }

@@ -72,6 +72,7 @@ final class Hub: Sendable {
         let envelope = PusherEvent.encode(event: name, channel: channel.name, data: .json(data))
         let ttl = channel.isCache ? cacheTTL : nil
         deliver(envelope, to: channel.name, except: excluded, cacheTTL: ttl, dataString: dataString)
+        if let ttl { cluster?.keepLastEvent(LastEvent(appID: appID, channel: channel.name, envelope: envelope, data: dataString, ttlMs: ttl * 1000)) }
         cluster?.broadcast(.channelEvent(appID: appID, channel: channel.name, envelope: envelope, excluded: excluded,
                                          cacheTTL: ttl, dataString: ttl == nil ? nil : dataString))
     }
@@ -179,16 +180,18 @@ final class Hub: Sendable {
             let (occupied, firstOfUser) = try d.channels[channel.name]!.join(loop: loop, member: member, maxMembers: maxMembers)
             let state = d.channels[channel.name]!
             let cached = state.cache.flatMap { $0.expiresAt > now ? $0 : nil }
+            if cluster != nil {
+                // The cluster decides what this join means; presence waits for its member list,
+                // cache channels for the cluster's last event.
+                recordJoin(d.channels[channel.name]!, session: session, channel: channel, member: member,
+                           firstHere: firstOfUser, countsEnabled: countsEnabled)
+                let waits = member != nil || channel.isCache
+                return Joined(succeededData: waits ? nil : "{}", cached: nil, firstOfUser: false, subscriptionCount: nil)
+            }
             // One cache_miss webhook per empty cache, however many clients find it empty.
             let reportMiss = channel.isCache && cached == nil && !state.cacheMissReported
             if reportMiss { d.channels[channel.name]!.cacheMissReported = true }
             if reportMiss { emit(.cacheMiss(channel: channel.name)) }
-            if cluster != nil {
-                // The cluster decides what this join means (and presence waits for its member list).
-                recordJoin(d.channels[channel.name]!, session: session, channel: channel, member: member,
-                           firstHere: firstOfUser, countsEnabled: countsEnabled)
-                return Joined(succeededData: member == nil ? "{}" : nil, cached: cached, firstOfUser: false, subscriptionCount: nil)
-            }
             let count = countsEnabled && channel.kind != .presence ? d.throttledCount(channel.name, now: now) : nil
             // Emitted under the lock, so that webhooks see occupied/vacated (and added/removed)
             // in the order the directory decided them, whichever loops raced.
@@ -351,7 +354,7 @@ final class Hub: Sendable {
         guard let cluster else { return completion(local) }
         cluster.channel(appID: appID, name: name) { summary in
             completion(summary.map { ChannelInfo(occupied: $0.subscriptionCount > 0, subscriptionCount: $0.subscriptionCount,
-                                                 userCount: $0.userCount, cache: local.cache) })
+                                                 userCount: $0.userCount, cache: $0.lastEvent.map(CachedEvent.init)) })
         }
     }
 

@@ -188,7 +188,7 @@ final class PusherSession {
                           "Presence channel \(name) is full (\(config.maxPresenceMembersPerChannel) members)")
         }
         subscriptions[name] = Subscription(channel: channel, memberID: member?.id)
-        if joined.succeededData == nil { memberLists[name] = .awaited(events: []) }
+        if joined.succeededData == nil && channel.kind == .presence { memberLists[name] = .awaited(events: []) }
         app.debugLog.record(.subscribed, channel: name, detail: DebugLog.connection(socketID, userID: member?.id))
         if channel.requiresAuth { hub.shard(loopIndex).authorized(self) }
 
@@ -201,14 +201,23 @@ final class PusherSession {
         if let count = joined.subscriptionCount { hub.publishSubscriptionCount(count, to: name) }
     }
 
-    /// In a cluster, a presence subscription is acknowledged once the cluster's member list is known.
-    func membersKnown(_ channel: String, succeededData: String, version: Int) {
+    /// What a cluster's shared state answered to a presence or cache subscribe.
+    struct ClusterAnswer: Sendable {
+        let succeededData: String
+        let membersVersion: Int
+        let lastEvent: CachedEvent?
+    }
+
+    /// In a cluster, presence and cache subscriptions are acknowledged once the cluster's member
+    /// list and last event are known; member events that came meanwhile follow, unless the list has them.
+    func clusterAnswered(_ channel: String, _ answer: ClusterAnswer) {
         guard !ended, let subscription = subscriptions[channel] else { return }
-        acknowledge(subscription.channel, succeededData: succeededData, cached: hub.channelInfo(channel).cache)
+        acknowledge(subscription.channel, succeededData: answer.succeededData, cached: answer.lastEvent)
+        guard subscription.channel.kind == .presence else { return }
         if case .awaited(let events)? = memberLists[channel] {
-            for event in events where event.version > version { send(event.frame) }
+            for event in events where event.version > answer.membersVersion { send(event.frame) }
         }
-        memberLists[channel] = .received(version: version)
+        memberLists[channel] = .received(version: answer.membersVersion)
     }
 
     /// A cluster's member event: sent unless the member list this client got already has it.
