@@ -31,6 +31,8 @@ let package = Package(
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Support"]),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "Support"]),
         .testTarget(name: "RedisTests", dependencies: ["Redis"]),
+        // The cluster adapter against real redis-server processes (several adapters = several nodes).
+        .testTarget(name: "RedisClusterTests", dependencies: ["RedisCluster", "Redis", "Bridge"]),
     ],
     swiftLanguageModes: [.v6]
 )

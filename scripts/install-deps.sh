@@ -27,7 +27,7 @@ browser_apt=(chromium chromium-driver libjs-jquery)
 # examples/rails: Rails 6.1 and its gems from Debian (bundle install --local, no network). Not the
 # `rails` metapackage, which cannot be installed beside the machine's Node.js.
 rails_example_apt=(ruby-rails ruby-sqlite3 bundler puma ruby-webrick)
-# The Redis client tests (Tests/RedisTests) start their own redis-server on a loopback port.
+# The Redis client and cluster tests (Tests/RedisTests, Tests/RedisClusterTests) start their own redis-server on a loopback port.
 test_apt=(redis-server)
 # .venv/py3 runs the integration tests and the Django example (its tests and the end-to-end run).
 py3_requirements=(Tests/Integration/requirements.txt examples/django/requirements.txt)

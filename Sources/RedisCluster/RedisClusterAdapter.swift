@@ -122,7 +122,7 @@ public final class RedisClusterAdapter: ClusterAdapter {
 
     public func record(_ share: ChannelShare, completion: @escaping @Sendable (ChannelChange?) -> Void) {
         var arguments: [any RedisArgument] = [nodeID, share.channel, graceMs, share.subscriptions,
-                                              share.wantsMembers ? "1" : "0", share.wantsLastEvent ? "1" : "0"]
+                                              share.wantsMembers ? "1" : "0", share.wantsLastEvent ? "1" : "0", keys.leasePrefix]
         if let member = share.members.first {
             arguments += [member.userID, member.connections, member.info] as [any RedisArgument]
         }
@@ -135,7 +135,7 @@ public final class RedisClusterAdapter: ClusterAdapter {
 
     public func restore(appID: String, _ shares: [ChannelShare]) {
         for share in shares {
-            var arguments: [any RedisArgument] = [nodeID, share.channel, graceMs, share.subscriptions]
+            var arguments: [any RedisArgument] = [nodeID, share.channel, graceMs, share.subscriptions, keys.leasePrefix]
             for member in share.members {
                 arguments += [member.userID, member.connections, member.info] as [any RedisArgument]
             }
@@ -143,7 +143,7 @@ public final class RedisClusterAdapter: ClusterAdapter {
         }
         // Channels this node had before but has no longer: their shares go, as if a sweep.
         let kept = shares.map { keys.channel(app: appID, $0.channel) } as [any RedisArgument]
-        run(SharedStateScripts.drop, keys: dropKeys(nodeID), [nodeID, graceMs, "0", keys.channelPrefix, keys.channelSetPrefix, appID] + kept,
+        run(SharedStateScripts.drop, keys: dropKeys(nodeID), [nodeID, graceMs, "0", keys.channelPrefix, keys.channelSetPrefix, appID, nodeID] + kept,
             writes: true) { reply in self.applyChanges(reply?.array) }
     }
 
@@ -201,9 +201,10 @@ public final class RedisClusterAdapter: ClusterAdapter {
         }
     }
 
-    /// Takes a dead node's share away; only one survivor gets its changes, and announces them.
+    /// Takes a dead node's share away; only one survivor gets its changes, and announces them (so
+    /// it, not the dead node, holds their webhooks in the grace window).
     private func sweep(_ deadNode: String) {
-        run(SharedStateScripts.drop, keys: dropKeys(deadNode), [deadNode, graceMs, "1", keys.channelPrefix, keys.channelSetPrefix, ""],
+        run(SharedStateScripts.drop, keys: dropKeys(deadNode), [deadNode, graceMs, "1", keys.channelPrefix, keys.channelSetPrefix, "", nodeID],
             writes: false) { reply in
             guard let changes = reply?.array, !changes.isEmpty else { return }
             self.log("cluster: node \(deadNode) missed its lease: its share of \(changes.count) channels removed")
@@ -302,8 +303,10 @@ public final class RedisClusterAdapter: ClusterAdapter {
     public func stop() {
         state.withLock { $0.stopped = true }
         let drop = SharedStateScripts.drop
+        // No grace window (0 ms): this node writes its webhooks out as it stops and is not there to
+        // cancel a departure against an arrival on another node, so arrivals after it are plain ones.
         let arguments: [any RedisArgument] = ["EVAL", drop.source, 3] + dropKeys(nodeID) as [any RedisArgument]
-            + [nodeID, graceMs, "1", keys.channelPrefix, keys.channelSetPrefix, ""] as [any RedisArgument]
+            + [nodeID, 0, "1", keys.channelPrefix, keys.channelSetPrefix, "", nodeID] as [any RedisArgument]
         if let reply = try? redis.sendAndWait(arguments, timeoutMs: 1000) {
             applyChanges(reply.array)
             _ = try? redis.sendAndWait(["DEL", keys.lease(node: nodeID)], timeoutMs: 1000)

@@ -38,22 +38,28 @@ enum SharedStateScripts {
     end
 
     -- An arrival: was a departure still in its grace window? Then "~<its node>", else "+".
+    -- A holder that has left (no lease: it stopped, and sent its departures as it did) cancels nothing.
+    local lease_prefix
     local function arrival(key, field)
       local held = redis.call('HGET', key, field)
       if not held then return '+' end
       redis.call('HDEL', key, field)
       local bar = string.find(held, '|', 1, true)
-      if tonumber(string.sub(held, bar + 1)) > now then return '~' .. string.sub(held, 1, bar - 1) end
-      return '+'
+      local holder = string.sub(held, 1, bar - 1)
+      if tonumber(string.sub(held, bar + 1)) <= now then return '+' end
+      if lease_prefix and redis.call('EXISTS', lease_prefix .. holder) == 0 then return '+' end
+      return '~' .. holder
     end
 
-    local function departure(key, field, node, grace)
-      redis.call('HSET', key, field, node .. '|' .. (now + grace))
+    -- A departure whose webhook node `holder` holds back for `grace` ms.
+    local function departure(key, field, holder, grace)
+      redis.call('HSET', key, field, holder .. '|' .. (now + grace))
       return '-'
     end
 
-    -- Sets `node`'s subscriptions to `count`; returns the channel's event.
-    local function set_subscriptions(key, chans, name, node, count, grace)
+    -- Sets `node`'s subscriptions to `count`; returns the channel's event. A departure's webhook
+    -- is held by `holder` (the node that announces it), `node` itself when nil.
+    local function set_subscriptions(key, chans, name, node, count, grace, holder)
       local field = 'n:' .. node
       local old = tonumber(redis.call('HGET', key, field) or '0')
       if count == old then return '' end
@@ -68,13 +74,14 @@ enum SharedStateScripts {
         redis.call('SREM', chans, name)
         -- Nothing left but grace records: let the hash go once they are of no use.
         redis.call('PEXPIRE', key, grace + 60000)
-        return departure(key, 'pv', node, grace)
+        return departure(key, 'pv', holder or node, grace)
       end
       return ''
     end
 
-    -- Sets `node`'s connections of presence user `user` to `count`; returns the user's event.
-    local function set_member(key, node, user, count, info, grace)
+    -- Sets `node`'s connections of presence user `user` to `count`; returns the user's event
+    -- (`holder` as for `set_subscriptions`).
+    local function set_member(key, node, user, count, info, grace, holder)
       local field = 'm:' .. node .. ':' .. user
       local old = tonumber(redis.call('HGET', key, field) or '0')
       if count == old then return '' end
@@ -90,7 +97,7 @@ enum SharedStateScripts {
         redis.call('HDEL', key, 'u:' .. user, 'i:' .. user)
         redis.call('HINCRBY', key, 'uc', -1)
         bump(key)
-        return departure(key, 'pr:' .. user, node, grace)
+        return departure(key, 'pr:' .. user, holder or node, grace)
       end
       return ''
     end
@@ -115,15 +122,16 @@ enum SharedStateScripts {
       return {key, total, users, channel_event, user_events, with_members and members(key) or {}, version}
     end
 
-    -- Takes every share `node` holds in `key` away (the node died, or no longer has the channel).
-    local function drop(key, chans, name, node, grace)
+    -- Takes every share `node` holds in `key` away (the node died, or no longer has the channel);
+    -- node `holder` announces the departures, so it holds their webhooks.
+    local function drop(key, chans, name, node, grace, holder)
       local user_events = {}
       local prefix = 'm:' .. node .. ':'
       local all = redis.call('HGETALL', key)
       for i = 1, #all, 2 do
         if string.sub(all[i], 1, #prefix) == prefix then
           local user = string.sub(all[i], #prefix + 1)
-          local event = set_member(key, node, user, 0, '', grace)
+          local event = set_member(key, node, user, 0, '', grace, holder)
           if event ~= '' then
             user_events[#user_events + 1] = user
             user_events[#user_events + 1] = event
@@ -131,7 +139,7 @@ enum SharedStateScripts {
           end
         end
       end
-      return report(key, set_subscriptions(key, chans, name, node, 0, grace), user_events, false)
+      return report(key, set_subscriptions(key, chans, name, node, 0, grace, holder), user_events, false)
     end
     """#
 
@@ -140,15 +148,16 @@ enum SharedStateScripts {
     /// first to find it empty (field `cm` of the channel hash, cleared by `keepLast`).
     /// KEYS: channel hash, the app's channel set, this node's key index, the channel's last event.
     /// ARGV: node, channel name, grace ms, subscriptions here, want members (0/1), want last event
-    /// (0/1), then optionally user, connections here, info.
+    /// (0/1), the lease key prefix, then optionally user, connections here, info.
     /// Returns the change, then {envelope, data, ttl ms, missed (0/1)} of the last event ("" and -2 when none).
     static let record = RedisScript(prelude + "\n" + #"""
     local key, chans, index, last = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
     local node, name, grace, count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+    lease_prefix = ARGV[7]
     local user_events = {}
-    if ARGV[7] then
-      local event = set_member(key, node, ARGV[7], tonumber(ARGV[8]), ARGV[9], grace)
-      if event ~= '' then user_events = {ARGV[7], event, ARGV[9]} end
+    if ARGV[8] then
+      local event = set_member(key, node, ARGV[8], tonumber(ARGV[9]), ARGV[10], grace)
+      if event ~= '' then user_events = {ARGV[8], event, ARGV[10]} end
     end
     local channel_event = set_subscriptions(key, chans, name, node, count, grace)
     if count > 0 then redis.call('SADD', index, key) else redis.call('SREM', index, key) end
@@ -186,12 +195,14 @@ enum SharedStateScripts {
 
     /// This node's whole share of one channel, written again (after shared state was lost or the
     /// node was swept): its subscriptions and every member it has there; members it no longer has are dropped.
-    /// KEYS: as `record`. ARGV: node, channel name, grace ms, subscriptions here, then user, connections, info per member.
+    /// KEYS: channel hash, the app's channel set, this node's key index. ARGV: node, channel name,
+    /// grace ms, subscriptions here, the lease key prefix, then user, connections, info per member.
     static let restore = RedisScript(prelude + "\n" + #"""
     local key, chans, index = KEYS[1], KEYS[2], KEYS[3]
     local node, name, grace, count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+    lease_prefix = ARGV[5]
     local listed, user_events = {}, {}
-    for i = 5, #ARGV, 3 do
+    for i = 6, #ARGV, 3 do
       listed[ARGV[i]] = true
       local event = set_member(key, node, ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], grace)
       if event ~= '' then
@@ -218,14 +229,15 @@ enum SharedStateScripts {
     /// dead node). With `forget` = 1 the node itself is forgotten, once: a second sweeper finds nothing.
     /// KEYS: the node index, the node set, the node's connection counts.
     /// ARGV: node, grace ms, forget (0/1), key prefix of channel hashes, key prefix of channel sets,
-    /// the only app to look at ("" for all), then the channel keys to keep.
+    /// the only app to look at ("" for all), the node that announces the departures (and so holds
+    /// their webhooks in the grace window: the sweeper, not the dead node), then the channel keys to keep.
     static let drop = RedisScript(prelude + "\n" + #"""
     local index, nodes, conns = KEYS[1], KEYS[2], KEYS[3]
     local node, grace, forget = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
-    local channel_prefix, set_prefix, only_app = ARGV[4], ARGV[5], ARGV[6]
+    local channel_prefix, set_prefix, only_app, holder = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
     if forget and redis.call('SREM', nodes, node) == 0 then return {} end
     local keep = {}
-    for i = 7, #ARGV do keep[ARGV[i]] = true end
+    for i = 8, #ARGV do keep[ARGV[i]] = true end
     local changes = {}
     for _, key in ipairs(redis.call('SMEMBERS', index)) do
       -- "<prefix>ch:<app>:<channel>": the channel name has no colon, so it is what follows the last one.
@@ -233,7 +245,7 @@ enum SharedStateScripts {
       local app = string.sub(key, #channel_prefix + 1, #key - #name - 1)
       if not keep[key] and (only_app == '' or app == only_app) then
         local chans = set_prefix .. app
-        changes[#changes + 1] = drop(key, chans, name, node, grace)
+        changes[#changes + 1] = drop(key, chans, name, node, grace, holder)
         redis.call('SREM', index, key)
       end
     end

@@ -22,6 +22,7 @@ from collections import Counter
 import pytest
 
 from cluster_helpers import (
+    cluster_flags,
     Deployment,
     cluster,
     knows_flag,
@@ -734,3 +735,43 @@ def test_channel_queries_answer_503_while_redis_is_down(pusher_bridge, redis):
         assert ws.wait_for("ev", "presence-x")["data"] == "{}"
     finally:
         close_all(ws)
+
+
+# ----------------------------------------------------------------------------------------------
+# Cache channels: the last event is the cluster's
+# ----------------------------------------------------------------------------------------------
+
+
+def test_cache_channel_serves_the_last_event_on_a_node_started_after_it(pusher_bridge, redis, receiver):
+    hooks = receiver()
+    app = make_app("1", webhooks=[target(hooks, event_types=["cache_miss"])])
+    flags = cluster_flags(redis, lease=LEASE)
+    first = pusher_bridge([app], *flags, options=OPTIONS)
+    wait_ready(first.port)
+    # Two subscribers on two nodes find the cache empty: one cache_miss webhook for the cluster.
+    second = pusher_bridge([app], *flags, options=OPTIONS)
+    wait_ready(second.port)
+    empty = [first.ws(), second.ws()]
+    try:
+        for ws in empty:
+            ws.subscribe("cache-news")
+            ws.wait_for_subscription("cache-news")
+            assert ws.recv()["event"] == "pusher:cache_miss"
+        wait_until(lambda: hooks.delivered(), 10, "the cache_miss webhook")
+        time.sleep(1.0)
+        misses = [event for request in hooks.delivered() for event in request.events]
+        assert misses == [{"name": "cache_miss", "channel": "cache-news"}], misses
+
+        assert first.api().trigger("cache-news", "headline", "v1").status == 200
+        # A node that was not running when the event was published has it all the same.
+        late_node = pusher_bridge([app], *flags, options=OPTIONS)
+        wait_ready(late_node.port)
+        with late_node.ws() as late:
+            late.subscribe("cache-news")
+            late.wait_for_subscription("cache-news")
+            frame = late.recv()
+            assert frame.get("event") == "headline" and frame["data"] == "v1", frame.raw
+        info = late_node.rest().channel_info("cache-news", ["cache"])
+        assert info["cache"]["data"] == "v1" and 0 < info["cache"]["ttl"] <= 1800, info
+    finally:
+        close_all(*empty)

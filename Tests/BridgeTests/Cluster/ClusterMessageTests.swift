@@ -10,6 +10,13 @@ struct ClusterMessageTests {
         .channelEvent(appID: "a", channel: "c", envelope: [], excluded: "", cacheTTL: 0, dataString: ""),
         .userEvent(appID: "1", userID: "ana", envelope: Array(#"{"event":"x"}"#.utf8)),
         .terminateUser(appID: "7", userID: "42"),
+        .memberEvent(appID: "1", channel: "presence-room", envelope: Array(#"{"event":"pusher_internal:member_added"}"#.utf8),
+                     excluded: "123.456", version: 1_712_345_678_901_234),
+        .memberEvent(appID: "a:b", channel: "presence-x", envelope: [], excluded: nil, version: 0),
+        .memberEvent(appID: "", channel: "", envelope: Array("ü".utf8), excluded: "", version: -1),
+        .heldArrival(appID: "1", holder: "0123456789abcdef", channel: "presence-room", userID: "ana"),
+        .heldArrival(appID: "1001", holder: "fedcba9876543210", channel: "general", userID: nil),
+        .heldArrival(appID: "", holder: "", channel: "", userID: ""),
     ]
 
     @Test(arguments: messages)
@@ -31,5 +38,34 @@ struct ClusterMessageTests {
         var bytes = ClusterMessage.userEvent(appID: "1", userID: "u", envelope: []).encoded()
         bytes[5] = 0xFF  // the app id's only byte: not UTF-8
         #expect(ClusterMessage(decoding: bytes) == nil)
+    }
+
+    @Test func memberEventVersionMustBeANumber() {
+        let good = ClusterMessage.memberEvent(appID: "1", channel: "presence-c", envelope: [], excluded: nil, version: 7).encoded()
+        #expect(good.last == UInt8(ascii: "7"))
+        var bytes = good
+        bytes[bytes.count - 1] = UInt8(ascii: "x")
+        #expect(ClusterMessage(decoding: bytes) == nil)
+        // An absent version (length 0xFFFFFFFF) is refused too: only the excluded connection may be absent.
+        bytes = Array(good.dropLast(5)) + [0xFF, 0xFF, 0xFF, 0xFF]
+        #expect(ClusterMessage(decoding: bytes) == nil)
+    }
+
+    @Test func heldArrivalNeedsItsHolderAndChannel() {
+        // An absent holder (length 0xFFFFFFFF) where only the user id may be absent.
+        var bytes: [UInt8] = [4]
+        for field: [UInt8]? in [Array("1".utf8), nil, Array("c".utf8), nil] {
+            let length = field.map { UInt32($0.count) } ?? UInt32.max
+            withUnsafeBytes(of: length.littleEndian) { bytes.append(contentsOf: $0) }
+            if let field { bytes.append(contentsOf: field) }
+        }
+        #expect(ClusterMessage(decoding: bytes) == nil)
+        bytes = [4]
+        for field: [UInt8]? in [Array("1".utf8), Array("h".utf8), Array("c".utf8), nil] {
+            let length = field.map { UInt32($0.count) } ?? UInt32.max
+            withUnsafeBytes(of: length.littleEndian) { bytes.append(contentsOf: $0) }
+            if let field { bytes.append(contentsOf: field) }
+        }
+        #expect(ClusterMessage(decoding: bytes) == .heldArrival(appID: "1", holder: "h", channel: "c", userID: nil))
     }
 }
