@@ -122,13 +122,15 @@ public final class RedisClusterAdapter: ClusterAdapter {
 
     public func record(_ share: ChannelShare, completion: @escaping @Sendable (ChannelChange?) -> Void) {
         var arguments: [any RedisArgument] = [nodeID, share.channel, graceMs, share.subscriptions,
-                                              share.wantsMembers ? "1" : "0", share.wantsLastEvent ? "1" : "0", keys.leasePrefix]
+                                              share.wantsMembers ? "1" : "0", share.wantsLastEvent ? "1" : "0", keys.leasePrefix,
+                                              share.memberCap ?? 0]
         if let member = share.members.first {
             arguments += [member.userID, member.connections, member.info] as [any RedisArgument]
         }
         let keys = self.keys
         let recordKeys = channelKeys(share) + [keys.lastEvent(app: share.appID, share.channel)]
         run(SharedStateScripts.record, keys: recordKeys, arguments, writes: true) { reply in
+            if reply?.string == "full" { return completion(.presenceFull(appID: share.appID, channel: share.channel)) }
             completion(reply.flatMap { SharedStateReply.change($0, keys: keys) })
         }
     }

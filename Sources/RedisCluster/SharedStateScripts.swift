@@ -148,16 +148,23 @@ enum SharedStateScripts {
     /// first to find it empty (field `cm` of the channel hash, cleared by `keepLast`).
     /// KEYS: channel hash, the app's channel set, this node's key index, the channel's last event.
     /// ARGV: node, channel name, grace ms, subscriptions here, want members (0/1), want last event
-    /// (0/1), the lease key prefix, then optionally user, connections here, info.
-    /// Returns the change, then {envelope, data, ttl ms, missed (0/1)} of the last event ("" and -2 when none).
+    /// (0/1), the lease key prefix, the presence member cap (0: none), then optionally user,
+    /// connections here, info.
+    /// Returns the change, then {envelope, data, ttl ms, missed (0/1)} of the last event ("" and -2
+    /// when none); or "full", writing nothing, when a new user would pass the member cap.
     static let record = RedisScript(prelude + "\n" + #"""
     local key, chans, index, last = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
     local node, name, grace, count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
     lease_prefix = ARGV[7]
+    local cap, user = tonumber(ARGV[8]), ARGV[9]
+    if user and cap > 0 and tonumber(ARGV[10]) > 0 and tonumber(redis.call('HGET', key, 'u:' .. user) or '0') <= 0
+        and tonumber(redis.call('HGET', key, 'uc') or '0') >= cap then
+      return 'full'
+    end
     local user_events = {}
-    if ARGV[8] then
-      local event = set_member(key, node, ARGV[8], tonumber(ARGV[9]), ARGV[10], grace)
-      if event ~= '' then user_events = {ARGV[8], event, ARGV[10]} end
+    if user then
+      local event = set_member(key, node, user, tonumber(ARGV[10]), ARGV[11], grace)
+      if event ~= '' then user_events = {user, event, ARGV[11]} end
     end
     local channel_event = set_subscriptions(key, chans, name, node, count, grace)
     if count > 0 then redis.call('SADD', index, key) else redis.call('SREM', index, key) end

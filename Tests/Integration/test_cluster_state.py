@@ -775,3 +775,30 @@ def test_cache_channel_serves_the_last_event_on_a_node_started_after_it(pusher_b
         assert info["cache"]["data"] == "v1" and 0 < info["cache"]["ttl"] <= 1800, info
     finally:
         close_all(*empty)
+
+
+# ----------------------------------------------------------------------------------------------
+# The presence member cap counts the cluster
+# ----------------------------------------------------------------------------------------------
+
+
+def test_presence_member_cap_counts_every_node(pusher_bridge, redis):
+    dep = cluster(pusher_bridge, redis, 3, [make_app("1", max_presence_members_per_channel=2)], OPTIONS, LEASE)
+    a, b, c, c_again = dep.ws(0), dep.ws(1), dep.ws(2), dep.ws(2)
+    try:
+        a.subscribe_ok("presence-room", "1")
+        b.subscribe_ok("presence-room", "2")
+        payload = c.auth_for("presence-room", "3")
+        c.subscribe("presence-room", payload["auth"], payload["channel_data"])
+        c.expect_subscription_error("presence-room", "LimitReached")
+        # The refused subscription counted nowhere; a known user still gets in, on any node.
+        c_again.subscribe_ok("presence-room", "1")
+        assert_every_node(dep, lambda node: (users(node, "presence-room"),
+                                             node.rest().channel_info("presence-room", ["user_count", "subscription_count"])),
+                          (["1", "2"], {"occupied": True, "user_count": 2, "subscription_count": 3}))
+        # Once a user leaves there is room again, and the refused client can subscribe.
+        b.close()
+        wait_until(lambda: users(dep.node(2), "presence-room") == ["1"], SPREAD, "user 2 gone")
+        c.subscribe_ok("presence-room", "3")
+    finally:
+        close_all(a, b, c, c_again)

@@ -57,15 +57,19 @@ public struct ChannelShare: Sendable, Equatable {
     public let wantsMembers: Bool
     /// A cache channel subscribe waits for the cluster's last event.
     public let wantsLastEvent: Bool
+    /// A presence subscribe: the most users the channel may have, cluster-wide. A new user past it
+    /// is refused (`ChannelChange.refusedAsFull`) and nothing is written.
+    public let memberCap: Int?
 
     public init(appID: String, channel: String, subscriptions: Int, members: [MemberShare] = [], wantsMembers: Bool = false,
-                wantsLastEvent: Bool = false) {
+                wantsLastEvent: Bool = false, memberCap: Int? = nil) {
         self.appID = appID
         self.channel = channel
         self.subscriptions = subscriptions
         self.members = members
         self.wantsMembers = wantsMembers
         self.wantsLastEvent = wantsLastEvent
+        self.memberCap = memberCap
     }
 }
 
@@ -125,10 +129,12 @@ public struct ChannelChange: Sendable, Equatable {
     /// first to find the cache empty since it emptied (this node sends the `cache_miss` webhook).
     public let lastEvent: LastEvent?
     public let lastEventMissed: Bool
+    /// The share was not written: its new presence user would pass the channel's member cap.
+    public let refusedAsFull: Bool
 
     public init(appID: String, channel: String, subscriptionCount: Int, userCount: Int, transition: ClusterTransition,
                 memberTransitions: [Member], members: [(id: String, info: String)], membersVersion: Int,
-                lastEvent: LastEvent? = nil, lastEventMissed: Bool = false) {
+                lastEvent: LastEvent? = nil, lastEventMissed: Bool = false, refusedAsFull: Bool = false) {
         self.appID = appID
         self.channel = channel
         self.subscriptionCount = subscriptionCount
@@ -139,12 +145,19 @@ public struct ChannelChange: Sendable, Equatable {
         self.membersVersion = membersVersion
         self.lastEvent = lastEvent
         self.lastEventMissed = lastEventMissed
+        self.refusedAsFull = refusedAsFull
+    }
+
+    /// The answer to a presence subscribe whose new user would pass the member cap.
+    public static func presenceFull(appID: String, channel: String) -> ChannelChange {
+        ChannelChange(appID: appID, channel: channel, subscriptionCount: 0, userCount: 0, transition: .unchanged,
+                      memberTransitions: [], members: [], membersVersion: 0, refusedAsFull: true)
     }
 
     public static func == (a: ChannelChange, b: ChannelChange) -> Bool {
         a.appID == b.appID && a.channel == b.channel && a.subscriptionCount == b.subscriptionCount && a.userCount == b.userCount
             && a.transition == b.transition && a.memberTransitions == b.memberTransitions && a.membersVersion == b.membersVersion
-            && a.lastEvent == b.lastEvent && a.lastEventMissed == b.lastEventMissed
+            && a.lastEvent == b.lastEvent && a.lastEventMissed == b.lastEventMissed && a.refusedAsFull == b.refusedAsFull
             && a.members.map(\.id) == b.members.map(\.id) && a.members.map(\.info) == b.members.map(\.info)
     }
 }

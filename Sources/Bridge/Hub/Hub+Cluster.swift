@@ -7,14 +7,19 @@ import Support
 extension Hub {
     /// Under the directory lock, so that shares of one channel reach the shared state in the order they were made.
     func recordJoin(_ state: ChannelState, session: PusherSession, channel: ChannelName, member: (id: String, info: String)?,
-                    firstHere: Bool, countsEnabled: Bool) {
+                    firstHere: Bool, maxMembers: Int, countsEnabled: Bool) {
         guard let cluster else { return }
         let share = ChannelShare(appID: appID, channel: channel.name, subscriptions: state.subscribers,
                                  members: member.map { [MemberShare(userID: $0.id, connections: state.connections(of: $0.id), info: $0.info)] } ?? [],
-                                 wantsMembers: member != nil, wantsLastEvent: channel.isCache)
+                                 wantsMembers: member != nil, wantsLastEvent: channel.isCache, memberCap: member == nil ? nil : maxMembers)
         let socketID = session.socketID
         let loop = session.loopIndex
         cluster.record(share) { [self] change in
+            if change?.refusedAsFull == true {
+                let shard = shards[loop]
+                group.loops[loop].execute { _ in shard.session(socketID)?.clusterRefusedAsFull(channel.name, limit: maxMembers) }
+                return
+            }
             if member != nil || channel.isCache {
                 // The joiner's `subscription_succeeded`: the cluster's members and last event, or
                 // this node's while the cluster is unreachable.

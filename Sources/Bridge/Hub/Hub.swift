@@ -184,7 +184,7 @@ final class Hub: Sendable {
                 // The cluster decides what this join means; presence waits for its member list,
                 // cache channels for the cluster's last event.
                 recordJoin(d.channels[channel.name]!, session: session, channel: channel, member: member,
-                           firstHere: firstOfUser, countsEnabled: countsEnabled)
+                           firstHere: firstOfUser, maxMembers: maxMembers, countsEnabled: countsEnabled)
                 let waits = member != nil || channel.isCache
                 return Joined(succeededData: waits ? nil : "{}", cached: nil, firstOfUser: false, subscriptionCount: nil)
             }

@@ -184,8 +184,7 @@ final class PusherSession {
             joined = try hub.join(self, channel, member: member, maxMembers: config.maxPresenceMembersPerChannel,
                                   countsEnabled: config.enableSubscriptionCount)
         } catch {
-            return refuse(name, type: "LimitReached", status: 4009,
-                          "Presence channel \(name) is full (\(config.maxPresenceMembersPerChannel) members)")
+            return refuse(name, type: "LimitReached", status: 4009, Self.presenceFullMessage(name, limit: config.maxPresenceMembersPerChannel))
         }
         subscriptions[name] = Subscription(channel: channel, memberID: member?.id)
         if joined.succeededData == nil && channel.kind == .presence { memberLists[name] = .awaited(events: []) }
@@ -231,6 +230,18 @@ final class PusherSession {
         default:
             send(frame)
         }
+    }
+
+    /// The cluster's presence channel already has as many users as it may: the subscription is
+    /// refused as on one node, and undone here (the shared state never counted it).
+    func clusterRefusedAsFull(_ channel: String, limit: Int) {
+        guard !ended, subscriptions[channel] != nil else { return }
+        unsubscribe(channel)
+        refuse(channel, type: "LimitReached", status: 4009, Self.presenceFullMessage(channel, limit: limit))
+    }
+
+    static func presenceFullMessage(_ channel: String, limit: Int) -> String {
+        "Presence channel \(channel) is full (\(limit) members)"
     }
 
     /// `subscription_succeeded`, then on cache channels the last event (or `pusher:cache_miss`).
