@@ -30,9 +30,11 @@ let package = Package(
                           resources: [.copy("Static")]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Support"]),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "Support"]),
-        .testTarget(name: "RedisTests", dependencies: ["Redis"]),
+        // A real redis-server per test or suite, for the two Redis test targets.
+        .target(name: "RedisServerSupport", dependencies: ["Redis"], path: "Tests/RedisServerSupport"),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "RedisServerSupport"]),
         // The cluster adapter against real redis-server processes (several adapters = several nodes).
-        .testTarget(name: "RedisClusterTests", dependencies: ["RedisCluster", "Redis", "Bridge"]),
+        .testTarget(name: "RedisClusterTests", dependencies: ["RedisCluster", "Redis", "Bridge", "RedisServerSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

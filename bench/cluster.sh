@@ -14,17 +14,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK="$ROOT/.build-bench"
-QUICK=0
-BRIDGE=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --quick) QUICK=1 ;;
-        --bridge) BRIDGE="$2"; shift ;;
-        -h|--help) sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "bench/cluster.sh: unknown argument $1" >&2; exit 2 ;;
-    esac
-    shift
-done
+source "$ROOT/bench/lib.sh"
+parse_options "$@"
 
 if [ "$QUICK" = 1 ]; then
     SUBS=200; RATE=50; SECS=2; CLOSED=2; WARMUP=0.5
@@ -61,7 +52,6 @@ REDIS_PID=""
 REDIS_PORT=""
 
 TAG=cluster
-source "$ROOT/bench/lib.sh"
 
 cleanup() {
     local pid

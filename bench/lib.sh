@@ -1,6 +1,23 @@
 # Helpers shared by the bench scripts; sourced after each script sets ROOT, TAG (the log prefix)
 # and RESULTS (its key=value results file).
 
+# parse_options "$@": the options every single-purpose bench script takes: --quick, --bridge PATH
+# and -h (prints the script's header comment). Sets QUICK and BRIDGE.
+parse_options() {
+    QUICK=0
+    BRIDGE=""
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --quick) QUICK=1 ;;
+            --bridge) [ $# -ge 2 ] || usage_error "--bridge needs a path"; BRIDGE="$2"; shift ;;
+            -h|--help) awk 'NR > 1 && /^# shellcheck/ { next } NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+            *) usage_error "unknown argument $1" ;;
+        esac
+        shift
+    done
+}
+usage_error() { printf 'bench/%s: %s\n' "$(basename "$0")" "$*" >&2; exit 2; }
+
 log() { printf '[%s] %s\n' "$TAG" "$*" >&2; }
 fail() { printf 'bench/%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }

@@ -13,17 +13,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK="$ROOT/.build-bench"
-QUICK=0
-BRIDGE=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --quick) QUICK=1 ;;
-        --bridge) BRIDGE="$2"; shift ;;
-        -h|--help) sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "bench/pusher_bench.sh: unknown argument $1" >&2; exit 2 ;;
-    esac
-    shift
-done
+source "$ROOT/bench/lib.sh"
+parse_options "$@"
 
 if [ "$QUICK" = 1 ]; then
     CH_CONNS=2000; CH_RATES="2000,10000"; CH_STEP=1; CH_CLOSED=1
@@ -58,7 +49,6 @@ SERVER_PID=""
 PROBLEMS=()
 
 TAG=pusher
-source "$ROOT/bench/lib.sh"
 
 cleanup() {
     if [ -n "$SERVER_PID" ]; then kill -KILL "$SERVER_PID" 2>/dev/null || true; fi

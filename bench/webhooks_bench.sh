@@ -13,17 +13,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK="$ROOT/.build-bench"
-QUICK=0
-BRIDGE=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --quick) QUICK=1 ;;
-        --bridge) [ $# -ge 2 ] || { echo "bench/webhooks_bench.sh: --bridge needs a path" >&2; exit 2; }; BRIDGE="$2"; shift ;;
-        -h|--help) sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "bench/webhooks_bench.sh: unknown argument $1" >&2; exit 2 ;;
-    esac
-    shift
-done
+source "$ROOT/bench/lib.sh"
+parse_options "$@"
 
 if [ "$QUICK" = 1 ]; then
     RATES="500,4000"; STEP=1; DRAIN=3; FINAL_WAIT=10; REFINE=()
@@ -50,7 +41,6 @@ PROBLEMS=()
 COMMANDS=()
 
 TAG=webhooks
-source "$ROOT/bench/lib.sh"
 
 cleanup() {
     if [ -n "$SERVER_PID" ]; then kill -KILL "$SERVER_PID" 2>/dev/null || true; fi

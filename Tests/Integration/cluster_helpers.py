@@ -5,7 +5,7 @@
 - `cluster_flags(redis, prefix, lease)`: the `bridge serve` flags of a cluster node.
 - `Deployment`: the nodes of one deployment, a standalone server or a Redis cluster, with the same
   apps and options (`standalone(...)`, `cluster(...)`); clients are spread round-robin.
-- `wait_ready`, `drain`, `read_for`, `member_events`, `wait_until`: bounded waits.
+- `wait_ready`, `drain`, `read_for`, `member_events`: bounded waits (`wait_until` is in conftest).
 """
 from __future__ import annotations
 
@@ -140,18 +140,6 @@ def wait_ready(port: int, timeout: float = 10) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"node on {port} not ready within {timeout}s: {get(port, '/ready')}")
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    """`check()`'s first truthy value; AssertionError naming `what` (and the last value) after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not within {timeout}s; last: {value!r}")
-        time.sleep(interval)
 
 
 def drain(ws, event: str, expected: int, timeout: float = 10) -> list[str]:

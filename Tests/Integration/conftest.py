@@ -542,6 +542,18 @@ def parse_close(payload: bytes) -> tuple[int | None, str]:
 # ----------------------------------------------------------------------------------------------
 
 
+def wait_until(check, timeout: float = 5.0, interval: float = 0.05, what: str = "condition"):
+    """Poll `check()` until truthy; fail with `what` after `timeout`. Returns the value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s (last: {value!r})")
+        time.sleep(interval)
+
+
 def http_request(method: str, path: str, headers: list[tuple[str, str]] | None = None,
                  body: bytes = b"", version: str = "HTTP/1.1") -> bytes:
     lines = [f"{method} {path} {version}", "Host: 127.0.0.1"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import pusher
 
-from conftest import BridgeProcess, clean_env
+from conftest import BridgeProcess, clean_env, wait_until  # noqa: F401 (wait_until: for the seed tests)
 from pusher_helpers import ApiResult, PusherWS, make_rest, run_bridge_once, write_config_file
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
@@ -395,13 +395,3 @@ def assert_app_json(app: Any, org: str, name: str, default_channel: str = "gener
     assert app["default_channel"] == default_channel, app
 
 
-def wait_until(check, timeout: float = 5.0, interval: float = 0.05, what: str = "condition"):
-    """Poll `check()` until truthy; fail with `what` after `timeout`. Returns the value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s (last: {value!r})")
-        time.sleep(interval)

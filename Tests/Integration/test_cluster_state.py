@@ -31,9 +31,8 @@ from cluster_helpers import (
     standalone,
     wait_member_events,
     wait_ready,
-    wait_until,
 )
-from conftest import get
+from conftest import get, wait_until
 from pusher_helpers import PusherWS, assert_error_frame, make_app, run_bridge_once
 from webhook_receiver import WebhookReceiver, check_webhook, target
 
@@ -77,7 +76,7 @@ def expect_hooks(hooks: WebhookReceiver, app: dict, want: Counter, timeout: floa
         have = hook_counts(hooks, app)
         return all(have[key] >= count for key, count in want.items())
     try:
-        wait_until(enough, timeout, "webhooks")
+        wait_until(enough, timeout, what="webhooks")
     except AssertionError:
         raise AssertionError(f"webhooks within {timeout}s: {dict(hook_counts(hooks, app))}; "
                              f"expected {dict(want)}") from None
@@ -143,7 +142,7 @@ def assert_every_node(dep: Deployment, view, want, timeout: float = SPREAD) -> N
             last[node.port] = view(node)
         return all(answer == want for answer in last.values())
     try:
-        wait_until(agree, timeout, "answers")
+        wait_until(agree, timeout, what="answers")
     except AssertionError:
         wrong = {port: answer for port, answer in last.items() if answer != want}
         raise AssertionError(f"nodes disagree with the cluster state after {timeout}s; expected "
@@ -406,7 +405,7 @@ def test_redis_restart_rebuilds_the_cluster_state(pusher_bridge, redis):
         b_member.subscribe_ok("presence-x", "2")
 
         redis.stop()
-        wait_until(lambda: get(dep.node(0).port, "/ready").status == 503, 10, "/ready 503 with Redis down")
+        wait_until(lambda: get(dep.node(0).port, "/ready").status == 503, 10, what="/ready 503 with Redis down")
         assert dep.node(0).api().trigger("room", "during", "1").status == 200
         assert a_room.wait_for("during", "room")["data"] == "1"   # local delivery goes on
         # The cluster changes while Redis is away: user 2 leaves on B, user 3 joins on C.
@@ -555,14 +554,14 @@ def test_max_connections_counts_every_node(pusher_bridge, redis):
                     return True
                 ws.close()
                 return False
-            wait_until(refused, HEARTBEAT + 3, f"4004 for a 5th connection on :{node.port} "
+            wait_until(refused, HEARTBEAT + 3, what=f"4004 for a 5th connection on :{node.port} "
                                                f"(max_connections 4, 2 per node)", interval=0.2)
         for ws in held:
             ws.assert_open()
         # One closes on node A: node B accepts a new one within a heartbeat.
         held.pop(0).close()
         accepted = wait_until(lambda: connect_or_4004(dep.node(1)), HEARTBEAT + 3,
-                              "a connection on node B after one closed on node A", interval=0.2)
+                              what="a connection on node B after one closed on node A", interval=0.2)
         held.append(accepted)
     finally:
         close_all(*held)
@@ -724,7 +723,7 @@ def test_channel_queries_answer_503_while_redis_is_down(pusher_bridge, redis):
     try:
         ws.subscribe_ok("presence-x", "1")
         redis.stop()
-        wait_until(lambda: get(node.port, "/ready").status == 503, 10, "/ready 503 with Redis down")
+        wait_until(lambda: get(node.port, "/ready").status == 503, 10, what="/ready 503 with Redis down")
         for path in ("/channels", "/channels/presence-x", "/channels/presence-x/users"):
             result = node.api().get(path)
             assert result.status == 503, (path, result)
@@ -757,7 +756,7 @@ def test_cache_channel_serves_the_last_event_on_a_node_started_after_it(pusher_b
             ws.subscribe("cache-news")
             ws.wait_for_subscription("cache-news")
             assert ws.recv()["event"] == "pusher:cache_miss"
-        wait_until(lambda: hooks.delivered(), 10, "the cache_miss webhook")
+        wait_until(lambda: hooks.delivered(), 10, what="the cache_miss webhook")
         time.sleep(1.0)
         misses = [event for request in hooks.delivered() for event in request.events]
         assert misses == [{"name": "cache_miss", "channel": "cache-news"}], misses
@@ -798,7 +797,7 @@ def test_presence_member_cap_counts_every_node(pusher_bridge, redis):
                           (["1", "2"], {"occupied": True, "user_count": 2, "subscription_count": 3}))
         # Once a user leaves there is room again, and the refused client can subscribe.
         b.close()
-        wait_until(lambda: users(dep.node(2), "presence-room") == ["1"], SPREAD, "user 2 gone")
+        wait_until(lambda: users(dep.node(2), "presence-room") == ["1"], SPREAD, what="user 2 gone")
         c.subscribe_ok("presence-room", "3")
     finally:
         close_all(a, b, c, c_again)

@@ -3,6 +3,7 @@ import Glibc
 import Redis
 import RedisCluster
 import Testing
+import RedisServerSupport
 
 /// Redis losing its data (restarted empty), with its own server: the other suites' tests must not see it go.
 @Suite(.redisServer) struct RedisRestartTests {

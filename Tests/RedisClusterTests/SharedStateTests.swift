@@ -3,6 +3,7 @@ import Glibc
 import Redis
 import RedisCluster
 import Testing
+import RedisServerSupport
 
 /// Several `RedisClusterAdapter`s (one per node) against one real redis-server: the shared
 /// state's cluster-wide transitions, as their scripts decide them.

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import RedisServerSupport
 
 /// A loopback TCP server that plays a broken or silent Redis: every accepted connection is
 /// handed to `behaviour` on the server's thread, one at a time. Counts connections.

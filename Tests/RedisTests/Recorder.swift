@@ -1,4 +1,5 @@
 import Synchronization
+import RedisServerSupport
 
 /// Collects what callbacks report on other threads, for assertions with bounded waits.
 final class Recorder<Item: Sendable>: Sendable {

@@ -1,6 +1,7 @@
 import Glibc
 import Redis
 import Testing
+import RedisServerSupport
 
 /// Fast reconnects, so that restart tests take milliseconds. The connect timeout is generous:
 /// many tests run at once on two cores.

@@ -1,5 +1,6 @@
 import Glibc
 import Redis
+import RedisServerSupport
 import Testing
 
 /// Against fake servers that misbehave in one precise way each.

@@ -1,5 +1,6 @@
 import Redis
 import Testing
+import RedisServerSupport
 
 /// A subscriber on a fresh server, with what it receives recorded; all stopped after `body`.
 private func withSubscriber(_ body: (RedisServerProcess, RedisSubscriber, Recorder<RedisMessage>, Recorder<RedisSubscriptionEvent>) throws -> Void) throws {

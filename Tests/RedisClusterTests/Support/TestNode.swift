@@ -4,6 +4,7 @@ import Glibc
 import Redis
 import RedisCluster
 import Synchronization
+import RedisServerSupport
 
 /// The broker as an adapter sees it, reduced to what the tests look at: every `apply`d change,
 /// received message, `restoreShares` call and `otherNodesHave` value, kept under a lock

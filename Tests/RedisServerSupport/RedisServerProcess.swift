@@ -1,16 +1,21 @@
 import Glibc
+import Redis
 import Synchronization
-@testable import Redis
 
-/// A real `redis-server` on a free loopback port, started for one test and killed after it.
-/// Nothing is persisted (`--save '' --appendonly no`); its output goes to /dev/null.
-final class RedisServerProcess {
-    private(set) var port = 0
+// What the Redis client's tests and the cluster adapter's tests both need: a real redis-server
+// of their own, a plain connection to check it with, and bounded waits.
+
+/// A real `redis-server` on a free loopback port, killed when released (or by `kill()`, as a
+/// crash would be). Nothing is persisted (`--save '' --appendonly no`); its output goes to /dev/null.
+public final class RedisServerProcess: @unchecked Sendable {
+    // `port` is set once in `init`; `pid` changes only in `kill`/`start`, which the tests that
+    // call them do not run concurrently with other users of the same server.
+    public private(set) var port = 0
+    public private(set) var pid: pid_t = 0
     private let extraArguments: [String]
-    private(set) var pid: pid_t = 0
 
     /// Starts a server; `arguments` are extra config, such as `["--requirepass", "pw"]`.
-    init(_ arguments: [String] = []) throws {
+    public init(_ arguments: [String] = []) throws {
         extraArguments = arguments
         // A port can be taken by another test between the pick and redis binding it; try a few.
         var lastError: Error = TestFailure("redis-server never started")
@@ -28,10 +33,10 @@ final class RedisServerProcess {
 
     deinit { kill() }
 
-    var url: RedisURL { RedisURL(host: "127.0.0.1", port: port) }
+    public var url: RedisURL { RedisURL(host: "127.0.0.1", port: port) }
 
-    /// Starts (again) on the same port, after `kill()`.
-    func start() throws {
+    /// Starts (again, empty) on the same port, after `kill()`.
+    public func start() throws {
         let candidates: [String] = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
         guard let binary = candidates.first(where: { access($0, X_OK) == 0 }) else {
             throw TestFailure("redis-server is not installed (scripts/install-deps.sh test installs it)")
@@ -43,7 +48,7 @@ final class RedisServerProcess {
     }
 
     /// SIGKILL, as a crash would be, and reaps the process.
-    func kill() {
+    public func kill() {
         guard pid > 0 else { return }
         Glibc.kill(pid, SIGKILL)
         var status: Int32 = 0
@@ -94,13 +99,13 @@ final class RedisServerProcess {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
-enum MonotonicMs {
-    static func now() -> Int64 {
+public enum MonotonicMs {
+    public static func now() -> Int64 {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
         return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
@@ -109,7 +114,7 @@ enum MonotonicMs {
 
 /// Polls `condition` every 5 ms until it holds or `timeoutMs` passes; returns whether it held.
 /// The default is generous: two cores are shared by many tests and, at times, other work.
-func eventually(timeoutMs: Int64 = 10_000, _ condition: () -> Bool) -> Bool {
+public func eventually(timeoutMs: Int64 = 10_000, _ condition: () -> Bool) -> Bool {
     let deadline = MonotonicMs.now() + timeoutMs
     while !condition() {
         if MonotonicMs.now() >= deadline { return false }
@@ -119,7 +124,7 @@ func eventually(timeoutMs: Int64 = 10_000, _ condition: () -> Bool) -> Bool {
 }
 
 /// A loopback port nobody listens on right now, from the kernel's ephemeral range.
-func freeLoopbackPort() throws -> Int {
+public func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     guard let port = boundPort(fd, 0) else { throw TestFailure("cannot bind a loopback port: errno \(errno)") }
@@ -157,7 +162,7 @@ private func boundPort(_ fd: Int32, _ port: Int) -> Int? {
     return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
 }
 
-func loopbackAddress(port: Int) -> sockaddr_in {
+public func loopbackAddress(port: Int) -> sockaddr_in {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = UInt16(port).bigEndian
@@ -167,10 +172,10 @@ func loopbackAddress(port: Int) -> sockaddr_in {
 
 /// A blocking loopback connection with a 2 s receive timeout: one command, one reply.
 /// Independent of `RedisClient`, so it can check the server the client is tested against.
-final class BlockingConnection {
-    let fd: Int32
+public final class BlockingConnection {
+    public let fd: Int32
 
-    init(port: Int) throws {
+    public init(port: Int) throws {
         // Set `self.fd` only once connected: a class whose init throws after setting every
         // property is deinitialised, and closing the fd twice could close another test's socket.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -189,7 +194,7 @@ final class BlockingConnection {
 
     deinit { close(fd) }
 
-    func roundTrip(_ command: [any RedisArgument]) throws -> RESPValue {
+    public func roundTrip(_ command: [any RedisArgument]) throws -> RESPValue {
         let bytes = RESPEncoder.command(command)
         guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
             throw TestFailure("send failed")
@@ -199,8 +204,13 @@ final class BlockingConnection {
         while true {
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             guard count > 0 else { throw TestFailure("no reply") }
-            let (_, value) = try parser.feed(buffer[..<count])
-            if let value { return value }
+            var offset = 0
+            while offset < count {
+                let step = try buffer[offset..<count].withUnsafeBytes { try parser.parse($0) }
+                offset += step.consumed
+                if let value = step.value { return value }
+                if step.consumed == 0 { break }
+            }
         }
     }
 }
