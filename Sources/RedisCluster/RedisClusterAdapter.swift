@@ -123,7 +123,7 @@ public final class RedisClusterAdapter: ClusterAdapter {
     public func record(_ share: ChannelShare, completion: @escaping @Sendable (ChannelChange?) -> Void) {
         var arguments: [any RedisArgument] = [nodeID, share.channel, graceMs, share.subscriptions,
                                               share.wantsMembers ? "1" : "0", share.wantsLastEvent ? "1" : "0", keys.leasePrefix,
-                                              share.memberCap ?? 0]
+                                              share.memberCap ?? 0, share.appID, keys.events, share.joiner ?? ""]
         if let member = share.members.first {
             arguments += [member.userID, member.connections, member.info] as [any RedisArgument]
         }
@@ -137,7 +137,9 @@ public final class RedisClusterAdapter: ClusterAdapter {
 
     public func restore(appID: String, _ shares: [ChannelShare]) {
         for share in shares {
-            var arguments: [any RedisArgument] = [nodeID, share.channel, graceMs, share.subscriptions, keys.leasePrefix]
+            let quiet = state.withLock { $0.quietArrivals }
+            var arguments: [any RedisArgument] = [nodeID, share.channel, graceMs, share.subscriptions, keys.leasePrefix,
+                                                  appID, keys.events, quiet ? "1" : "0"]
             for member in share.members {
                 arguments += [member.userID, member.connections, member.info] as [any RedisArgument]
             }
@@ -145,7 +147,7 @@ public final class RedisClusterAdapter: ClusterAdapter {
         }
         // Channels this node had before but has no longer: their shares go, as if a sweep.
         let kept = shares.map { keys.channel(app: appID, $0.channel) } as [any RedisArgument]
-        run(SharedStateScripts.drop, keys: dropKeys(nodeID), [nodeID, graceMs, "0", keys.channelPrefix, keys.channelSetPrefix, appID, nodeID] + kept,
+        run(SharedStateScripts.drop, keys: dropKeys(nodeID), [nodeID, graceMs, "0", keys.channelPrefix, keys.channelSetPrefix, appID, nodeID, keys.events] + kept,
             writes: true) { reply in self.applyChanges(reply?.array) }
     }
 
@@ -206,7 +208,7 @@ public final class RedisClusterAdapter: ClusterAdapter {
     /// Takes a dead node's share away; only one survivor gets its changes, and announces them (so
     /// it, not the dead node, holds their webhooks in the grace window).
     private func sweep(_ deadNode: String) {
-        run(SharedStateScripts.drop, keys: dropKeys(deadNode), [deadNode, graceMs, "1", keys.channelPrefix, keys.channelSetPrefix, "", nodeID],
+        run(SharedStateScripts.drop, keys: dropKeys(deadNode), [deadNode, graceMs, "1", keys.channelPrefix, keys.channelSetPrefix, "", nodeID, keys.events],
             writes: false) { reply in
             guard let changes = reply?.array, !changes.isEmpty else { return }
             self.log("cluster: node \(deadNode) missed its lease: its share of \(changes.count) channels removed")
@@ -308,7 +310,7 @@ public final class RedisClusterAdapter: ClusterAdapter {
         // No grace window (0 ms): this node writes its webhooks out as it stops and is not there to
         // cancel a departure against an arrival on another node, so arrivals after it are plain ones.
         let arguments: [any RedisArgument] = ["EVAL", drop.source, 3] + dropKeys(nodeID) as [any RedisArgument]
-            + [nodeID, 0, "1", keys.channelPrefix, keys.channelSetPrefix, "", nodeID] as [any RedisArgument]
+            + [nodeID, 0, "1", keys.channelPrefix, keys.channelSetPrefix, "", nodeID, keys.events] as [any RedisArgument]
         if let reply = try? redis.sendAndWait(arguments, timeoutMs: 1000) {
             applyChanges(reply.array)
             _ = try? redis.sendAndWait(["DEL", keys.lease(node: nodeID)], timeoutMs: 1000)

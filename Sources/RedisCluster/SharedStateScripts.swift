@@ -115,16 +115,40 @@ enum SharedStateScripts {
       return out
     end
 
-    local function report(key, channel_event, user_events, with_members)
+    -- Member events leave from here, in the order Redis runs the scripts, so that every node (the
+    -- one whose change it was, too) hears them in the order of their versions. The payload is a
+    -- `ClusterMessage.memberChange` (see ClusterMessage.swift), from a sender no node is.
+    local events_channel, excluded_socket, quiet_arrivals
+    local function le32(n)
+      return string.char(n % 256, math.floor(n / 256) % 256, math.floor(n / 65536) % 256, math.floor(n / 16777216) % 256)
+    end
+    local function field(text)
+      if text == nil then return '\255\255\255\255' end
+      return le32(#text) .. text
+    end
+    local function publish_member_events(app, name, user_events, version)
+      for i = 1, #user_events, 3 do
+        local user, event, info = user_events[i], user_events[i + 1], user_events[i + 2]
+        local added = event ~= '-'
+        if event ~= '' and not (added and quiet_arrivals) then
+          local payload = '################' .. '\5' .. field(app) .. field(name) .. field(user) .. field(added and '1' or '0')
+            .. field(added and info or nil) .. field(added and excluded_socket or nil) .. field(string.format('%.0f', version))
+          redis.call('PUBLISH', events_channel, payload)
+        end
+      end
+    end
+
+    local function report(key, app, name, channel_event, user_events, with_members)
       local total = tonumber(redis.call('HGET', key, 't') or '0')
       local users = tonumber(redis.call('HGET', key, 'uc') or '0')
       local version = tonumber(redis.call('HGET', key, 'v') or '0')
+      publish_member_events(app, name, user_events, version)
       return {key, total, users, channel_event, user_events, with_members and members(key) or {}, version}
     end
 
     -- Takes every share `node` holds in `key` away (the node died, or no longer has the channel);
     -- node `holder` announces the departures, so it holds their webhooks.
-    local function drop(key, chans, name, node, grace, holder)
+    local function drop(key, app, chans, name, node, grace, holder)
       local user_events = {}
       local prefix = 'm:' .. node .. ':'
       local all = redis.call('HGETALL', key)
@@ -139,7 +163,7 @@ enum SharedStateScripts {
           end
         end
       end
-      return report(key, set_subscriptions(key, chans, name, node, 0, grace, holder), user_events, false)
+      return report(key, app, name, set_subscriptions(key, chans, name, node, 0, grace, holder), user_events, false)
     end
     """#
 
@@ -148,7 +172,8 @@ enum SharedStateScripts {
     /// first to find it empty (field `cm` of the channel hash, cleared by `keepLast`).
     /// KEYS: channel hash, the app's channel set, this node's key index, the channel's last event.
     /// ARGV: node, channel name, grace ms, subscriptions here, want members (0/1), want last event
-    /// (0/1), the lease key prefix, the presence member cap (0: none), then optionally user,
+    /// (0/1), the lease key prefix, the presence member cap (0: none), app id, the events channel,
+    /// the joining socket (left out of its own member_added; "" for none), then optionally user,
     /// connections here, info.
     /// Returns the change, then {envelope, data, ttl ms, missed (0/1)} of the last event ("" and -2
     /// when none); or "full", writing nothing, when a new user would pass the member cap.
@@ -156,19 +181,22 @@ enum SharedStateScripts {
     local key, chans, index, last = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
     local node, name, grace, count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
     lease_prefix = ARGV[7]
-    local cap, user = tonumber(ARGV[8]), ARGV[9]
-    if user and cap > 0 and tonumber(ARGV[10]) > 0 and tonumber(redis.call('HGET', key, 'u:' .. user) or '0') <= 0
+    local cap, app = tonumber(ARGV[8]), ARGV[9]
+    events_channel = ARGV[10]
+    if ARGV[11] ~= '' then excluded_socket = ARGV[11] end
+    local user, connections, info = ARGV[12], tonumber(ARGV[13]), ARGV[14]
+    if user and cap > 0 and connections > 0 and tonumber(redis.call('HGET', key, 'u:' .. user) or '0') <= 0
         and tonumber(redis.call('HGET', key, 'uc') or '0') >= cap then
       return 'full'
     end
     local user_events = {}
     if user then
-      local event = set_member(key, node, user, tonumber(ARGV[10]), ARGV[11], grace)
-      if event ~= '' then user_events = {user, event, ARGV[11]} end
+      local event = set_member(key, node, user, connections, info, grace)
+      if event ~= '' then user_events = {user, event, info} end
     end
     local channel_event = set_subscriptions(key, chans, name, node, count, grace)
     if count > 0 then redis.call('SADD', index, key) else redis.call('SREM', index, key) end
-    local change = report(key, channel_event, user_events, ARGV[5] == '1')
+    local change = report(key, app, name, channel_event, user_events, ARGV[5] == '1')
     local envelope, data, ttl, missed = '', '', -2, 0
     if ARGV[6] == '1' then
       local event = redis.call('HMGET', last, 'e', 'd')
@@ -203,13 +231,17 @@ enum SharedStateScripts {
     /// This node's whole share of one channel, written again (after shared state was lost or the
     /// node was swept): its subscriptions and every member it has there; members it no longer has are dropped.
     /// KEYS: channel hash, the app's channel set, this node's key index. ARGV: node, channel name,
-    /// grace ms, subscriptions here, the lease key prefix, then user, connections, info per member.
+    /// grace ms, subscriptions here, the lease key prefix, app id, the events channel, quiet
+    /// arrivals (1: after Redis lost its data, arrivals were announced before), then user,
+    /// connections, info per member.
     static let restore = RedisScript(prelude + "\n" + #"""
     local key, chans, index = KEYS[1], KEYS[2], KEYS[3]
     local node, name, grace, count = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
     lease_prefix = ARGV[5]
+    local app = ARGV[6]
+    events_channel, quiet_arrivals = ARGV[7], ARGV[8] == '1'
     local listed, user_events = {}, {}
-    for i = 6, #ARGV, 3 do
+    for i = 9, #ARGV, 3 do
       listed[ARGV[i]] = true
       local event = set_member(key, node, ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], grace)
       if event ~= '' then
@@ -229,7 +261,7 @@ enum SharedStateScripts {
     end
     local channel_event = set_subscriptions(key, chans, name, node, count, grace)
     if count > 0 then redis.call('SADD', index, key) else redis.call('SREM', index, key) end
-    return report(key, channel_event, user_events, false)
+    return report(key, app, name, channel_event, user_events, false)
     """#)
 
     /// Drops `node`'s share of every channel in its index but the ones listed (all of them for a
@@ -237,14 +269,16 @@ enum SharedStateScripts {
     /// KEYS: the node index, the node set, the node's connection counts.
     /// ARGV: node, grace ms, forget (0/1), key prefix of channel hashes, key prefix of channel sets,
     /// the only app to look at ("" for all), the node that announces the departures (and so holds
-    /// their webhooks in the grace window: the sweeper, not the dead node), then the channel keys to keep.
+    /// their webhooks in the grace window: the sweeper, not the dead node), the events channel,
+    /// then the channel keys to keep.
     static let drop = RedisScript(prelude + "\n" + #"""
     local index, nodes, conns = KEYS[1], KEYS[2], KEYS[3]
     local node, grace, forget = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
     local channel_prefix, set_prefix, only_app, holder = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+    events_channel = ARGV[8]
     if forget and redis.call('SREM', nodes, node) == 0 then return {} end
     local keep = {}
-    for i = 8, #ARGV do keep[ARGV[i]] = true end
+    for i = 9, #ARGV do keep[ARGV[i]] = true end
     local changes = {}
     for _, key in ipairs(redis.call('SMEMBERS', index)) do
       -- "<prefix>ch:<app>:<channel>": the channel name has no colon, so it is what follows the last one.
@@ -252,7 +286,7 @@ enum SharedStateScripts {
       local app = string.sub(key, #channel_prefix + 1, #key - #name - 1)
       if not keep[key] and (only_app == '' or app == only_app) then
         local chans = set_prefix .. app
-        changes[#changes + 1] = drop(key, chans, name, node, grace, holder)
+        changes[#changes + 1] = drop(key, app, chans, name, node, grace, holder)
         redis.call('SREM', index, key)
       end
     end

@@ -801,3 +801,59 @@ def test_presence_member_cap_counts_every_node(pusher_bridge, redis):
         c.subscribe_ok("presence-room", "3")
     finally:
         close_all(a, b, c, c_again)
+
+
+# ----------------------------------------------------------------------------------------------
+# Member events keep the shared state's order; a repeated subscribe gets the cluster's members
+# ----------------------------------------------------------------------------------------------
+
+
+def member_signs(ws: PusherWS, channel: str, user: str) -> str:
+    """The member events `ws` got for `user` on `channel`, as "+" and "-" in arrival order."""
+    return "".join("+" if frame["event"].endswith("added") else "-" for frame in ws.received
+                   if frame.get("event") in ("pusher_internal:member_added", "pusher_internal:member_removed")
+                   and frame.get("channel") == channel and json.loads(frame["data"])["user_id"] == user)
+
+
+def test_a_reload_onto_another_node_keeps_the_member_in_every_view(pusher_bridge, redis):
+    # The old tab leaves node B while the reloaded one joins node A at once: a watcher on A must
+    # hear the leave before the join (as the shared state ordered them), or neither.
+    dep = cluster(pusher_bridge, redis, 2, [make_app("1")], OPTIONS, LEASE)
+    node_a, node_b = dep.nodes
+    channel = "presence-reload"
+    watcher = node_a.ws()
+    watcher.subscribe_ok(channel, "w")
+    wrong = []
+    try:
+        for attempt in range(15):
+            user = f"u{attempt}"
+            old, new = node_b.ws(), node_a.ws()
+            old.subscribe_ok(channel, user)
+            auth = new.auth_for(channel, user)
+            watcher.wait_for("pusher_internal:member_added", channel, where=lambda f: json.loads(f["data"])["user_id"] == user)
+            old.send({"event": "pusher:unsubscribe", "data": {"channel": channel}})
+            new.subscribe(channel, auth["auth"], auth["channel_data"])
+            new.wait_for_subscription(channel)
+            time.sleep(0.2)
+            watcher.frames_until_pong()
+            if member_signs(watcher, channel, user) not in ("+", "+-+"):
+                wrong.append((user, member_signs(watcher, channel, user)))
+            close_all(old, new)
+        assert not wrong, f"the watcher's member events per user (must end with the user present): {wrong}"
+    finally:
+        close_all(watcher)
+
+
+def test_a_repeated_presence_subscribe_answers_with_the_cluster_members(pusher_bridge, redis):
+    dep = cluster(pusher_bridge, redis, 2, [make_app("1")], OPTIONS, LEASE)
+    a, b = dep.ws(0), dep.ws(1)
+    try:
+        assert a.subscribe_ok("presence-again", "ua")["presence"]["ids"] == ["ua"]
+        assert sorted(b.subscribe_ok("presence-again", "ub")["presence"]["ids"]) == ["ua", "ub"]
+        again = b.subscribe_ok("presence-again", "ub")
+        assert sorted(again["presence"]["ids"]) == ["ua", "ub"], again
+        # Still subscribed once: a's leave reaches b once.
+        a.close()
+        wait_member_events(b, "presence-again", members(("removed", "ua")), SPREAD)
+    finally:
+        close_all(a, b)

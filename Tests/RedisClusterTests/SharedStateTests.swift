@@ -326,6 +326,49 @@ import RedisServerSupport
         #expect(try a.presenceUserIDs(app, "never") == [])
     }
 
+    @Test func memberChangesReachEveryNodeInVersionOrder() throws {
+        let cluster = try TestCluster()
+        defer { cluster.stopAll() }
+        let nodeA = TestNode(), nodeB = TestNode()
+        let a = try cluster.adapter("a", node: nodeA)
+        let b = try cluster.adapter("b", node: nodeB)
+        // Both subscribers listen once connected: probe until both hear one.
+        let probe = ClusterMessage.terminateUser(appID: "probe", userID: "-")
+        #expect(eventually {
+            a.broadcast(probe); b.broadcast(probe)
+            usleep(20_000)
+            return !nodeA.messages.isEmpty && !nodeB.messages.isEmpty
+        })
+        usleep(50_000)
+        nodeA.clear(); nodeB.clear()
+
+        let ana = MemberShare(userID: "ana", connections: 1, info: #"{"n":1}"#)
+        let gone = MemberShare(userID: "ana", connections: 0, info: "null")
+        let joined = try #require(try a.record(ChannelShare(appID: app, channel: "presence-x", subscriptions: 1, members: [ana],
+                                                            joiner: "1.1")))
+        let left = try #require(try b.record(app, "presence-x", 0, member: gone))   // B never had her: unchanged
+        #expect(left.memberEvents.isEmpty)
+        let back = try #require(try b.record(ChannelShare(appID: app, channel: "presence-x", subscriptions: 1, members: [ana],
+                                                          joiner: "2.2")))
+        #expect(back.memberEvents.isEmpty)   // still on A
+        let departed = try #require(try a.record(app, "presence-x", 0, member: gone))
+        #expect(departed.memberEvents.isEmpty)   // still on B
+        let last = try #require(try b.record(app, "presence-x", 0, member: gone))
+        #expect(last.memberEvents == ["ana": .departed])
+
+        // From the shared state itself: to every node, the one that made the change too, in order.
+        let expected: [ClusterMessage] = [
+            .memberChange(appID: app, channel: "presence-x", userID: "ana", added: true, info: #"{"n":1}"#, excluded: "1.1",
+                          version: joined.membersVersion),
+            .memberChange(appID: app, channel: "presence-x", userID: "ana", added: false, info: nil, excluded: nil,
+                          version: last.membersVersion),
+        ]
+        #expect(joined.membersVersion < last.membersVersion)
+        for node in [nodeA, nodeB] {
+            #expect(node.wait { $0.messages.filter { $0 != probe } == expected })
+        }
+    }
+
     @Test func eventsReachEveryOtherNode() throws {
         let cluster = try TestCluster()
         defer { cluster.stopAll() }
@@ -343,7 +386,7 @@ import RedisServerSupport
         usleep(50_000)
         nodeB.clear(); nodeC.clear()
 
-        let message = ClusterMessage.memberEvent(appID: app, channel: "presence-room", envelope: Array("{}".utf8), excluded: "1.2", version: 42)
+        let message = ClusterMessage.userEvent(appID: app, userID: "ana", envelope: Array("{}".utf8))
         a.broadcast(message)
         #expect(nodeB.wait { $0.messages.filter { $0 != probe } == [message] })
         #expect(nodeC.wait { $0.messages.filter { $0 != probe } == [message] })

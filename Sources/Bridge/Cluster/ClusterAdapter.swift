@@ -60,9 +60,11 @@ public struct ChannelShare: Sendable, Equatable {
     /// A presence subscribe: the most users the channel may have, cluster-wide. A new user past it
     /// is refused (`ChannelChange.refusedAsFull`) and nothing is written.
     public let memberCap: Int?
+    /// The socket whose subscribe this is: left out of its own `member_added`.
+    public let joiner: String?
 
     public init(appID: String, channel: String, subscriptions: Int, members: [MemberShare] = [], wantsMembers: Bool = false,
-                wantsLastEvent: Bool = false, memberCap: Int? = nil) {
+                wantsLastEvent: Bool = false, memberCap: Int? = nil, joiner: String? = nil) {
         self.appID = appID
         self.channel = channel
         self.subscriptions = subscriptions
@@ -70,6 +72,7 @@ public struct ChannelShare: Sendable, Equatable {
         self.wantsMembers = wantsMembers
         self.wantsLastEvent = wantsLastEvent
         self.memberCap = memberCap
+        self.joiner = joiner
     }
 }
 

@@ -8,9 +8,11 @@ public enum ClusterMessage: Sendable, Equatable {
     case userEvent(appID: String, userID: String, envelope: [UInt8])
     /// `terminate_connections`: close every connection signed in as `userID`.
     case terminateUser(appID: String, userID: String)
-    /// `pusher_internal:member_added`/`member_removed` for a presence channel's subscribers, but
-    /// those whose member list (of version `version` or later) already has the change.
-    case memberEvent(appID: String, channel: String, envelope: [UInt8], excluded: String?, version: Int)
+    /// A presence member's first connection anywhere joined (`added`) or its last one left: a
+    /// `pusher_internal:member_added`/`member_removed` for every subscriber of the channel but
+    /// `excluded` and those whose member list (of version `version` or later) already has it.
+    /// Sent by the shared state itself, in version order, to every node.
+    case memberChange(appID: String, channel: String, userID: String, added: Bool, info: String?, excluded: String?, version: Int)
     /// For node `holder` only: a channel (or, with `userID`, a presence member) arrived again while
     /// `holder` holds its departure's webhook in the grace window; the pair cancels there.
     case heldArrival(appID: String, holder: String, channel: String, userID: String?)
@@ -18,14 +20,14 @@ public enum ClusterMessage: Sendable, Equatable {
     public var appID: String {
         switch self {
         case .channelEvent(let appID, _, _, _, _, _), .userEvent(let appID, _, _), .terminateUser(let appID, _),
-             .heldArrival(let appID, _, _, _), .memberEvent(let appID, _, _, _, _): appID
+             .heldArrival(let appID, _, _, _), .memberChange(let appID, _, _, _, _, _, _): appID
         }
     }
 
     // MARK: Wire format
     // One type byte, then length-prefixed fields (UInt32 little-endian length; 0xFFFFFFFF = absent).
 
-    private enum Kind: UInt8 { case channelEvent = 1, userEvent = 2, terminateUser = 3, heldArrival = 4, memberEvent = 5 }
+    private enum Kind: UInt8 { case channelEvent = 1, userEvent = 2, terminateUser = 3, heldArrival = 4, memberChange = 5 }
 
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
@@ -42,9 +44,10 @@ public enum ClusterMessage: Sendable, Equatable {
         case let .terminateUser(appID, userID):
             out.append(Kind.terminateUser.rawValue)
             for field in [Array(appID.utf8), Array(userID.utf8)] { Self.append(field, to: &out) }
-        case let .memberEvent(appID, channel, envelope, excluded, version):
-            out.append(Kind.memberEvent.rawValue)
-            for field in [Array(appID.utf8), Array(channel.utf8), envelope, excluded.map { Array($0.utf8) }, Array(String(version).utf8)] {
+        case let .memberChange(appID, channel, userID, added, info, excluded, version):
+            out.append(Kind.memberChange.rawValue)
+            for field in [Array(appID.utf8), Array(channel.utf8), Array(userID.utf8), Array((added ? "1" : "0").utf8),
+                          info.map { Array($0.utf8) }, excluded.map { Array($0.utf8) }, Array(String(version).utf8)] {
                 Self.append(field, to: &out)
             }
         case let .heldArrival(appID, holder, channel, userID):
@@ -76,11 +79,13 @@ public enum ClusterMessage: Sendable, Equatable {
         case .terminateUser:
             guard let app = reader.string(), let user = reader.string(), reader.atEnd else { return nil }
             self = .terminateUser(appID: app, userID: user)
-        case .memberEvent:
-            guard let app = reader.string(), let channel = reader.string(), case .some(.some(let envelope)) = reader.field(),
-                  case .some(let excluded) = reader.optionalString(), let version = reader.string().flatMap({ Int($0) }),
-                  reader.atEnd else { return nil }
-            self = .memberEvent(appID: app, channel: channel, envelope: envelope, excluded: excluded, version: version)
+        case .memberChange:
+            guard let app = reader.string(), let channel = reader.string(), let user = reader.string(),
+                  let added = reader.string(), added == "1" || added == "0",
+                  case .some(let info) = reader.optionalString(), case .some(let excluded) = reader.optionalString(),
+                  let version = reader.string().flatMap({ Int($0) }), reader.atEnd else { return nil }
+            self = .memberChange(appID: app, channel: channel, userID: user, added: added == "1", info: info,
+                                 excluded: excluded, version: version)
         case .heldArrival:
             guard let app = reader.string(), let holder = reader.string(), let channel = reader.string(),
                   case .some(let user) = reader.optionalString(), reader.atEnd else { return nil }

@@ -1,40 +1,62 @@
 import Support
 
 /// A hub in a cluster: every subscribe and unsubscribe writes this node's share of the channel to
-/// the cluster's shared state, whose answer says what the change meant for the whole cluster. Only
-/// the node whose change made a transition acts on it, so each `member_added`/`member_removed`
-/// reaches every subscriber once and each lifecycle webhook is sent once, by one node.
+/// the cluster's shared state, whose answer says what the change meant for the whole cluster. The
+/// shared state itself sends each `member_added`/`member_removed` to every node, in order
+/// (`ClusterMessage.memberChange`); of the rest, only the node whose change made a transition acts
+/// on it, so each lifecycle webhook is sent once, by one node.
 extension Hub {
     /// Under the directory lock, so that shares of one channel reach the shared state in the order they were made.
-    func recordJoin(_ state: ChannelState, session: PusherSession, channel: ChannelName, member: (id: String, info: String)?,
+    func recordJoin(_ state: ChannelState, session: PusherSession, serial: Int, channel: ChannelName, member: (id: String, info: String)?,
                     firstHere: Bool, maxMembers: Int, countsEnabled: Bool) {
         guard let cluster else { return }
+        let socketID = session.socketID
         let share = ChannelShare(appID: appID, channel: channel.name, subscriptions: state.subscribers,
                                  members: member.map { [MemberShare(userID: $0.id, connections: state.connections(of: $0.id), info: $0.info)] } ?? [],
-                                 wantsMembers: member != nil, wantsLastEvent: channel.isCache, memberCap: member == nil ? nil : maxMembers)
-        let socketID = session.socketID
+                                 wantsMembers: member != nil, wantsLastEvent: channel.isCache, memberCap: member == nil ? nil : maxMembers,
+                                 joiner: socketID)
         let loop = session.loopIndex
         cluster.record(share) { [self] change in
             if change?.refusedAsFull == true {
                 let shard = shards[loop]
-                group.loops[loop].execute { _ in shard.session(socketID)?.clusterRefusedAsFull(channel.name, limit: maxMembers) }
+                group.loops[loop].execute { _ in shard.session(socketID)?.clusterRefusedAsFull(channel.name, serial: serial, limit: maxMembers) }
                 return
             }
             if member != nil || channel.isCache {
-                // The joiner's `subscription_succeeded`: the cluster's members and last event, or
-                // this node's while the cluster is unreachable.
-                let data = member == nil ? "{}" : change.map { ChannelState.presenceJSON($0.members) } ?? presenceJSON(channel.name)
-                let answer = PusherSession.ClusterAnswer(succeededData: data, membersVersion: change?.membersVersion ?? 0,
-                                                         lastEvent: change.map { $0.lastEvent.map(CachedEvent.init) } ?? channelInfo(channel.name).cache)
-                let shard = shards[loop]
-                group.loops[loop].execute { _ in shard.session(socketID)?.clusterAnswered(channel.name, answer) }
+                answerSubscribe(change, socketID: socketID, loop: loop, serial: serial, channel: channel)
                 if change?.lastEventMissed == true { emit(.cacheMiss(channel: channel.name)) }
             }
             guard let change else {
                 if firstHere, let member { publish(Hub.memberAddedFrame(channel.name, member.id, member.info), to: channel.name, except: socketID) }
                 return
             }
-            apply(change, except: socketID, countsEnabled: countsEnabled)
+            apply(change, countsEnabled: countsEnabled)
+        }
+    }
+
+    /// A subscribe that was waiting for the cluster's answer gets its `subscription_succeeded`: the
+    /// cluster's members and last event, or this node's while the cluster is unreachable.
+    private func answerSubscribe(_ change: ChannelChange?, socketID: String, loop: Int, serial: Int, channel: ChannelName) {
+        let data = channel.kind != .presence ? "{}" : change.map { ChannelState.presenceJSON($0.members) } ?? presenceJSON(channel.name)
+        let answer = PusherSession.ClusterAnswer(serial: serial, succeededData: data, membersVersion: change?.membersVersion ?? 0,
+                                                 lastEvent: change.map { $0.lastEvent.map(CachedEvent.init) } ?? channelInfo(channel.name).cache)
+        let shard = shards[loop]
+        group.loops[loop].execute { _ in shard.session(socketID)?.clusterAnswered(channel.name, answer) }
+    }
+
+    /// A repeated subscribe to a presence channel is acknowledged again with the cluster's members:
+    /// this node's share, unchanged, written again to get them.
+    func resubscribed(_ session: PusherSession, serial: Int, channel: ChannelName, memberID: String) {
+        guard let cluster else { return }
+        let socketID = session.socketID
+        let loop = session.loopIndex
+        directory.withLock { d in
+            guard let state = d.channels[channel.name] else { return }
+            let member = state.memberShares.filter { $0.userID == memberID }
+            cluster.record(ChannelShare(appID: appID, channel: channel.name, subscriptions: state.subscribers, members: member,
+                                        wantsMembers: true)) { [self] change in
+                answerSubscribe(change, socketID: socketID, loop: loop, serial: serial, channel: channel)
+            }
         }
     }
 
@@ -50,21 +72,12 @@ extension Hub {
         }
     }
 
-    /// Acts on what a change did cluster-wide: member events to every subscriber of the cluster,
-    /// webhooks from this node, and the new `subscription_count`.
-    func apply(_ change: ChannelChange, except joiner: String? = nil, countsEnabled: Bool) {
+    /// Acts on what a change did cluster-wide: webhooks from this node, and the new
+    /// `subscription_count` (member events come from the shared state itself).
+    func apply(_ change: ChannelChange, countsEnabled: Bool) {
         let channel = change.channel
         if change.transition != .departed { announce(change.transition, channel: channel, userID: nil) }
         for member in change.memberTransitions {
-            switch member.transition {
-            case .unchanged:
-                continue
-            case .arrived, .returned:
-                publishMemberEvent(Hub.memberAdded(channel, member.userID, member.info), to: channel, except: joiner,
-                                   version: change.membersVersion)
-            case .departed:
-                publishMemberEvent(Hub.memberRemoved(channel, member.userID), to: channel, except: nil, version: change.membersVersion)
-            }
             announce(member.transition, channel: channel, userID: member.userID)
         }
         if change.transition == .departed { announce(.departed, channel: channel, userID: nil) }
@@ -79,12 +92,7 @@ extension Hub {
         }
     }
 
-    /// A member event for every subscriber of the cluster whose member list is older than `version`.
-    private func publishMemberEvent(_ envelope: [UInt8], to channel: String, except excluded: String?, version: Int) {
-        deliverMemberEvent(.webSocketFrame(.text, envelope), to: channel, except: excluded, version: version)
-        cluster?.broadcast(.memberEvent(appID: appID, channel: channel, envelope: envelope, excluded: excluded, version: version))
-    }
-
+    /// A member event for this node's subscribers whose member list is older than `version`.
     func deliverMemberEvent(_ frame: OutboundBuffer, to channel: String, except excluded: String?, version: Int) {
         let perLoop = directory.withLock { $0.channels[channel]?.subscribersPerLoop }
         guard let perLoop else { return }
@@ -130,21 +138,13 @@ extension Hub {
 
     // MARK: Member events
 
-    static func memberAdded(_ channel: String, _ userID: String, _ info: String) -> [UInt8] {
-        PusherEvent.encode(event: "pusher_internal:member_added", channel: channel,
-                           data: #"{"user_id":"# + quoted(userID) + #","user_info":"# + info + "}")
-    }
-
-    static func memberRemoved(_ channel: String, _ userID: String) -> [UInt8] {
-        PusherEvent.encode(event: "pusher_internal:member_removed", channel: channel, data: #"{"user_id":"# + quoted(userID) + "}")
-    }
-
     static func memberAddedFrame(_ channel: String, _ userID: String, _ info: String) -> OutboundBuffer {
-        .webSocketFrame(.text, memberAdded(channel, userID, info))
+        PusherEvent.frame(event: "pusher_internal:member_added", channel: channel,
+                          data: #"{"user_id":"# + quoted(userID) + #","user_info":"# + info + "}")
     }
 
     static func memberRemovedFrame(_ channel: String, _ userID: String) -> OutboundBuffer {
-        .webSocketFrame(.text, memberRemoved(channel, userID))
+        PusherEvent.frame(event: "pusher_internal:member_removed", channel: channel, data: #"{"user_id":"# + quoted(userID) + "}")
     }
 
     private static func quoted(_ text: String) -> String { "\"" + JSONString.escaped(text) + "\"" }

@@ -99,8 +99,9 @@ final class Hub: Sendable {
             publish(.webSocketFrame(.text, envelope), toUser: userID)
         case let .terminateUser(_, userID):
             closeConnections(of: userID)
-        case let .memberEvent(_, channel, envelope, excluded, version):
-            deliverMemberEvent(.webSocketFrame(.text, envelope), to: channel, except: excluded, version: version)
+        case let .memberChange(_, channel, userID, added, info, excluded, version):
+            let frame = added ? Hub.memberAddedFrame(channel, userID, info ?? "null") : Hub.memberRemovedFrame(channel, userID)
+            deliverMemberEvent(frame, to: channel, except: excluded, version: version)
         case let .heldArrival(_, holder, channel, userID):
             if holder == cluster?.nodeID { emit(Hub.arrival(channel, userID: userID)) }
         }
@@ -171,7 +172,8 @@ final class Hub: Sendable {
     }
 
     /// Adds `session` to `channel` (on the session's loop). `member` is the presence identity.
-    func join(_ session: PusherSession, _ channel: ChannelName, member: (id: String, info: String)?,
+    /// `serial` tells the session's subscriptions to one channel apart, for answers that come later.
+    func join(_ session: PusherSession, _ channel: ChannelName, serial: Int, member: (id: String, info: String)?,
               maxMembers: Int, countsEnabled: Bool) throws(ChannelState.JoinRefusal) -> Joined {
         let loop = session.loopIndex
         let now = Hub.now
@@ -183,7 +185,7 @@ final class Hub: Sendable {
             if cluster != nil {
                 // The cluster decides what this join means; presence waits for its member list,
                 // cache channels for the cluster's last event.
-                recordJoin(d.channels[channel.name]!, session: session, channel: channel, member: member,
+                recordJoin(d.channels[channel.name]!, session: session, serial: serial, channel: channel, member: member,
                            firstHere: firstOfUser, maxMembers: maxMembers, countsEnabled: countsEnabled)
                 let waits = member != nil || channel.isCache
                 return Joined(succeededData: waits ? nil : "{}", cached: nil, firstOfUser: false, subscriptionCount: nil)

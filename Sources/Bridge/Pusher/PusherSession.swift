@@ -12,6 +12,7 @@ final class PusherSession {
     private(set) var userID: String?
     private var watchlist: [String] = []
     private var clientEvents = (second: -1, count: 0)
+    private var subscriptionSerials = 0
     /// In a cluster, per presence channel: the version of the member list this client got, or the
     /// member events that arrived while it is still awaited.
     private var memberLists: [String: MemberList] = [:]
@@ -34,6 +35,8 @@ final class PusherSession {
         let channel: ChannelName
         /// The presence user id the subscription was authorized for; nil on other channels.
         let memberID: String?
+        /// Tells this subscription from an earlier one to the same channel (for answers that come later).
+        let serial: Int
     }
 
     /// Subscriptions one connection may hold: a bound on the memory a client can make us keep.
@@ -133,8 +136,13 @@ final class PusherSession {
             return refuse(name, type: "InvalidChannel", status: 400,
                           "Invalid channel name \"\(name)\": use only A-Z a-z 0-9 _ - = @ , . ;")
         }
-        if subscriptions[name] != nil {
-            // Idempotent: acknowledge again, add nothing (PROTOCOL.md §1.6).
+        if let subscription = subscriptions[name] {
+            // Idempotent: acknowledge again, add nothing (PROTOCOL.md §1.6). In a cluster, a
+            // presence channel's members come from the shared state, like on the first subscribe.
+            if let memberID = subscription.memberID, hub.cluster != nil {
+                memberLists[name] = .awaited(events: [])
+                return hub.resubscribed(self, serial: subscription.serial, channel: channel, memberID: memberID)
+            }
             let data = channel.kind == .presence ? hub.presenceJSON(name) : "{}"
             return send(event: "pusher_internal:subscription_succeeded", channel: name, data: data)
         }
@@ -180,13 +188,15 @@ final class PusherSession {
         }
 
         let joined: Hub.Joined
+        subscriptionSerials += 1
+        let serial = subscriptionSerials
         do {
-            joined = try hub.join(self, channel, member: member, maxMembers: config.maxPresenceMembersPerChannel,
+            joined = try hub.join(self, channel, serial: serial, member: member, maxMembers: config.maxPresenceMembersPerChannel,
                                   countsEnabled: config.enableSubscriptionCount)
         } catch {
             return refuse(name, type: "LimitReached", status: 4009, Self.presenceFullMessage(name, limit: config.maxPresenceMembersPerChannel))
         }
-        subscriptions[name] = Subscription(channel: channel, memberID: member?.id)
+        subscriptions[name] = Subscription(channel: channel, memberID: member?.id, serial: serial)
         if joined.succeededData == nil && channel.kind == .presence { memberLists[name] = .awaited(events: []) }
         app.debugLog.record(.subscribed, channel: name, detail: DebugLog.connection(socketID, userID: member?.id))
         if channel.requiresAuth { hub.shard(loopIndex).authorized(self) }
@@ -202,6 +212,8 @@ final class PusherSession {
 
     /// What a cluster's shared state answered to a presence or cache subscribe.
     struct ClusterAnswer: Sendable {
+        /// The subscription it answers (an answer for an earlier one is dropped).
+        let serial: Int
         let succeededData: String
         let membersVersion: Int
         let lastEvent: CachedEvent?
@@ -210,7 +222,7 @@ final class PusherSession {
     /// In a cluster, presence and cache subscriptions are acknowledged once the cluster's member
     /// list and last event are known; member events that came meanwhile follow, unless the list has them.
     func clusterAnswered(_ channel: String, _ answer: ClusterAnswer) {
-        guard !ended, let subscription = subscriptions[channel] else { return }
+        guard !ended, let subscription = subscriptions[channel], subscription.serial == answer.serial else { return }
         acknowledge(subscription.channel, succeededData: answer.succeededData, cached: answer.lastEvent)
         guard subscription.channel.kind == .presence else { return }
         if case .awaited(let events)? = memberLists[channel] {
@@ -234,8 +246,8 @@ final class PusherSession {
 
     /// The cluster's presence channel already has as many users as it may: the subscription is
     /// refused as on one node, and undone here (the shared state never counted it).
-    func clusterRefusedAsFull(_ channel: String, limit: Int) {
-        guard !ended, subscriptions[channel] != nil else { return }
+    func clusterRefusedAsFull(_ channel: String, serial: Int, limit: Int) {
+        guard !ended, subscriptions[channel]?.serial == serial else { return }
         unsubscribe(channel)
         refuse(channel, type: "LimitReached", status: 4009, Self.presenceFullMessage(channel, limit: limit))
     }

@@ -10,10 +10,10 @@ struct ClusterMessageTests {
         .channelEvent(appID: "a", channel: "c", envelope: [], excluded: "", cacheTTL: 0, dataString: ""),
         .userEvent(appID: "1", userID: "ana", envelope: Array(#"{"event":"x"}"#.utf8)),
         .terminateUser(appID: "7", userID: "42"),
-        .memberEvent(appID: "1", channel: "presence-room", envelope: Array(#"{"event":"pusher_internal:member_added"}"#.utf8),
-                     excluded: "123.456", version: 1_712_345_678_901_234),
-        .memberEvent(appID: "a:b", channel: "presence-x", envelope: [], excluded: nil, version: 0),
-        .memberEvent(appID: "", channel: "", envelope: Array("ü".utf8), excluded: "", version: -1),
+        .memberChange(appID: "1", channel: "presence-room", userID: "ana", added: true, info: #"{"name":"Ana"}"#,
+                      excluded: "123.456", version: 1_712_345_678_901_234),
+        .memberChange(appID: "a:b", channel: "presence-x", userID: "42", added: false, info: nil, excluded: nil, version: 0),
+        .memberChange(appID: "", channel: "", userID: "ü", added: true, info: "", excluded: "", version: -1),
         .heldArrival(appID: "1", holder: "0123456789abcdef", channel: "presence-room", userID: "ana"),
         .heldArrival(appID: "1001", holder: "fedcba9876543210", channel: "general", userID: nil),
         .heldArrival(appID: "", holder: "", channel: "", userID: ""),
@@ -40,14 +40,25 @@ struct ClusterMessageTests {
         #expect(ClusterMessage(decoding: bytes) == nil)
     }
 
-    @Test func memberEventVersionMustBeANumber() {
-        let good = ClusterMessage.memberEvent(appID: "1", channel: "presence-c", envelope: [], excluded: nil, version: 7).encoded()
+    @Test func memberChangeVersionMustBeANumber() {
+        let good = ClusterMessage.memberChange(appID: "1", channel: "presence-c", userID: "u", added: false, info: nil,
+                                               excluded: nil, version: 7).encoded()
         #expect(good.last == UInt8(ascii: "7"))
         var bytes = good
         bytes[bytes.count - 1] = UInt8(ascii: "x")
         #expect(ClusterMessage(decoding: bytes) == nil)
-        // An absent version (length 0xFFFFFFFF) is refused too: only the excluded connection may be absent.
+        // An absent version (length 0xFFFFFFFF) is refused too: only the info and the excluded connection may be absent.
         bytes = Array(good.dropLast(5)) + [0xFF, 0xFF, 0xFF, 0xFF]
+        #expect(ClusterMessage(decoding: bytes) == nil)
+    }
+
+    @Test func memberChangeAddedIsOneOrZero() {
+        var bytes = ClusterMessage.memberChange(appID: "1", channel: "presence-c", userID: "u", added: true, info: nil,
+                                                excluded: nil, version: 7).encoded()
+        // kind, then app "1" (4 + 1), channel (4 + 10), user (4 + 1), then the flag's length and byte.
+        let flag = 1 + 5 + 14 + 5 + 4
+        #expect(bytes[flag] == UInt8(ascii: "1"))
+        bytes[flag] = UInt8(ascii: "2")
         #expect(ClusterMessage(decoding: bytes) == nil)
     }
 
