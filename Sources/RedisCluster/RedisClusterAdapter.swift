@@ -238,6 +238,14 @@ public final class RedisClusterAdapter: ClusterAdapter {
         }
     }
 
+    public func presentMembers(appID: String, channel: String, among userIDs: [String],
+                               completion: @escaping @Sendable ([String]?) -> Void) {
+        evaluate(["HMGET", keys.channel(app: appID, channel)] + userIDs.map { "i:" + $0 }, writes: false) { reply in
+            guard let values = reply?.array, values.count == userIDs.count else { return completion(nil) }
+            completion(zip(userIDs, values).filter { !$0.1.isNull }.map(\.0))
+        }
+    }
+
     // MARK: Commands
 
     /// Runs one of `SharedStateScripts` by its SHA (loaded on every connect), the whole script

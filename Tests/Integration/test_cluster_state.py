@@ -857,3 +857,43 @@ def test_a_repeated_presence_subscribe_answers_with_the_cluster_members(pusher_b
         wait_member_events(b, "presence-again", members(("removed", "ua")), SPREAD)
     finally:
         close_all(a, b)
+
+
+# ----------------------------------------------------------------------------------------------
+# Watchlists: online means signed in on any node
+# ----------------------------------------------------------------------------------------------
+
+
+def watchlist_events(frame) -> dict[str, list[str]]:
+    assert frame["event"] == "pusher_internal:watchlist_events", frame.raw
+    result: dict[str, list[str]] = {}
+    for event in json.loads(frame["data"])["events"]:
+        result.setdefault(event["name"], []).extend(event["user_ids"])
+    return result
+
+
+def test_watchlist_follows_users_on_every_node(pusher_bridge, redis):
+    dep = cluster(pusher_bridge, redis, 3, [make_app("1")], OPTIONS, LEASE)
+    watcher, b_on_b, b_on_c, c_on_b = dep.ws(0), dep.ws(1), dep.ws(2), dep.ws(1)
+    try:
+        b_on_b.signin({"id": "b"})
+        b_on_c.signin({"id": "b"})
+        wait_until(lambda: users_online(dep.node(0), ["b"]), SPREAD, what="b online")
+        watcher.signin({"id": "a", "watchlist": ["b", "c"]})
+        initial = watchlist_events(watcher.wait_for("pusher_internal:watchlist_events"))
+        assert initial == {"online": ["b"], "offline": ["c"]}, initial
+        c_on_b.signin({"id": "c"})
+        assert watchlist_events(watcher.wait_for("pusher_internal:watchlist_events")) == {"online": ["c"]}
+        b_on_b.close()   # b is still signed in on node C
+        watcher.assert_silent(1.0, what=lambda e: e["event"] == "pusher_internal:watchlist_events")
+        b_on_c.close()
+        assert watchlist_events(watcher.wait_for("pusher_internal:watchlist_events", timeout=SPREAD)) == {"offline": ["b"]}
+    finally:
+        close_all(watcher, b_on_b, b_on_c, c_on_b)
+
+
+def users_online(node, ids: list[str]) -> bool:
+    """Whether `ids` are online as node `node`'s watchers would see them: a throwaway signin asks."""
+    with node.ws() as probe:
+        probe.signin({"id": "probe", "watchlist": ids})
+        return watchlist_events(probe.wait_for("pusher_internal:watchlist_events")).get("online") == ids

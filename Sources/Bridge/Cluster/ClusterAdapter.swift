@@ -28,6 +28,8 @@ public protocol ClusterAdapter: Sendable {
     func occupiedChannels(appID: String, completion: @escaping @Sendable ([ChannelSummary]?) -> Void)
     func channel(appID: String, name: String, completion: @escaping @Sendable (ChannelSummary?) -> Void)
     func presenceUserIDs(appID: String, channel: String, completion: @escaping @Sendable ([String]?) -> Void)
+    /// Which of `userIDs` are members of `channel` anywhere (in their order).
+    func presentMembers(appID: String, channel: String, among userIDs: [String], completion: @escaping @Sendable ([String]?) -> Void)
 }
 
 /// The broker as its cluster adapter sees it.
@@ -50,8 +52,8 @@ public struct ChannelShare: Sendable, Equatable {
     public let channel: String
     /// This node's subscriptions to the channel.
     public let subscriptions: Int
-    /// Presence: the members whose connections here changed (`record`: at most one), or all of
-    /// this node's members (`restore`).
+    /// Presence: the members whose connections here changed (`record`: at most one; `restore`:
+    /// all of this node's members).
     public let members: [MemberShare]
     /// A presence subscribe waits for the channel's members in the answer.
     public let wantsMembers: Bool

@@ -76,6 +76,7 @@ extension Hub {
     /// `subscription_count` (member events come from the shared state itself).
     func apply(_ change: ChannelChange, countsEnabled: Bool) {
         let channel = change.channel
+        guard channel != Hub.onlineChannel else { return }
         if change.transition != .departed { announce(change.transition, channel: channel, userID: nil) }
         for member in change.memberTransitions {
             announce(member.transition, channel: channel, userID: member.userID)
@@ -129,11 +130,43 @@ extension Hub {
     func restoreShares() {
         guard let cluster else { return }
         directory.withLock { d in
-            let shares = d.channels.compactMap { name, state in
+            var shares = d.channels.compactMap { name, state in
                 state.subscribers > 0 ? ChannelShare(appID: appID, channel: name, subscriptions: state.subscribers, members: state.memberShares) : nil
             }
+            if d.signedInConnections > 0 { shares.append(d.onlineShare(appID: appID, users: Array(d.onlineConnections.keys))) }
             cluster.restore(appID: appID, shares)
         }
+    }
+
+    // MARK: Who is online
+
+    /// Signed-in users are kept as the members of a channel no client can name: its member events
+    /// (first connection anywhere, last one anywhere) reach every node in order, and each node
+    /// tells its own watchers (`receive`).
+    static let onlineChannel = "#online"
+
+    /// Under the directory lock, after `userID`'s signed-in connections here changed.
+    func recordOnline(_ d: Directory, _ userID: String) {
+        cluster?.record(d.onlineShare(appID: appID, users: [userID])) { _ in }
+    }
+
+    /// A session that signed in with a watchlist hears which of those users are online anywhere.
+    func tellWatchlist(to session: PusherSession, _ watched: [String]) {
+        let socketID = session.socketID
+        let loop = session.loopIndex
+        online(among: watched) { [self] online in
+            let offline = watched.filter { !online.contains($0) }
+            let frame = PusherEvent.frame(event: "pusher_internal:watchlist_events", data: Hub.watchlistEvents(online: online, offline: offline))
+            let shard = shards[loop]
+            group.loops[loop].execute { _ in shard.session(socketID)?.send(frame) }
+        }
+    }
+
+    /// Which of `userIDs` are online anywhere in the cluster (this node's view while it cannot be reached).
+    func online(among userIDs: [String], completion: @escaping @Sendable ([String]) -> Void) {
+        let local = directory.withLock { d in userIDs.filter { d.onlineConnections[$0] != nil } }
+        guard let cluster, !userIDs.isEmpty else { return completion(local) }
+        cluster.presentMembers(appID: appID, channel: Hub.onlineChannel, among: userIDs) { present in completion(present ?? local) }
     }
 
     // MARK: Member events

@@ -22,6 +22,8 @@ final class Hub: Sendable {
         var channels: [String: ChannelState] = [:]
         /// Signed-in connections per user id: a user is online while above zero.
         var onlineConnections: [String: Int] = [:]
+        /// Their sum: this node's share of the cluster's `Hub.onlineChannel`.
+        var signedInConnections = 0
         /// Watched user id → the users watching it, with how many of their connections do.
         var watchers: [String: [String: Int]] = [:]
         /// Channels whose `subscription_count` was held back by the throttle.
@@ -99,6 +101,9 @@ final class Hub: Sendable {
             publish(.webSocketFrame(.text, envelope), toUser: userID)
         case let .terminateUser(_, userID):
             closeConnections(of: userID)
+        case let .memberChange(_, channel, userID, added, _, _, _) where channel == Hub.onlineChannel:
+            let watchers = directory.withLock { $0.onlineWatchers(of: userID) }
+            announce(userID, online: added, to: watchers)
         case let .memberChange(_, channel, userID, added, info, excluded, version):
             let frame = added ? Hub.memberAddedFrame(channel, userID, info ?? "null") : Hub.memberRemovedFrame(channel, userID)
             deliverMemberEvent(frame, to: channel, except: excluded, version: version)
@@ -278,9 +283,15 @@ final class Hub: Sendable {
         shards[session.loopIndex].signIn(session, as: userID)
         return directory.withLock { d in
             d.onlineConnections[userID, default: 0] += 1
+            d.signedInConnections += 1
             for watched in watchlist { d.watchers[watched, default: [:]][userID, default: 0] += 1 }
             let online = watchlist.filter { d.onlineConnections[$0] != nil }
             let offline = watchlist.filter { d.onlineConnections[$0] == nil }
+            if cluster != nil {
+                // Who hears of it, and who is online, is the cluster's business (Hub+Cluster.swift).
+                recordOnline(d, userID)
+                return (online, offline, [])
+            }
             let notify = d.onlineConnections[userID] == 1 ? d.onlineWatchers(of: userID) : []
             return (online, offline, notify)
         }
@@ -297,6 +308,11 @@ final class Hub: Sendable {
             }
             let remaining = (d.onlineConnections[userID] ?? 1) - 1
             d.onlineConnections[userID] = remaining > 0 ? remaining : nil
+            d.signedInConnections -= 1
+            if cluster != nil {
+                recordOnline(d, userID)
+                return []
+            }
             return remaining > 0 ? [] : d.onlineWatchers(of: userID)
         }
     }
@@ -395,6 +411,12 @@ extension Hub.Directory {
         }
         channels[name]!.countSentAt = now
         return count
+    }
+
+    /// This node's share of `Hub.onlineChannel`, for `users`.
+    func onlineShare(appID: String, users: [String]) -> ChannelShare {
+        ChannelShare(appID: appID, channel: Hub.onlineChannel, subscriptions: signedInConnections,
+                     members: users.map { MemberShare(userID: $0, connections: onlineConnections[$0] ?? 0, info: "null") })
     }
 
     func onlineWatchers(of userID: String) -> [String] {

@@ -410,7 +410,11 @@ final class PusherSession {
 
         send(event: "pusher:signin_success", data: #"{"user_data":"# + Self.quoted(userData) + "}")
         if !watched.isEmpty {
-            send(event: "pusher_internal:watchlist_events", data: Hub.watchlistEvents(online: state.online, offline: state.offline))
+            if hub.cluster == nil {
+                send(event: "pusher_internal:watchlist_events", data: Hub.watchlistEvents(online: state.online, offline: state.offline))
+            } else {
+                hub.tellWatchlist(to: self, watched)
+            }
         }
         if overflow {
             report(PusherError(PusherError.watchlistLimit,
