@@ -884,6 +884,8 @@ def test_watchlist_follows_users_on_every_node(pusher_bridge, redis):
         assert initial == {"online": ["b"], "offline": ["c"]}, initial
         c_on_b.signin({"id": "c"})
         assert watchlist_events(watcher.wait_for("pusher_internal:watchlist_events")) == {"online": ["c"]}
+        # Who is online is kept like a channel's members, but it is no channel of the app.
+        assert_every_node(dep, lambda node: node.rest().channels_info(), {"channels": {}})
         b_on_b.close()   # b is still signed in on node C
         watcher.assert_silent(1.0, what=lambda e: e["event"] == "pusher_internal:watchlist_events")
         b_on_c.close()

@@ -378,7 +378,9 @@ final class Hub: Sendable {
 
     func occupiedChannels(prefix: String, completion: @escaping @Sendable ([ChannelSummary]?) -> Void) {
         guard let cluster else { return completion(occupiedChannels(prefix: prefix)) }
-        cluster.occupiedChannels(appID: appID) { channels in completion(channels?.filter { $0.name.hasPrefix(prefix) }) }
+        cluster.occupiedChannels(appID: appID) { channels in
+            completion(channels?.filter { $0.name.hasPrefix(prefix) && $0.name != Hub.onlineChannel })
+        }
     }
 
     func presenceUserIDs(_ channel: String, completion: @escaping @Sendable ([String]?) -> Void) {
