@@ -39,7 +39,7 @@ public final class RedisClusterAdapter: ClusterAdapter {
 
     private struct State {
         var node: (any ClusterNode)?
-        var publisherUp = false
+        var commandsUp = false
         var subscriberUp = false
         var dropped = 0
         /// The shared state's epoch as first seen; a different one means Redis lost its data.
@@ -65,9 +65,9 @@ public final class RedisClusterAdapter: ClusterAdapter {
         self.log = log
         let state = self.state
         let loaded = Mutex<RedisClient?>(nil)
-        redis = try RedisClient(url: url, options: RedisOptions(threadName: "redis-pub")) { event in
-            state.withLock { $0.publisherUp = event == .connected }
-            log("redis publisher: \(event)")
+        redis = try RedisClient(url: url, options: RedisOptions(threadName: "redis-cmd")) { event in
+            state.withLock { $0.commandsUp = event == .connected }
+            log("redis commands: \(event)")
             // Nothing else is queued on a fresh connection: the scripts are loaded before any EVALSHA.
             if event == .connected, let client = loaded.withLock({ $0 }) {
                 for script in SharedStateScripts.all { try? client.send(["SCRIPT", "LOAD", script.source]) { _ in } }
@@ -306,7 +306,7 @@ public final class RedisClusterAdapter: ClusterAdapter {
     /// Nil while both connections are up; else what is wrong (for `/ready` and the logs).
     public var problem: String? {
         let current = state.withLock { $0 }
-        if current.publisherUp && current.subscriberUp { return nil }
+        if current.commandsUp && current.subscriberUp { return nil }
         return "redis \(url.host):\(url.port) unreachable: events reach this node's clients only"
     }
 
