@@ -79,7 +79,7 @@ final class Hub: Sendable {
                                          cacheTTL: ttl, dataString: ttl == nil ? nil : dataString))
     }
 
-    /// An event for every subscriber of the cluster (client events, seed-mode triggers, member and count events).
+    /// An event for every subscriber of the cluster (client events, seed-mode triggers, subscription counts).
     func publishEvent(_ envelope: [UInt8], to channel: String, except excluded: String?) {
         deliver(envelope, to: channel, except: excluded, cacheTTL: nil, dataString: nil)
         cluster?.broadcast(.channelEvent(appID: appID, channel: channel, envelope: envelope, excluded: excluded,
@@ -168,7 +168,7 @@ final class Hub: Sendable {
 
     struct Joined {
         /// The `subscription_succeeded` data: `{}` or the presence member list; nil when the
-        /// cluster's member list comes later (`PusherSession.membersKnown`).
+        /// cluster's answer comes later (`PusherSession.clusterAnswered`).
         let succeededData: String?
         /// On cache channels, the event to replay (nil: a cache miss).
         let cached: CachedEvent?
@@ -198,12 +198,12 @@ final class Hub: Sendable {
             // One cache_miss webhook per empty cache, however many clients find it empty.
             let reportMiss = channel.isCache && cached == nil && !state.cacheMissReported
             if reportMiss { d.channels[channel.name]!.cacheMissReported = true }
-            if reportMiss { emit(.cacheMiss(channel: channel.name)) }
             let count = countsEnabled && channel.kind != .presence ? d.throttledCount(channel.name, now: now) : nil
             // Emitted under the lock, so that webhooks see occupied/vacated (and added/removed)
             // in the order the directory decided them, whichever loops raced.
             if occupied { emit(.channelOccupied(channel: channel.name)) }
             if firstOfUser, let member { emit(.memberAdded(channel: channel.name, userID: member.id)) }
+            if reportMiss { emit(.cacheMiss(channel: channel.name)) }
             return Joined(succeededData: member == nil ? "{}" : state.presenceJSON, cached: cached,
                           firstOfUser: firstOfUser, subscriptionCount: count)
         }
