@@ -394,22 +394,12 @@ plus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "?" || b == "?" || a == "" ||
     echo
     echo "Events accepted, per setup in table order: cost run $(list cost_open_accepted) (a publish is skipped when 64 are outstanding: $(list cost_open_skipped)); fan-out $(list open_accepted) at $RATE/s, with $(list open_deliveries) deliveries; $(list closed_completed) in the $CLOSED s closed loops. Deliveries missing: $(list deliveries_missing). \"CPU $SERVER_CPU busy\": the whole server core (all processes, irq and softirq) during the closed loop. Other load: CPU of every other process on the machine during the runs, in % of one core (kernel threads left out); a setup with ≥ $NOISY_PCT % is run again, up to $MAX_ATTEMPTS times in all, and the quietest attempt is shown (attempts: $(list attempts))."
     echo
-    if [ ${#PROBLEMS[@]} -gt 0 ]; then
-        echo "### Problems seen"
-        echo
-        for p in "${PROBLEMS[@]}"; do echo "- $p"; done
-        echo
-    fi
-    echo "Machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/^MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), load average before the run $LOAD_BEFORE; the run took $((T1 - T0)) s."
+    report_problems
+    echo "Machine: $(machine); the run took $((T1 - T0)) s."
     echo "Nodes (\`--threads 1\`, plus each Redis adapter's two connection threads) and $(redis-server --version | awk '{print $1, $2, $3}' | sed 's/ v=/ /') pinned to CPU $SERVER_CPU, pusher_bench to CPU $CLIENT_CPU (taskset); open-file limit $HARD. $(basename "$BRIDGE") built with \`swift build -c release\`; pusher_bench with \`gcc -O2 … -lcrypto\`."
     if [ "$QUICK" = 1 ]; then echo "(--quick run: shortened, not for publishing)"; fi
     echo
-    echo "Commands (bench/cluster.sh runs them all; fresh nodes for each setup, one redis-server for the run):"
-    echo
-    echo '```'
-    for cmd in "${COMMANDS[@]}"; do echo "$cmd"; done
-    echo '```'
-    echo
+    report_commands "bench/cluster.sh runs them all; fresh nodes for each setup, one redis-server for the run"
     echo "<details><summary>Raw numbers (.build-bench/cluster-results.txt)</summary>"
     echo
     echo '```'

@@ -27,6 +27,27 @@ r() { kv "$RESULTS" "$1"; }
 note_command() { COMMANDS+=("$*"); }
 problem() { PROBLEMS+=("$*"); log "PROBLEM: $*"; }
 
+# The closing parts every report has: the problems seen, the machine, the commands run.
+report_problems() {
+    [ ${#PROBLEMS[@]} -gt 0 ] || return 0
+    echo "### Problems seen"
+    echo
+    for p in "${PROBLEMS[@]}"; do echo "- $p"; done
+    echo
+}
+machine() {
+    echo "$(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/^MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), load average before the run $LOAD_BEFORE"
+}
+# report_commands WHAT: the commands noted with note_command, under "Commands (WHAT):".
+report_commands() {
+    echo "Commands ($1):"
+    echo
+    echo '```'
+    for cmd in "${COMMANDS[@]}"; do echo "$cmd"; done
+    echo '```'
+    echo
+}
+
 # build_bridge LOGDIR: unless BRIDGE names a binary already, builds one in release mode and sets
 # BRIDGE to it; fails unless BRIDGE is executable afterwards.
 build_bridge() {

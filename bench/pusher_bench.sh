@@ -279,22 +279,12 @@ per_core() {
     echo
     echo "Server CPU: the bridge process's user + system time over the measured window, and in brackets how busy CPU $SERVER_CPU was as a whole (all processes, irq and softirq; a gap of 10 points or more means something else ran there and is listed under problems). \"Per busy core\" = rate ÷ the process's CPU share: the rate itself at 100 %, an extrapolation when the load generator could not keep the server busy."
     echo
-    if [ ${#PROBLEMS[@]} -gt 0 ]; then
-        echo "### Problems seen"
-        echo
-        for p in "${PROBLEMS[@]}"; do echo "- $p"; done
-        echo
-    fi
-    echo "Machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/^MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), load average before the run $LOAD_BEFORE; the run took $((T1 - T0)) s."
+    report_problems
+    echo "Machine: $(machine); the run took $((T1 - T0)) s."
     echo "Server pinned to CPU $SERVER_CPU (\`--threads 1\`), load generator to CPU $CLIENT_CPU (taskset); open-file limit $HARD. $(basename "$BRIDGE") built with \`swift build -c release\`; pusher_bench with \`gcc -O2 … -lcrypto\`."
     if [ "$QUICK" = 1 ]; then echo "(--quick run: shortened, not for publishing)"; fi
     echo
-    echo "Commands (bench/pusher_bench.sh runs them all; a fresh server for each scenario):"
-    echo
-    echo '```'
-    for cmd in "${COMMANDS[@]}"; do echo "$cmd"; done
-    echo '```'
-    echo
+    report_commands "bench/pusher_bench.sh runs them all; a fresh server for each scenario"
     echo "<details><summary>Raw numbers (.build-bench/pusher-results.txt)</summary>"
     echo
     echo '```'

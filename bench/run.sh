@@ -342,15 +342,11 @@ fmt() { printf '%s' "${1:-?}" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|[^
     echo "Bytes per idle connection = (server VmRSS with all open − VmRSS with $IDLE_BASE open) / (open − $IDLE_BASE)."
     echo "Kernel figures: the /proc/meminfo \`Slab\` delta and /proc/net/sockstat \`TCP mem\` with all open, for the client and server sockets together."
     echo
-    echo "Machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/^MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), load average before the run $LOAD_BEFORE."
+    echo "Machine: $(machine)."
     echo "Server pinned to CPU $SERVER_CPU, load generator to CPU $CLIENT_CPU (taskset); open-file limit $HARD. $(basename "$BRIDGE") built with \`swift build -c release\`; loadgen with \`gcc -O2\`."
     if [ "$QUICK" = 1 ]; then echo "(--quick run: shortened, not for publishing)"; fi
     echo
-    echo "Commands (bench/run.sh runs them all; PORT is the server's ephemeral port):"
-    echo
-    echo '```'
-    for cmd in "${COMMANDS[@]}"; do echo "$cmd"; done
-    echo '```'
+    report_commands "bench/run.sh runs them all; PORT is the server's ephemeral port"
 } | tee "$WORK/report.md"
 
 # ---- (e)–(h) the Pusher-era benchmarks, each a script of its own ------------------

@@ -340,21 +340,11 @@ yes_no() { [ "$1" = 1 ] && echo yes || echo "**no**"; }
     done
     echo "Disk: the data directories are on $FS_TYPE (a virtual disk shared with the rest of the machine, so its speed varies). 128-byte appends each followed by fdatasync, from one thread (\`webhooks_bench fsync-probe\`): $disk. With \`--webhook-fsync always\` the outbox fdatasyncs every append and every acknowledgement."
     echo
-    if [ ${#PROBLEMS[@]} -gt 0 ]; then
-        echo "### Problems seen"
-        echo
-        for p in "${PROBLEMS[@]}"; do echo "- $p"; done
-        echo
-    fi
-    echo "Machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/^MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), load average before the run $LOAD_BEFORE; the run took $((T1 - T0)) s. Server pinned to CPU $SERVER_CPU (\`--threads 1\`; its webhook pipeline, delivery and outbox flusher threads share that core), load generator and receiver (one process, one thread) to CPU $CLIENT_CPU. Server CPU from the process's CPU clock (\`clock_getcpuclockid\`, the utime + stime of \`/proc/PID/stat\` at ns resolution); softirq work for loopback TCP that the kernel accounts to the core rather than the process is not included (raw numbers: \`*_server_core_irq_pct\`)."
+    report_problems
+    echo "Machine: $(machine); the run took $((T1 - T0)) s. Server pinned to CPU $SERVER_CPU (\`--threads 1\`; its webhook pipeline, delivery and outbox flusher threads share that core), load generator and receiver (one process, one thread) to CPU $CLIENT_CPU. Server CPU from the process's CPU clock (\`clock_getcpuclockid\`, the utime + stime of \`/proc/PID/stat\` at ns resolution); softirq work for loopback TCP that the kernel accounts to the core rather than the process is not included (raw numbers: \`*_server_core_irq_pct\`)."
     if [ "$QUICK" = 1 ]; then echo "(--quick run: shortened, not for publishing)"; fi
     echo
-    echo "Commands (bench/webhooks_bench.sh runs them; a fresh server and data directory per configuration):"
-    echo
-    echo '```'
-    for cmd in "${COMMANDS[@]}"; do echo "$cmd"; done
-    echo '```'
-    echo
+    report_commands "bench/webhooks_bench.sh runs them; a fresh server and data directory per configuration"
     echo "<details><summary>Raw numbers (.build-bench/webhooks-results.txt)</summary>"
     echo
     echo '```'
