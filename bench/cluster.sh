@@ -169,24 +169,9 @@ start_nodes() {
 
 # stop_nodes NAME: SIGTERM, SIGKILL after 8 s; a crash or a bad exit is a problem.
 stop_nodes() {
-    local name=$1 k pid i rc
-    for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    local name=$1 k
     for k in "${!NODE_PIDS[@]}"; do
-        pid=${NODE_PIDS[$k]}
-        rc=0
-        for i in $(seq 1 80); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            attempt_problem "$name: node $((k + 1)) did not exit within 8 s of SIGTERM (killed)"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || rc=$?
-        [ "$rc" = 0 ] || attempt_problem "$name: node $((k + 1)) exited with status $rc; see $LOGS/$name-node$((k + 1)).log"
-        if grep -aqiE 'fatal|panic|crash' "$LOGS/$name-node$((k + 1)).log"; then
-            attempt_problem "$name: node $((k + 1))'s log mentions a crash: $(grep -aiE 'fatal|panic|crash' "$LOGS/$name-node$((k + 1)).log" | head -1)"
-        fi
+        stop_bridge "${NODE_PIDS[$k]}" "$LOGS/$name-node$((k + 1)).log" "$name: node $((k + 1))" attempt_problem
     done
     NODE_PIDS=(); NODE_PORTS=()
 }

@@ -48,6 +48,27 @@ report_commands() {
     echo
 }
 
+# stop_bridge PID LOG WHAT REPORT: SIGTERM (once: a second one makes bridge exit at once, without
+# draining), SIGKILL after 8 s. Calls REPORT (a function taking one
+# message) when the process had to be killed, exited with another status than 0, or logged a crash.
+stop_bridge() {
+    local pid=$1 logf=$2 what=$3 report=$4 i rc=0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 80); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        "$report" "$what did not exit within 8 s of SIGTERM (killed)"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || rc=$?
+    [ "$rc" = 0 ] || "$report" "$what exited with status $rc after SIGTERM; see $logf"
+    if grep -aqiE 'fatal|panic|crash' "$logf"; then
+        "$report" "$what: its log mentions a crash: $(grep -aiE 'fatal|panic|crash' "$logf" | head -1)"
+    fi
+}
+
 # build_bridge LOGDIR: unless BRIDGE names a binary already, builds one in release mode and sets
 # BRIDGE to it; fails unless BRIDGE is executable afterwards.
 build_bridge() {

@@ -95,7 +95,7 @@ start_server() { # start_server NAME: sets SERVER_PID and PORT
 
 stop_server() { # stop_server NAME: SIGTERM, SIGKILL after 8 s; a crash or a bad exit is a problem
     [ -n "$SERVER_PID" ] || return 0
-    local i rc=0
+    local rc=0
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
         wait "$SERVER_PID" 2>/dev/null || rc=$?
         problem "$1: bridge had already exited (status $rc) before the end of the benchmark; see $LOGS/server-$1.log"
@@ -103,20 +103,7 @@ stop_server() { # stop_server NAME: SIGTERM, SIGKILL after 8 s; a crash or a bad
         return 0
     fi
     record "${1}_server_rss_kib" "$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")"
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for i in $(seq 1 80); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        problem "$1: bridge did not exit within 8 s of SIGTERM (killed)"
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || rc=$?
-    [ "$rc" = 0 ] || problem "$1: bridge exited with status $rc after SIGTERM; see $LOGS/server-$1.log"
-    if grep -aqiE 'fatal|panic|crash' "$LOGS/server-$1.log"; then
-        problem "$1: the server log mentions a crash: $(grep -aiE 'fatal|panic|crash' "$LOGS/server-$1.log" | head -1)"
-    fi
+    stop_bridge "$SERVER_PID" "$LOGS/server-$1.log" "$1: bridge" problem
     SERVER_PID=""
 }
 
