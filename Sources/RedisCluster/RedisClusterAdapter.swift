@@ -9,7 +9,8 @@ import Synchronization
 ///   delivers what it hears there to its own subscribers. Each payload starts with the sending
 ///   node's id, so a node skips its own.
 /// - Shared state: each node writes its share of every channel it has subscribers in, through the
-///   scripts of `SharedStateScripts`, which decide the cluster-wide transitions atomically.
+///   scripts of `SharedStateScripts`, which decide the cluster-wide transitions atomically and
+///   publish the member events themselves (to every node, this one too, in their order).
 /// - Liveness: a heartbeat every lease/3 renews this node's lease, publishes its connection
 ///   counts, and sweeps nodes whose lease expired (their clients are gone: their members leave,
 ///   their channels may be vacated, announced by the sweeping node).

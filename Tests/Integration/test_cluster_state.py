@@ -178,7 +178,7 @@ def connect_or_4004(node, timeout: float = 5.0) -> PusherWS | None:
 
 def test_cluster_lease_is_a_serve_option(tmp_path):
     assert knows_flag("--cluster-lease"), "`bridge serve --help` does not list --cluster-lease"
-    for bad in ("soon", "-1"):
+    for bad in ("soon", "-1", "2", "301"):   # whole seconds, 3 to 300
         result = run_bridge_once(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path),
                                   "--adapter", "redis", "--cluster-lease", bad])
         lines = result.stderr.decode("utf-8", "replace").splitlines()

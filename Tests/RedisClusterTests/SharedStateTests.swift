@@ -326,6 +326,18 @@ import RedisServerSupport
         #expect(try a.presenceUserIDs(app, "never") == [])
     }
 
+    @Test func scriptsRunAgainAfterRedisForgetsThem() throws {
+        let cluster = try TestCluster()
+        defer { cluster.stopAll() }
+        let a = try cluster.adapter("a")
+        #expect(try a.record(app, "news", 1)?.transition == .arrived)
+        // SCRIPT FLUSH: every EVALSHA now answers NOSCRIPT; the adapter sends the whole script once.
+        let admin = try BlockingConnection(port: cluster.url.port)
+        #expect(try admin.roundTrip(["SCRIPT", "FLUSH"]) == .simpleString("OK"))
+        #expect(try a.record(app, "news", 2)?.subscriptionCount == 2)
+        #expect(try a.record(app, "news", 0)?.transition == .departed)
+    }
+
     @Test func memberChangesReachEveryNodeInVersionOrder() throws {
         let cluster = try TestCluster()
         defer { cluster.stopAll() }
