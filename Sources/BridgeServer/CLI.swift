@@ -36,6 +36,7 @@ struct SeedOptions {
     /// Signs session JWTs; nil: the key in `<data-dir>/jwt.key`, generated on first start.
     var jwtSecret: String?
     var jwtTTLSeconds = 86_400
+    var eventsPerSecond = 100
 }
 
 /// The webhook pipeline's knobs (the per-target ones live in each app's `webhooks` list).
@@ -126,6 +127,10 @@ enum CLI {
         Option(name: "max-outbound-bytes", placeholder: "N", help: "unsent bytes per connection before a slow reader is disconnected (default 1048576)") { c, v throws(CLIError) in
             c.server.maxOutboundBytes = try integer(v, "max-outbound-bytes", 1024...1 << 30)
         },
+        Option(name: "max-memory-mb", placeholder: "N", help: "above this resident memory, refuse new connections and subscriptions; 0: off (default 80% of RAM)") { c, v throws(CLIError) in
+            let megabytes = try integer(v, "max-memory-mb", 0...1 << 30)
+            c.server.maxMemoryBytes = megabytes == 0 ? nil : megabytes << 20
+        },
         Option(name: "app-id", placeholder: "ID", help: "id of the app served when the config file has no apps (default 1)") { c, v throws(CLIError) in
             c.defaultApp.id = v
             c.defaultAppChanged = true
@@ -172,6 +177,9 @@ enum CLI {
         },
         Option(name: "jwt-ttl", placeholder: "SECONDS", help: "lifetime of a session JWT from POST /api/sessions (default 86400)") { c, v throws(CLIError) in
             c.seed.jwtTTLSeconds = try integer(v, "jwt-ttl", 1...31_536_000)
+        },
+        Option(name: "seed-events-per-sec", placeholder: "N", help: "events one organization may publish per second through the seed event API (default 100)") { c, v throws(CLIError) in
+            c.seed.eventsPerSecond = try integer(v, "seed-events-per-sec", 1...1_000_000)
         },
         Option(name: "adapter", placeholder: "local|redis", help: "local: a single node (default); redis: a cluster through --redis-url") { c, v throws(CLIError) in
             guard let adapter = ClusterOptions.Adapter(rawValue: v) else {

@@ -62,9 +62,10 @@ case "serve":
         exit(1)
     }
     let server = Server(config: settings.server)
-    let organizations = Broker.Organizations(authority: authority, adminToken: settings.seed.adminToken,
+    var organizations = Broker.Organizations(authority: authority, adminToken: settings.seed.adminToken,
                                              reservedAppIDs: { sources.reservedIDs }, validateApp: WebhookSettings.problem(in:),
                                              didChange: { sources.apply() })
+    organizations.seedEventsPerSecond = settings.seed.eventsPerSecond
     var cluster: RedisClusterAdapter?
     if settings.cluster.adapter == .redis {
         do {

@@ -29,7 +29,9 @@ public enum WebhookVerification {
         guard WebhookSignature.isValid(body: body, secret: secret, signature: signature) else { return .badSignature }
         guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
               let time = (object["time_ms"] as? NSNumber)?.int64Value else { return .notJSON }
-        let age = abs(nowMs - time)
+        // `time_ms` may be any Int64: the difference is clamped rather than allowed to overflow.
+        let (difference, overflow) = nowMs.subtractingReportingOverflow(time)
+        let age = overflow || difference == .min ? Int64.max : Swift.abs(difference)
         return age > maxAgeMs ? .stale(ageMs: age) : nil
     }
 }

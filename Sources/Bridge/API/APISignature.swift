@@ -28,7 +28,8 @@ enum APISignature {
         guard givenKey == key else {
             return "Unknown auth_key \(givenKey) for this app"
         }
-        guard let seconds = Int(timestamp), abs(seconds - now) <= maxClockSkew else {
+        // The window is computed from our clock, never from the given number, which may be any Int.
+        guard let seconds = Int(timestamp), (now - maxClockSkew)...(now + maxClockSkew) ~= seconds else {
             return "Timestamp expired: given timestamp (\(timestamp)) not within \(maxClockSkew)s of server time (\(now))"
         }
         let bodyMD5 = request.queryValue("body_md5")

@@ -98,6 +98,7 @@ struct PusherAPI: Sendable {
             throw APIError(400, "Missing channels: give channel or channels")
         }
         let event = try Self.event(object, body: body, channels: channelNames, config: call.config)
+        try Self.checkCacheRoom(event.channels, call)
         guard call.app.admitBackendEvents(1, limit: call.config.maxBackendEventsPerSecond) else {
             throw APIError(403, "Over the rate limit of \(call.config.maxBackendEventsPerSecond ?? 0) events per second")
         }
@@ -126,6 +127,7 @@ struct PusherAPI: Sendable {
                 throw APIError(error.status, "batch[\(index)]: \(error.message)")
             }
         }
+        try Self.checkCacheRoom(events.map { $0.channels[0] }, call)
         guard call.app.admitBackendEvents(events.count, limit: call.config.maxBackendEventsPerSecond) else {
             throw APIError(403, "Over the rate limit of \(call.config.maxBackendEventsPerSecond ?? 0) events per second")
         }
@@ -133,6 +135,12 @@ struct PusherAPI: Sendable {
         guard events.contains(where: { !$0.info.isEmpty }) else { return answer("{}") }
         Self.info(events.map { ($0.info, $0.channels[0]) }, in: call.app.hub) { infos in
             answer(#"{"batch":["# + infos.joined(separator: ",") + "]}")
+        }
+    }
+
+    static func checkCacheRoom(_ channels: [ChannelName], _ call: Call) throws(APIError) {
+        guard call.app.hub.admitsCache(channels, limit: call.config.maxCacheChannels) else {
+            throw APIError(403, "Over the limit of \(call.config.maxCacheChannels) cache channels holding an event (max_cache_channels)")
         }
     }
 

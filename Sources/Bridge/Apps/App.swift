@@ -18,12 +18,14 @@ public final class App: Sendable {
         id = config.id
         settings = Mutex(config)
         hub = Hub(appID: config.id, group: group, loopCount: loopCount, outlets: outlets, debugLog: debugLog)
+        hub.cacheLimit.store(config.maxCacheChannels, ordering: .relaxed)
     }
 
     public var config: AppConfig { settings.withLock { $0 } }
 
     func update(_ config: AppConfig) {
         settings.withLock { $0 = config }
+        hub.cacheLimit.store(config.maxCacheChannels, ordering: .relaxed)
     }
 
     /// Takes a connection slot; false when the app is at `max_connections`.

@@ -38,6 +38,8 @@ extension AppConfig {
             case "activity_timeout": activityTimeout = try field.integer(atLeast: 1, atMost: 3600)
             case "max_connections": maxConnections = try field.limitOrUnlimited()
             case "max_client_events_per_sec": maxClientEventsPerSecond = try field.integer(atLeast: 0)
+            case "max_subscriptions_per_sec": maxSubscriptionsPerSecond = try field.integer(atLeast: 1, atMost: 1_000_000)
+            case "max_cache_channels": maxCacheChannels = try field.integer(atLeast: 0, atMost: 100_000_000)
             case "max_backend_events_per_sec": maxBackendEventsPerSecond = try field.limitOrUnlimited()
             case "max_event_payload_in_kb": maxEventPayloadKB = try field.kilobytes()
             case "max_event_name_length": maxEventNameLength = try field.integer(atLeast: 1)

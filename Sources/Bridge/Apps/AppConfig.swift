@@ -24,6 +24,14 @@ public struct AppConfig: Sendable, Equatable {
     public var maxConnections: Int? = nil
     /// "max_client_events_per_sec": 0 refuses every client event.
     public var maxClientEventsPerSecond = 10
+    /// "max_subscriptions_per_sec": subscribe requests one connection may make per second, on
+    /// average; bursts of ten seconds' worth pass (a client resubscribing after a reconnect).
+    /// Unsubscribes need a subscription first, so this bounds subscribe/unsubscribe churn too.
+    public var maxSubscriptionsPerSecond = 50
+    /// "max_cache_channels": cache channels holding a last event at once; a publish that would
+    /// cache one more is refused (403). Bounds the memory of cached events to about this many
+    /// times twice `max_event_payload_in_kb`.
+    public var maxCacheChannels = 1000
     /// "max_backend_events_per_sec": nil = unlimited (-1 or null in JSON).
     public var maxBackendEventsPerSecond: Int? = nil
     /// "max_event_payload_in_kb", may be fractional.

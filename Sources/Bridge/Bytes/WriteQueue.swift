@@ -2,18 +2,41 @@ import Glibc
 
 /// A connection's unsent output: shared buffers plus how far into the first one the socket got.
 /// Holds no memory while empty, so an idle connection pays for nothing here.
+///
+/// `cost` is what the queue really pins, not only its payload bytes: every queued buffer also
+/// costs its array slot, the buffer object and the allocator's rounding. Counting that overhead is
+/// what bounds a flood of tiny frames (1-byte echoes, pongs) like a few large ones.
 struct WriteQueue {
+    /// Memory one queued buffer costs beyond its bytes, rounded up: a 16-byte array slot (with
+    /// growth slack), the 32-byte object in a 48-byte allocation, and the payload's own allocation,
+    /// at least 32 bytes.
+    static let bufferOverhead = 128
+
     private var buffers: [OutboundBuffer] = []
     private var head = 0
     private var headOffset = 0
-    /// Bytes still to write, for the slow-consumer limit.
+    /// The answer to the latest ping, not yet placed in the queue. RFC 6455 §5.5.3 lets an endpoint
+    /// answer only the most recent ping, so a ping flood holds at most one pong.
+    private var pong: OutboundBuffer?
+    /// Bytes still to write.
     private(set) var pendingBytes = 0
 
-    var isEmpty: Bool { pendingBytes == 0 && head == buffers.count }
+    var isEmpty: Bool { pendingBytes == 0 && head == buffers.count && pong == nil }
+
+    /// Bytes still to write plus the overhead of every buffer holding them.
+    var cost: Int {
+        pendingBytes + (buffers.count - head + (pong == nil ? 0 : 1)) * Self.bufferOverhead
+    }
 
     mutating func append(_ buffer: OutboundBuffer) {
         buffers.append(buffer)
         pendingBytes += buffer.count
+    }
+
+    /// Sets the pong to send next, replacing one still unsent.
+    mutating func setPong(_ buffer: OutboundBuffer) {
+        pendingBytes += buffer.count - (pong?.count ?? 0)
+        pong = buffer
     }
 
     enum FlushResult {
@@ -24,6 +47,7 @@ struct WriteQueue {
     /// Writes as much as the socket takes, in batches of up to `maxBatch` buffers per `writev`.
     /// A short write leaves the rest queued with the offset of the first unwritten byte.
     mutating func flush(to fd: Int32, scratch: UnsafeMutablePointer<iovec>, maxBatch: Int) throws(SystemError) -> FlushResult {
+        placePong()
         while head < buffers.count {
             var count = 0
             var index = head
@@ -45,6 +69,19 @@ struct WriteQueue {
         return .drained
     }
 
+    /// Puts the pong ahead of every frame not yet begun: a control frame may go between any two
+    /// frames, and it then leaves with the next write instead of after a backlog.
+    private mutating func placePong() {
+        guard let pong else { return }
+        self.pong = nil
+        if headOffset == 0 && head > 0 {
+            head -= 1
+            buffers[head] = pong  // the slot of a buffer already written
+        } else {
+            buffers.insert(pong, at: headOffset == 0 ? head : head + 1)
+        }
+    }
+
     private mutating func consume(_ written: Int) {
         var left = written
         pendingBytes -= written
@@ -59,8 +96,12 @@ struct WriteQueue {
                 left = 0
             }
         }
+        // Release written buffers: a reader that keeps up only partly must not pin all it was sent.
         if head == buffers.count {
             buffers = []
+            head = 0
+        } else if head >= 64 && head * 2 >= buffers.count {
+            buffers.removeFirst(head)
             head = 0
         }
     }
@@ -69,6 +110,7 @@ struct WriteQueue {
         buffers = []
         head = 0
         headOffset = 0
+        pong = nil
         pendingBytes = 0
     }
 }

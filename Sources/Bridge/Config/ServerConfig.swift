@@ -37,6 +37,9 @@ public struct ServerConfig: Sendable {
     /// Unsent output one connection may hold; a reader slower than that is disconnected rather
     /// than allowed to grow the server's memory without bound.
     public var maxOutboundBytes = 1 << 20
+    /// Above this resident memory, new connections and subscriptions are refused and `/ready`
+    /// answers 503, so that a node under attack sheds load instead of meeting the OOM killer. Nil: off.
+    public var maxMemoryBytes: Int? = MemoryGuard.defaultLimitBytes
     /// Origins allowed for cross-origin browser requests; `["*"]` allows any.
     public var corsOrigins = ["*"]
 

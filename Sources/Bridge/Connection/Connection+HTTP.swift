@@ -158,7 +158,8 @@ extension Connection {
     private func refuseOverCapacity(_ request: HTTPRequest) {
         guard case .found(.webSocket(let service), _, _) = loop.server.router.match(method: request.method, path: request.path),
               case .success(let accept) = WebSocketHandshake.validate(request) else {
-            reject(status: 503, message: loop.isDraining ? "server shutting down" : "server at connection limit, retry later")
+            reject(status: 503, message: loop.isDraining ? "server shutting down"
+                   : loop.group.memory.isOver ? "server over its memory threshold, retry later" : "server at connection limit, retry later")
             return
         }
         switchToWebSocket(service, accept: accept)

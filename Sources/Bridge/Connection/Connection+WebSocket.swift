@@ -21,7 +21,7 @@ extension Connection {
                 // After our close frame, data is no longer delivered (RFC 6455 §5.5.1).
                 if !closeSent { service?.didReceive(message, on: self) }
             case .ping(let payload):
-                if !closeSent { enqueue(.webSocketFrame(.pong, payload)) }
+                if !closeSent { enqueuePong(.webSocketFrame(.pong, payload)) }
             case .pong:
                 break
             case .close(let code, let reason):

@@ -115,16 +115,30 @@ public final class Connection {
     // MARK: Output
 
     /// Queues bytes; they leave in this turn's flush. A peer that lets more than
-    /// `maxOutboundBytes` pile up is too slow to keep and is disconnected.
+    /// `maxOutboundBytes` pile up is too slow to keep and is disconnected. The bound counts what
+    /// was queued before this frame, so one frame is always taken: no single legitimate frame (an
+    /// echo of a message of the largest allowed size) trips it, and what a reader that never reads
+    /// can pin stays below the bound plus one frame.
     func enqueue(_ buffer: OutboundBuffer) {
         guard phase == .open || phase == .draining else { return }
+        let queuedBefore = output.cost
         output.append(buffer)
-        if output.pendingBytes > config.maxOutboundBytes {
-            Log.warn("slow consumer: \(output.pendingBytes) bytes unsent, disconnecting", conn: id)
-            disconnectSlowConsumer()
-            return
-        }
+        if !droppedAsSlow(queuedBefore) { requestFlush() }
+    }
+
+    /// Queues the answer to a ping; an earlier answer still unsent is replaced (RFC 6455 §5.5.3).
+    func enqueuePong(_ buffer: OutboundBuffer) {
+        guard phase == .open, !droppedAsSlow(output.cost) else { return }
+        output.setPong(buffer)
         requestFlush()
+    }
+
+    /// Disconnects the peer when `queued` is over the bound; true when it did.
+    private func droppedAsSlow(_ queued: Int) -> Bool {
+        guard queued > config.maxOutboundBytes else { return false }
+        Log.warn("slow consumer: \(output.pendingBytes) bytes unsent, disconnecting", conn: id)
+        disconnectSlowConsumer()
+        return true
     }
 
     /// A WebSocket whose service names a close code gets that close frame after what is queued

@@ -28,7 +28,11 @@ final class Hub: Sendable {
         var watchers: [String: [String: Int]] = [:]
         /// Channels whose `subscription_count` was held back by the throttle.
         var pendingCounts: Set<String> = []
+        /// Channels holding a cached event (Hub+Cache.swift).
+        var cachedChannels = 0
     }
+    /// The app's `max_cache_channels`, kept current by the app.
+    let cacheLimit = Atomic<Int>(AppConfig.defaultApp.maxCacheChannels)
 
     init(appID: String, group: LoopGroup, loopCount: Int, outlets: HubOutlets, debugLog: DebugLog) {
         self.appID = appID
@@ -118,11 +122,10 @@ final class Hub: Sendable {
         let frame = OutboundBuffer.webSocketFrame(.text, envelope)
         if let cacheTTL {
             let cached = CachedEvent(frame: frame, data: dataString ?? "", expiresAt: Hub.now + Double(cacheTTL))
-            directory.withLock { d in
-                if d.channels[channel] == nil { d.channels[channel] = ChannelState(loopCount: shards.count) }
-                d.channels[channel]!.cache = cached
-                d.channels[channel]!.cacheMissReported = false
-            }
+            let limit = cacheLimit.load(ordering: .relaxed)
+            let kept = directory.withLock { $0.keepLastEvent(cached, in: channel, loopCount: shards.count, limit: limit) }
+            // Publishers are refused before this (admitsCache); only a race among them gets here.
+            if !kept { Log.debug("app \(appID): \(channel) not cached, the app is at max_cache_channels (\(limit))") }
         }
         publish(frame, to: channel, except: excluded)
     }
@@ -258,7 +261,7 @@ final class Hub: Sendable {
                 }
             }
             for (name, _) in due { d.pendingCounts.remove(name) }
-            for (name, state) in d.channels where state.isEmpty(now: now) { d.channels[name] = nil }
+            d.dropExpired(now: now)
             return due
         }
         for (name, count) in due { publishSubscriptionCount(count, to: name) }

@@ -243,7 +243,8 @@ public final class EventLoop: @unchecked Sendable {
             connection.startHTTP()
         } else {
             // Read the request first: a WebSocket client is told in its own protocol (see refuseOverCapacity).
-            Log.warn("connection limit reached (\(server.config.maxConnections)): refusing", conn: connection.id)
+            Log.warn(group.memory.isOver ? "over the memory threshold: refusing" : "connection limit reached (\(server.config.maxConnections)): refusing",
+                     conn: connection.id)
             connection.startHTTP()
         }
     }

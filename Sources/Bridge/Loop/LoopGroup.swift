@@ -17,9 +17,11 @@ public final class LoopGroup: Sendable {
     private let stopped = Atomic<Bool>(false)
     private let draining = Atomic<Bool>(false)
     let maxConnections: Int
+    public let memory: MemoryGuard
 
-    init(maxConnections: Int) {
+    init(maxConnections: Int, memory: MemoryGuard = MemoryGuard(limitBytes: nil)) {
         self.maxConnections = maxConnections
+        self.memory = memory
     }
 
     public var loops: [EventLoop] { storage.withLock { $0 } }
@@ -49,7 +51,9 @@ public final class LoopGroup: Sendable {
         return port
     }
 
+    /// Takes a connection slot; false past `--max-connections` or while over the memory threshold.
     func admitConnection() -> Bool {
+        guard !memory.isOver else { return false }
         let after = active.add(1, ordering: .relaxed).newValue
         if after > maxConnections {
             active.subtract(1, ordering: .relaxed)

@@ -12,6 +12,7 @@ final class PusherSession {
     private(set) var userID: String?
     private var watchlist: [String] = []
     private var clientEvents = (second: -1, count: 0)
+    private var subscribeTokens: TokenBucket?
     private var subscriptionSerials = 0
     /// In a cluster, per presence channel: the version of the member list this client got, or the
     /// member events that arrived while it is still awaited.
@@ -128,6 +129,12 @@ final class PusherSession {
             return report(PusherError(nil, #"pusher:subscribe needs data.channel"#))
         }
         let config = app.config
+        // Every request counts, a repeated or refused one too: each costs an answer (and in a cluster a Redis call).
+        guard takeSubscribeToken(rate: config.maxSubscriptionsPerSecond) else {
+            report(PusherError(PusherError.clientEventRejected,
+                               "Subscription rejected due to rate limit (\(config.maxSubscriptionsPerSecond) per second)"))
+            return sendSubscriptionError(name, type: "LimitReached", status: 429, "Too many subscribe requests: retry later")
+        }
         guard let channel = ChannelName(name, maxLength: config.maxChannelNameLength) else {
             if name.utf8.count > config.maxChannelNameLength {
                 return refuse(name, type: "LimitReached", status: 4009,
@@ -146,6 +153,10 @@ final class PusherSession {
             let data = channel.kind == .presence ? hub.presenceJSON(name) : "{}"
             return send(event: "pusher_internal:subscription_succeeded", channel: name, data: data)
         }
+        guard !connection.loop.group.memory.isOver else {
+            report(PusherError(PusherError.overCapacity, "Over capacity: the server is over its memory threshold, retry later"))
+            return sendSubscriptionError(name, type: "OverCapacity", status: 503, "The server is over its memory threshold: retry later")
+        }
         guard subscriptions.count < Self.maxSubscriptions else {
             return refuse(name, type: "LimitReached", status: 4009,
                           "A connection may hold at most \(Self.maxSubscriptions) subscriptions")
@@ -161,8 +172,10 @@ final class PusherSession {
             guard owner == userID else {
                 return refuse(name, type: "AuthError", status: 401, "Only a connection signed in as user \(owner) may subscribe to \(name)")
             }
+        case .private where isSeed:
+            break  // the organization's JWT vouches for the page
         case .private, .encrypted:
-            if isSeed { break }
+            // Seed mode never covers encrypted channels: their keys come only through a signed auth.
             if case .invalid(let expected) = auth.verify(auth: given, socketID: socketID, channel: name) {
                 return refuseSignature(name, expected: expected, given: given)
             }
@@ -285,6 +298,10 @@ final class PusherSession {
     /// connection stays open (PROTOCOL.md §1.6).
     private func refuse(_ channel: String, type: String, status: Int, _ message: String) {
         report(PusherError(PusherError.unauthorized, message))
+        sendSubscriptionError(channel, type: type, status: status, message)
+    }
+
+    private func sendSubscriptionError(_ channel: String, type: String, status: Int, _ message: String) {
         let data = #"{"type":"\#(type)","error":"# + Self.quoted(message) + #","status":\#(status)}"#
         send(event: "pusher:subscription_error", channel: channel, data: data)
     }
@@ -342,9 +359,12 @@ final class PusherSession {
         guard let subscription = subscriptions[name] else {
             return report(PusherError(PusherError.unauthorized, "Client event rejected: not subscribed to \(name)"))
         }
+        // Nothing but the backend's own ciphertext may reach an encrypted channel, in seed mode too.
+        guard subscription.channel.kind != .encrypted else {
+            return report(PusherError(PusherError.clientEventRejected, "Client events are not allowed on encrypted channels"))
+        }
         guard isSeedEvent || subscription.channel.allowsClientEvents else {
-            let why = subscription.channel.kind == .encrypted ? "not on encrypted channels" : "only on private and presence channels"
-            return report(PusherError(PusherError.clientEventRejected, "Client events are allowed \(why)"))
+            return report(PusherError(PusherError.clientEventRejected, "Client events are allowed only on private and presence channels"))
         }
         guard event.utf8.count <= config.maxEventNameLength else {
             return report(PusherError(PusherError.clientEventRejected, "Event name is longer than \(config.maxEventNameLength) characters"))
@@ -368,6 +388,14 @@ final class PusherSession {
         // user_id comes from the authorized presence data, never from the client's frame.
         let envelope = PusherEvent.encode(event: event, channel: name, data: .json(rawData), userID: subscription.memberID)
         hub.publishEvent(envelope, to: name, except: isSeedEvent ? nil : socketID)
+    }
+
+    private func takeSubscribeToken(rate: Int) -> Bool {
+        let now = connection.loop.seconds
+        if subscribeTokens?.rate != Double(rate) {
+            subscribeTokens = TokenBucket(rate: Double(rate), burst: Double(rate) * 10, now: now)
+        }
+        return subscribeTokens!.take(now: now)
     }
 
     private func takeClientEventToken(limit: Int) -> Bool {

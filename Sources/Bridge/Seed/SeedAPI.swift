@@ -8,6 +8,8 @@ import Support
 struct SeedAPI: Sendable {
     let apps: AppRegistry
     let authority: SeedAuthority
+    /// Events per organization per second: JWTs reach browsers, so the endpoint has a default bound.
+    let eventRate: PerKeyRateLimit
     /// A chat message is small; this bounds what a request may make us buffer (413 above it).
     static let maxBodyBytes = 256 << 10
 
@@ -56,8 +58,13 @@ struct SeedAPI: Sendable {
         guard !name.hasPrefix("pusher:"), !name.hasPrefix("pusher_internal:") else {
             return .error(400, "Event names starting with pusher: or pusher_internal: are reserved")
         }
-        guard var fields = Self.fields(of: request) else {
+        var fields: [JSONObject.Member]
+        switch Self.fields(of: request) {
+        case .success(let found): fields = found
+        case .failure(.malformed):
             return .error(400, request.hasJSONBody ? "The body must be a JSON object" : "The body is not valid form encoding")
+        case .failure(.tooMany(let count)):
+            return .error(400, "The body has \(count) fields, over the limit of \(Self.maxFields)")
         }
         let requestedChannel = Self.take("channel", from: &fields)
         let socketID = Self.take("socket_id", from: &fields)
@@ -72,6 +79,12 @@ struct SeedAPI: Sendable {
         guard data.utf8.count <= config.maxEventPayloadBytes else {
             return .error(400, "Event data is \(data.utf8.count) bytes, over the limit of \(config.maxEventPayloadBytes)")
         }
+        guard app.hub.admitsCache([channel], limit: config.maxCacheChannels) else {
+            return .error(403, "Over the limit of \(config.maxCacheChannels) cache channels holding an event (max_cache_channels)")
+        }
+        guard eventRate.admit(organization.slug, now: Hub.now) else {
+            return .error(403, "Over the organization's rate limit of \(eventRate.perSecond) events per second")
+        }
         guard app.admitBackendEvents(1, limit: config.maxBackendEventsPerSecond) else {
             return .error(403, "Over the rate limit of \(config.maxBackendEventsPerSecond ?? 0) events per second")
         }
@@ -81,24 +94,37 @@ struct SeedAPI: Sendable {
         return .json(200, #"{"channel":"\#(JSONString.escaped(channel.name))","event":"\#(JSONString.escaped(name))"}"#)
     }
 
-    /// The request's fields: a JSON object's members, or form fields as strings (the last of a repeated name wins).
-    private static func fields(of request: HTTPRequest) -> [JSONObject.Member]? {
-        if request.hasJSONBody {
-            return (try? JSONParser.parse(request.body))?.objectValue?.members
-        }
-        guard let form = request.formFields else { return nil }
-        var members: [JSONObject.Member] = []
-        for field in form {
-            members.removeAll { $0.key == field.name }
-            members.append(.init(field.name, .string(field.value)))
-        }
-        return members
+    /// Fields one event may carry: far above any chat message, and a bound on the work a body buys.
+    static let maxFields = 1000
+
+    enum FieldsRefusal: Error {
+        case malformed
+        case tooMany(Int)
     }
 
-    /// Removes every member named `key` and returns the last one's value.
+    /// The request's fields: a JSON object's members, or form fields as strings. A repeated name
+    /// keeps its last value, at the place of its last occurrence; linear in the body's size.
+    static func fields(of request: HTTPRequest) -> Result<[JSONObject.Member], FieldsRefusal> {
+        let members: [JSONObject.Member]
+        if request.hasJSONBody {
+            guard let object = (try? JSONParser.parse(request.body))?.objectValue else { return .failure(.malformed) }
+            members = object.members
+        } else {
+            guard let form = request.formFields else { return .failure(.malformed) }
+            members = form.map { .init($0.name, .string($0.value)) }
+        }
+        guard members.count <= maxFields else { return .failure(.tooMany(members.count)) }
+        var seen: Set<String> = []
+        var lastOfEachName: [JSONObject.Member] = []
+        for member in members.reversed() where seen.insert(member.key).inserted {
+            lastOfEachName.append(member)
+        }
+        return .success(lastOfEachName.reversed())
+    }
+
+    /// Removes the member named `key` (names are unique by now) and returns its value.
     private static func take(_ key: String, from members: inout [JSONObject.Member]) -> JSON? {
-        let value = members.last { $0.key == key }?.value
-        members.removeAll { $0.key == key }
-        return value
+        guard let index = members.firstIndex(where: { $0.key == key }) else { return nil }
+        return members.remove(at: index).value
     }
 }

@@ -14,6 +14,8 @@ public final class Broker: Sendable {
         public let validateApp: @Sendable (AppConfig) -> String?
         /// Applies the store's apps to the running server after the admin API changed them.
         public let didChange: @Sendable () -> Void
+        /// Events one organization may publish per second through the seed event API (403 past it).
+        public var seedEventsPerSecond = 100
 
         public init(authority: SeedAuthority, adminToken: String?, reservedAppIDs: @escaping @Sendable () -> Set<String>,
                     validateApp: @escaping @Sendable (AppConfig) -> String?, didChange: @escaping @Sendable () -> Void) {
@@ -37,7 +39,8 @@ public final class Broker: Sendable {
         server.route("GET", "/app/:key", .webSocket(PusherService(apps: apps, seed: organizations?.authority)))
         PusherAPI(apps: apps).install(on: server)
         if let organizations {
-            SeedAPI(apps: apps, authority: organizations.authority).install(on: server)
+            SeedAPI(apps: apps, authority: organizations.authority,
+                    eventRate: PerKeyRateLimit(perSecond: organizations.seedEventsPerSecond)).install(on: server)
             AdminAPI(store: organizations.authority.store, adminToken: organizations.adminToken,
                      reservedAppIDs: organizations.reservedAppIDs, validateApp: organizations.validateApp,
                      didChange: organizations.didChange).install(on: server)

@@ -11,8 +11,10 @@ public final class Server {
 
     public init(config: ServerConfig) {
         self.config = config
-        self.loops = LoopGroup(maxConnections: config.maxConnections)
+        self.loops = LoopGroup(maxConnections: config.maxConnections, memory: MemoryGuard(limitBytes: config.maxMemoryBytes))
         addOperationalRoutes()
+        let memory = loops.memory
+        readinessChecks.add { memory.problem }
         if let echoPath = config.echoPath {
             router.add("GET", echoPath, .webSocket(EchoService()))
         }
@@ -39,6 +41,7 @@ public final class Server {
         var signals = Server.handledSignals
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         let port = try loops.start(count: config.threads, server: ServerContext(config: config, router: router))
+        loops.memory.start()
         Log.info("listening on http://\(config.host):\(port) threads=\(config.threads) max-connections=\(config.maxConnections)"
                  + (config.echoPath.map { " echo=\($0)" } ?? ""))
         return port

@@ -232,6 +232,8 @@ private func minimal(_ extra: String = "") -> String {
         ("max_event_batch_size", 1),
         ("max_presence_members_per_channel", 1),
         ("cache_ttl", 1),
+        ("max_subscriptions_per_sec", 1),
+        ("max_cache_channels", 0),
     ])
     func integerFieldsCheckTypeAndMinimum(field: String, minimum: Int) throws {
         let requirement = "apps[0].\(field) must be an integer ≥ \(minimum), got"
