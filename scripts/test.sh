@@ -155,7 +155,7 @@ counted_suite() {
 
 counted_suite django "examples/django (manage.py test)" reports/django.log scripts/examples-django.sh
 counted_suite rails "examples/rails (bin/rails test)" reports/rails.log scripts/examples-rails.sh
-BRIDGE_BIN="$bridge" counted_suite autobahn "autobahn ($autobahn_mode)" reports/autobahn/index.html \
+BRIDGE_BIN="$bridge" counted_suite autobahn "autobahn ($autobahn_mode)" reports/autobahn/ \
     scripts/autobahn.sh "$autobahn_mode"
 counted_suite fuzz "fuzz (${fuzz_seconds}s per target)" "" scripts/fuzz.sh "$fuzz_seconds"
 

@@ -144,7 +144,7 @@ def test_echo_flood_of_tiny_messages_pins_at_most_the_bound(bridge):
     assert get(server.port, "/health").status == 200
 
 
-def test_ping_flood_keeps_one_pong_and_answers_the_latest(bridge):
+def test_ping_flood_keeps_a_few_pongs_and_answers_the_latest(bridge):
     server = bridge("--max-outbound-bytes", str(BOUND))
     baseline = warmed_baseline(server, "/echo")
     pings = 50_000

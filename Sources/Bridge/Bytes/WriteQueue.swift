@@ -15,17 +15,19 @@ struct WriteQueue {
     private var buffers: [OutboundBuffer] = []
     private var head = 0
     private var headOffset = 0
-    /// The answer to the latest ping, not yet placed in the queue. RFC 6455 §5.5.3 lets an endpoint
-    /// answer only the most recent ping, so a ping flood holds at most one pong.
-    private var pong: OutboundBuffer?
+    /// Answers to pings, not yet placed in the queue, at most `maxPongs`: RFC 6455 §5.5.3 lets an
+    /// endpoint answer only the most recent pings, so a ping flood holds a constant. More than one
+    /// is kept because clients (and Autobahn 2.10) send a few pings at once and expect every answer.
+    private var pongs: [OutboundBuffer] = []
+    static let maxPongs = 16
     /// Bytes still to write.
     private(set) var pendingBytes = 0
 
-    var isEmpty: Bool { pendingBytes == 0 && head == buffers.count && pong == nil }
+    var isEmpty: Bool { pendingBytes == 0 && head == buffers.count && pongs.isEmpty }
 
     /// Bytes still to write plus the overhead of every buffer holding them.
     var cost: Int {
-        pendingBytes + (buffers.count - head + (pong == nil ? 0 : 1)) * Self.bufferOverhead
+        pendingBytes + (buffers.count - head + pongs.count) * Self.bufferOverhead
     }
 
     mutating func append(_ buffer: OutboundBuffer) {
@@ -33,10 +35,11 @@ struct WriteQueue {
         pendingBytes += buffer.count
     }
 
-    /// Sets the pong to send next, replacing one still unsent.
-    mutating func setPong(_ buffer: OutboundBuffer) {
-        pendingBytes += buffer.count - (pong?.count ?? 0)
-        pong = buffer
+    /// Adds a pong to send next; past `maxPongs` unsent ones, the oldest is dropped.
+    mutating func addPong(_ buffer: OutboundBuffer) {
+        if pongs.count == Self.maxPongs { pendingBytes -= pongs.removeFirst().count }
+        pongs.append(buffer)
+        pendingBytes += buffer.count
     }
 
     enum FlushResult {
@@ -47,7 +50,7 @@ struct WriteQueue {
     /// Writes as much as the socket takes, in batches of up to `maxBatch` buffers per `writev`.
     /// A short write leaves the rest queued with the offset of the first unwritten byte.
     mutating func flush(to fd: Int32, scratch: UnsafeMutablePointer<iovec>, maxBatch: Int) throws(SystemError) -> FlushResult {
-        placePong()
+        placePongs()
         while head < buffers.count {
             var count = 0
             var index = head
@@ -69,17 +72,17 @@ struct WriteQueue {
         return .drained
     }
 
-    /// Puts the pong ahead of every frame not yet begun: a control frame may go between any two
-    /// frames, and it then leaves with the next write instead of after a backlog.
-    private mutating func placePong() {
-        guard let pong else { return }
-        self.pong = nil
-        if headOffset == 0 && head > 0 {
-            head -= 1
-            buffers[head] = pong  // the slot of a buffer already written
+    /// Puts the pongs ahead of every frame not yet begun: a control frame may go between any two
+    /// frames, and they then leave with the next write instead of after a backlog.
+    private mutating func placePongs() {
+        guard !pongs.isEmpty else { return }
+        if headOffset == 0 && head >= pongs.count {
+            head -= pongs.count
+            buffers.replaceSubrange(head..<head + pongs.count, with: pongs)  // slots of buffers already written
         } else {
-            buffers.insert(pong, at: headOffset == 0 ? head : head + 1)
+            buffers.insert(contentsOf: pongs, at: headOffset == 0 ? head : head + 1)
         }
+        pongs = []
     }
 
     private mutating func consume(_ written: Int) {
@@ -110,7 +113,7 @@ struct WriteQueue {
         buffers = []
         head = 0
         headOffset = 0
-        pong = nil
+        pongs = []
         pendingBytes = 0
     }
 }

@@ -126,10 +126,10 @@ public final class Connection {
         if !droppedAsSlow(queuedBefore) { requestFlush() }
     }
 
-    /// Queues the answer to a ping; an earlier answer still unsent is replaced (RFC 6455 §5.5.3).
+    /// Queues the answer to a ping; past a few unsent answers the oldest is dropped (RFC 6455 §5.5.3).
     func enqueuePong(_ buffer: OutboundBuffer) {
         guard phase == .open, !droppedAsSlow(output.cost) else { return }
-        output.setPong(buffer)
+        output.addPong(buffer)
         requestFlush()
     }
 
