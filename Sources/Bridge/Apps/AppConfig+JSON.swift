@@ -48,7 +48,7 @@ extension AppConfig {
             case "max_event_batch_size": maxEventBatchSize = try field.integer(atLeast: 1)
             case "max_presence_members_per_channel": maxPresenceMembersPerChannel = try field.integer(atLeast: 1)
             case "max_presence_member_size_in_kb": maxPresenceMemberSizeKB = try field.kilobytes()
-            case "cache_ttl": cacheTTL = try field.integer(atLeast: 1)
+            case "cache_ttl": cacheTTL = try field.integer(atLeast: 1, atMost: AppConfig.maxCacheTTL)
             case "allowed_origins": allowedOrigins = try field.origins()
             case "webhooks": webhooks = try field.webhooks()
             case "default_channel": defaultChannel = try field.channelName()

@@ -48,8 +48,10 @@ public struct AppConfig: Sendable, Equatable {
     public var maxPresenceMembersPerChannel = 100
     /// "max_presence_member_size_in_kb", may be fractional.
     public var maxPresenceMemberSizeKB = 1.0
-    /// "cache_ttl", seconds a cache channel keeps its last event.
+    /// "cache_ttl", seconds a cache channel keeps its last event, at most a year (deadlines computed
+    /// from it stay far from the limits of the numbers that hold them).
     public var cacheTTL = 1800
+    public static let maxCacheTTL = 31_536_000
     /// "allowed_origins": origins browsers may connect from; "*" allows any.
     public var allowedOrigins: [String] = ["*"]
     /// "default_channel": where the seed event API publishes when a request names no channel.

@@ -231,7 +231,6 @@ private func minimal(_ extra: String = "") -> String {
         ("max_event_channels_at_once", 1),
         ("max_event_batch_size", 1),
         ("max_presence_members_per_channel", 1),
-        ("cache_ttl", 1),
         ("max_subscriptions_per_sec", 1),
         ("max_cache_channels", 0),
     ])
@@ -244,6 +243,14 @@ private func minimal(_ extra: String = "") -> String {
         #expect(try appError(minimal(#""\#(field)":null"#)) == "\(requirement) null")
         #expect(try appError(minimal(#""\#(field)":1e400"#)) == "\(requirement) 1e400")
         #expect(try appError(minimal(#""\#(field)":\#(minimum)"#)) == nil)
+    }
+
+    @Test func cacheTTLRange() throws {
+        let requirement = "apps[0].cache_ttl must be an integer from 1 to 31536000, got"
+        #expect(try appError(minimal(#""cache_ttl":0"#)) == "\(requirement) 0")
+        #expect(try appError(minimal(#""cache_ttl":31536001"#)) == "\(requirement) 31536001")
+        #expect(try appError(minimal(#""cache_ttl":9223372036854775807"#)) == "\(requirement) 9223372036854775807")
+        #expect(try appError(minimal(#""cache_ttl":31536000"#)) == nil)
     }
 
     @Test func activityTimeoutRange() throws {
