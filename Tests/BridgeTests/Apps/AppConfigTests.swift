@@ -335,7 +335,7 @@ private func minimal(_ extra: String = "") -> String {
 
     @Test func pathPrefixesEveryMessage() throws {
         let json = try JSONParser.parse(#"[{"id":"1","key":"k","secret":"s","cache_ttl":0}]"#)
-        #expect(throws: AppConfigError("config.apps[0].cache_ttl must be an integer ≥ 1, got 0")) {
+        #expect(throws: AppConfigError("config.apps[0].cache_ttl must be an integer from 1 to 31536000, got 0")) {
             try AppConfig.parseApps(json, path: "config.apps")
         }
         #expect(AppConfigError("m").description == "m")
