@@ -215,6 +215,23 @@ def test_app_ids_are_above_every_existing_id_across_orgs(seed_bridge):
     assert ids == sorted(ids) and len(set(ids)) == 4 and ids[0] >= 1001, ids
 
 
+def test_app_ids_are_never_reused(seed_bridge):
+    # Issue 13: ids were max+1, so the deleted newest app's id went to the next app (of any org),
+    # whose events then reached the old app's clients. The counter also survives a restart.
+    server = seed_bridge()
+    server.create_org("acme-inc")
+    server.create_org("beta")
+    first = server.create_app("acme-inc", "first")
+    newest = server.create_app("beta", "newest")
+    expect_json(server.admin("DELETE", f"/organizations/beta/applications/{newest['id']}"), 200)
+    after_delete = server.create_app("acme-inc", "after-delete")
+    assert int(after_delete["id"]) == int(newest["id"]) + 1, (first, newest, after_delete)
+    expect_json(server.admin("DELETE", f"/organizations/acme-inc/applications/{after_delete['id']}"), 200)
+    server = restart(server, seed_bridge)
+    after_restart = server.create_app("beta", "after-restart")
+    assert int(after_restart["id"]) == int(after_delete["id"]) + 1, (after_delete, after_restart)
+
+
 @pytest.mark.parametrize("body", [
     {}, {"name": ""}, {"name": 5}, {"name": "x", "max_connections": "ten"},
     {"name": "x", "no_such_setting": 1}, {"name": "x", "default_channel": "bad channel"},

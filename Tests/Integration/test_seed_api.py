@@ -53,8 +53,9 @@ def test_session_returns_a_jwt_with_the_contracts_header_and_claims(seed_bridge)
     assert doc["organization"] == "acme-inc", doc
     header, claims, signature = decode_jwt(doc["jwt"])
     assert header == {"alg": "HS256", "typ": "JWT"}, header
-    assert set(claims) == {"iss", "org", "gen", "iat", "exp"}, claims
+    assert set(claims) == {"iss", "org", "epoch", "gen", "iat", "exp"}, claims
     assert claims["iss"] == "bridge" and claims["org"] == "acme-inc", claims
+    assert isinstance(claims["epoch"], str) and len(claims["epoch"]) == 32, claims
     assert isinstance(claims["gen"], int), claims
     assert isinstance(claims["iat"], int) and before - 1 <= claims["iat"] <= after + 1, claims
     assert claims["exp"] == claims["iat"] + 600, claims
@@ -303,6 +304,24 @@ def test_event_after_rotate_token_401(seed_bridge):
     expect_error(s.server.session(s.org["secret_token"]), 401)
     fresh = s.server.jwt(rotated)
     assert s.publish("ev", {"a": "1"}, jwt=fresh).status == 200
+
+
+def test_jwt_of_a_deleted_organization_is_refused_by_a_new_one_of_the_same_slug(seed_bridge):
+    # Issue 13: the generation restarted at 1, so the old JWT published into the new tenant's app
+    # and opened seed-mode sockets on it. Its epoch names the deleted organization only.
+    s = seeded(seed_bridge)
+    expect_json(s.server.admin("DELETE", f"/organizations/{s.slug}"), 200)
+    reborn = s.server.create_org(s.slug)
+    app = s.server.create_app(s.slug, "chat")
+    with s.server.ws(app) as ws:
+        ws.subscribe_ok("general")
+        expect_error(s.server.publish(s.slug, app["key"], "new_message", MESSAGE, jwt=s.jwt), 401)
+        connect_error(s.server.port, f"{app['key']}?{seed_query(s.jwt, 'robot')}", 4009)
+        ws.assert_silent(0.1, what=lambda e: e["event"] == "new_message")
+        fresh = s.server.jwt(reborn)
+        assert decode_jwt(fresh)[1]["gen"] > decode_jwt(s.jwt)[1]["gen"]
+        assert s.server.publish(s.slug, app["key"], "new_message", MESSAGE, jwt=fresh).status == 200
+        assert json.loads(ws.wait_for("new_message", "general")["data"]) == MESSAGE
 
 
 # ----------------------------------------------------------------------------------------------
