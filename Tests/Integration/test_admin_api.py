@@ -322,6 +322,22 @@ def test_rotate_secret(seed_bridge):
     assert s.publish("ev", MESSAGE).status == 200
 
 
+def test_rotate_secret_closes_the_apps_connections(seed_bridge):
+    # Issue 13: a new secret makes it another app; what was authorized under the old secret
+    # (private channels, signed-in users) does not carry over: its clients close 4001.
+    s = seeded(seed_bridge)
+    with s.ws() as ws, s.ws(s.jwt, "robot") as seed_ws:
+        ws.subscribe_ok("private-room")
+        seed_ws.subscribe_ok("general")
+        expect_json(s.server.admin("POST", f"/organizations/acme-inc/applications/{s.app['id']}/rotate-secret"), 200)
+        ws.expect_close(4001)
+        seed_ws.expect_close(4001)
+    with s.ws() as fresh:
+        fresh.subscribe_ok("general")
+        assert s.publish("ev", MESSAGE).status == 200
+        assert json.loads(fresh.wait_for("ev", "general")["data"]) == MESSAGE
+
+
 # ----------------------------------------------------------------------------------------------
 # Isolation between organizations
 # ----------------------------------------------------------------------------------------------

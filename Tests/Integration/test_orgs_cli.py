@@ -288,6 +288,24 @@ def test_cli_rotate_secret_reaches_a_running_server(seed_bridge):
     assert old.status == 401, old
 
 
+def test_cli_never_reuses_an_app_id_and_the_deleted_apps_clients_close(seed_bridge):
+    # Issue 13: `apps delete` of the newest app then `apps create` elsewhere handed out the same
+    # id, and a server that saw both at once kept the old app's clients on the new app.
+    server = seed_bridge()
+    data = server.data_dir
+    org_with_app(data, "acme-inc")
+    _, newest = org_with_app(data, "beta")
+    ws = retry_connect(server.port, newest["key"], timeout=5)
+    try:
+        ws.subscribe_ok("general")
+        cli_ok(data, "apps", "delete", newest["id"])
+        replacement = cli_ok(data, "apps", "create", "--org", "acme-inc", "--name", "next")
+        assert int(replacement["id"]) > int(newest["id"]), (newest, replacement)
+        ws.expect_close(4001, timeout=5)
+    finally:
+        ws.close()
+
+
 def test_a_store_file_from_before_epochs_is_upgraded_and_keeps_working(seed_bridge, tmp_path):
     # organizations.json files written before epochs and id counters existed still load: each
     # organization gets its epoch, written back at once, and its JWTs name it.
