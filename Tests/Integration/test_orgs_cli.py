@@ -288,6 +288,23 @@ def test_cli_rotate_secret_reaches_a_running_server(seed_bridge):
     assert old.status == 401, old
 
 
+def test_cli_rotate_token_closes_open_seed_sockets(seed_bridge):
+    # Issue 13: a rotation did not reach sockets opened with the old JWT. The server closes them
+    # (4009) once it sees the changed store, within a bounded wait.
+    server = seed_bridge()
+    data = server.data_dir
+    org, app = org_with_app(data)
+    session = wait_until(lambda: (r := server.session(org["secret_token"])).status == 200 and r,
+                         5, what="a session for the org created by the CLI")
+    jwt = expect_json(session, 200)["jwt"]
+    with server.ws(app, jwt, "ann") as ws:
+        ws.subscribe("private-room")
+        ws.wait_for_subscription("private-room")
+        cli_ok(data, "orgs", "rotate-token", "acme-inc")
+        frames = ws.expect_close(4009, timeout=5)
+        assert [f for f in frames if f.get("event") == "pusher:error"][-1]["data"]["code"] == 4009, frames
+
+
 def test_cli_never_reuses_an_app_id_and_the_deleted_apps_clients_close(seed_bridge):
     # Issue 13: `apps delete` of the newest app then `apps create` elsewhere handed out the same
     # id, and a server that saw both at once kept the old app's clients on the new app.

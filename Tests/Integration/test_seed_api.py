@@ -15,6 +15,8 @@ import time
 import pusher
 import pytest
 
+from websockets.exceptions import ConnectionClosed
+
 from conftest import Conn, http_request
 from pusher_helpers import connect_error
 from seed_helpers import (
@@ -668,6 +670,54 @@ def test_seed_jwt_after_rotate_token_4009(seed_bridge):
         ws.assert_open()
     expect_json(s.server.admin("POST", f"/organizations/{s.slug}/rotate-token"), 200)
     connect_error(s.server.port, f"{s.app['key']}?{seed_query(s.jwt, 'robot')}", 4009)
+
+
+def revoked_close(ws, act) -> None:
+    """`act()` on a seed socket whose JWT no longer holds: a pusher:error 4009, then close 4009,
+    and nothing the act asked for. The server may have closed it already (a store change)."""
+    try:
+        act()
+    except ConnectionClosed:
+        pass
+    frames = ws.expect_close(4009)
+    errors = [f for f in frames if f.get("event") == "pusher:error"]
+    assert errors and errors[-1]["data"]["code"] == 4009, [f.raw for f in frames]
+    assert not [f for f in frames if f.get("event") in ("pusher_internal:subscription_succeeded", "late")], \
+        [f.raw for f in frames]
+
+
+@pytest.mark.parametrize("act", ["subscribe", "trigger"])
+def test_open_seed_socket_ends_when_the_token_is_rotated(seed_bridge, act):
+    # Issue 13: the JWT was checked at connect only; after a rotation the open socket kept
+    # joining private channels without auth and sending events.
+    s = seeded(seed_bridge)
+    with s.ws(s.jwt, "ann") as ws, s.ws() as watcher:
+        seed_subscribe(ws, "private-room")
+        watcher.subscribe_ok("general")
+        expect_json(s.server.admin("POST", f"/organizations/{s.slug}/rotate-token"), 200)
+        if act == "subscribe":
+            revoked_close(ws, lambda: ws.subscribe("private-late"))
+        else:
+            revoked_close(ws, lambda: ws.client_event("general", "late", MESSAGE))
+        watcher.assert_silent(0.1, what=lambda e: e["event"] == "late")
+
+
+@pytest.mark.parametrize("act", ["subscribe", "trigger"])
+def test_open_seed_socket_ends_when_its_jwt_expires(seed_bridge, act):
+    s = seeded(seed_bridge, "--jwt-ttl", "2")
+    expires_at = decode_jwt(s.jwt)[1]["exp"]
+    with s.ws(s.jwt, "ann") as ws, s.ws() as watcher:
+        seed_subscribe(ws, "private-room")
+        ws.subscribe_ok("general")
+        watcher.subscribe_ok("general")
+        # A bounded wait for the clock to pass the JWT's exp (whole seconds, --jwt-ttl 2).
+        time.sleep(min(3.0, max(0.0, expires_at - time.time())) + 0.2)
+        assert time.time() >= expires_at
+        if act == "subscribe":
+            revoked_close(ws, lambda: ws.subscribe("private-late"))
+        else:
+            revoked_close(ws, lambda: ws.client_event("general", "late", MESSAGE))
+        watcher.assert_silent(0.1, what=lambda e: e["event"] == "late")
 
 
 def test_without_jwt_a_non_client_trigger_is_refused(seed_bridge):
