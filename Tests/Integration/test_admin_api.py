@@ -215,6 +215,23 @@ def test_app_ids_are_above_every_existing_id_across_orgs(seed_bridge):
     assert ids == sorted(ids) and len(set(ids)) == 4 and ids[0] >= 1001, ids
 
 
+def test_app_ids_are_never_reused(seed_bridge):
+    # Issue 13: ids were max+1, so the deleted newest app's id went to the next app (of any org),
+    # whose events then reached the old app's clients. The counter also survives a restart.
+    server = seed_bridge()
+    server.create_org("acme-inc")
+    server.create_org("beta")
+    first = server.create_app("acme-inc", "first")
+    newest = server.create_app("beta", "newest")
+    expect_json(server.admin("DELETE", f"/organizations/beta/applications/{newest['id']}"), 200)
+    after_delete = server.create_app("acme-inc", "after-delete")
+    assert int(after_delete["id"]) == int(newest["id"]) + 1, (first, newest, after_delete)
+    expect_json(server.admin("DELETE", f"/organizations/acme-inc/applications/{after_delete['id']}"), 200)
+    server = restart(server, seed_bridge)
+    after_restart = server.create_app("beta", "after-restart")
+    assert int(after_restart["id"]) == int(after_delete["id"]) + 1, (after_delete, after_restart)
+
+
 @pytest.mark.parametrize("body", [
     {}, {"name": ""}, {"name": 5}, {"name": "x", "max_connections": "ten"},
     {"name": "x", "no_such_setting": 1}, {"name": "x", "default_channel": "bad channel"},
@@ -303,6 +320,22 @@ def test_rotate_secret(seed_bridge):
         ws.subscribe_ok("private-room")
     # The seed API does not use the app secret: the org's JWT keeps working.
     assert s.publish("ev", MESSAGE).status == 200
+
+
+def test_rotate_secret_closes_the_apps_connections(seed_bridge):
+    # Issue 13: a new secret makes it another app; what was authorized under the old secret
+    # (private channels, signed-in users) does not carry over: its clients close 4001.
+    s = seeded(seed_bridge)
+    with s.ws() as ws, s.ws(s.jwt, "robot") as seed_ws:
+        ws.subscribe_ok("private-room")
+        seed_ws.subscribe_ok("general")
+        expect_json(s.server.admin("POST", f"/organizations/acme-inc/applications/{s.app['id']}/rotate-secret"), 200)
+        ws.expect_close(4001)
+        seed_ws.expect_close(4001)
+    with s.ws() as fresh:
+        fresh.subscribe_ok("general")
+        assert s.publish("ev", MESSAGE).status == 200
+        assert json.loads(fresh.wait_for("ev", "general")["data"]) == MESSAGE
 
 
 # ----------------------------------------------------------------------------------------------

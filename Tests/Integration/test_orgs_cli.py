@@ -19,6 +19,7 @@ from seed_helpers import (
     assert_app_json,
     assert_org_json,
     cli_ok,
+    decode_jwt,
     expect_cli_error,
     expect_error,
     expect_json,
@@ -285,6 +286,65 @@ def test_cli_rotate_secret_reaches_a_running_server(seed_bridge):
                5, what="the new secret being accepted")
     old = RawAPI(server.port, app["id"], app["key"], app["secret"]).events(event)
     assert old.status == 401, old
+
+
+def test_cli_rotate_token_closes_open_seed_sockets(seed_bridge):
+    # Issue 13: a rotation did not reach sockets opened with the old JWT. The server closes them
+    # (4009) once it sees the changed store, within a bounded wait.
+    server = seed_bridge()
+    data = server.data_dir
+    org, app = org_with_app(data)
+    session = wait_until(lambda: (r := server.session(org["secret_token"])).status == 200 and r,
+                         5, what="a session for the org created by the CLI")
+    jwt = expect_json(session, 200)["jwt"]
+    with server.ws(app, jwt, "ann") as ws:
+        ws.subscribe("private-room")
+        ws.wait_for_subscription("private-room")
+        cli_ok(data, "orgs", "rotate-token", "acme-inc")
+        frames = ws.expect_close(4009, timeout=5)
+        assert [f for f in frames if f.get("event") == "pusher:error"][-1]["data"]["code"] == 4009, frames
+
+
+def test_cli_never_reuses_an_app_id_and_the_deleted_apps_clients_close(seed_bridge):
+    # Issue 13: `apps delete` of the newest app then `apps create` elsewhere handed out the same
+    # id, and a server that saw both at once kept the old app's clients on the new app.
+    server = seed_bridge()
+    data = server.data_dir
+    org_with_app(data, "acme-inc")
+    _, newest = org_with_app(data, "beta")
+    ws = retry_connect(server.port, newest["key"], timeout=5)
+    try:
+        ws.subscribe_ok("general")
+        cli_ok(data, "apps", "delete", newest["id"])
+        replacement = cli_ok(data, "apps", "create", "--org", "acme-inc", "--name", "next")
+        assert int(replacement["id"]) > int(newest["id"]), (newest, replacement)
+        ws.expect_close(4001, timeout=5)
+    finally:
+        ws.close()
+
+
+def test_a_store_file_from_before_epochs_is_upgraded_and_keeps_working(seed_bridge, tmp_path):
+    # organizations.json files written before epochs and id counters existed still load: each
+    # organization gets its epoch, written back at once, and its JWTs name it.
+    data = tmp_path / "old-data"
+    data.mkdir()
+    app = {"id": "1004", "key": "0123456789abcdef0123", "secret": "s" * 40, "name": "chat",
+           "default_channel": "general"}
+    old = {"version": 1, "organizations": [{"slug": "acme-inc", "name": "Acme", "secret_token": "t" * 40,
+                                            "token_generation": 3, "created_at": 1700000000,
+                                            "applications": [app]}]}
+    store(data).write_text(json.dumps(old))
+    listed = cli_ok(data, "orgs", "list")
+    assert [o["slug"] for o in listed["organizations"]] == ["acme-inc"], listed
+    upgraded = json.loads(store(data).read_text())
+    epoch = upgraded["organizations"][0]["epoch"]
+    assert isinstance(epoch, str) and len(epoch) == 32, upgraded
+    assert upgraded["last_token_generation"] == 3 and upgraded["last_app_id"] == 1004, upgraded
+    assert upgraded["organizations"][0]["applications"] == [app], upgraded
+    server = seed_bridge(data_dir=data)
+    claims = decode_jwt(expect_json(server.session("t" * 40), 200)["jwt"])[1]
+    assert claims["epoch"] == epoch and claims["gen"] == 3, claims
+    assert int(server.create_app("acme-inc", "next")["id"]) == 1005
 
 
 # ----------------------------------------------------------------------------------------------

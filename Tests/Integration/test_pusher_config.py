@@ -174,6 +174,25 @@ def test_sighup_removes_an_app(pusher_bridge):
         _keeps_receiving(server, keep)
 
 
+@pytest.mark.parametrize("change", [{"key": "key-other"}, {"secret": "secret-other"}],
+                         ids=["key", "secret"])
+def test_sighup_another_key_or_secret_under_an_id_is_another_app(pusher_bridge, change):
+    # Issue 13: the App of an id was kept with its hub and connections whatever the reload made
+    # of it, so the old app's clients stayed and received the new app's events. Now they close 4001.
+    server = pusher_bridge([make_app("1"), make_app("2")])
+    with server.ws(0) as old, server.ws(1) as keep:
+        old.subscribe_ok("room")
+        keep.subscribe_ok("room")
+        replaced = make_app("1", **change)
+        server.reload({"apps": [replaced, make_app("2")]})
+        old.expect_close(4001, 5)
+        with retry_connect(server.port, replaced["key"]) as new:
+            new.subscribe_ok("room")
+            assert make_rest(server.port, "1", replaced["key"], replaced["secret"]).trigger("room", "for-new", "1") == {}
+            assert new.wait_for("for-new", "room")["data"] == "1"
+        _keeps_receiving(server, keep, which=1)
+
+
 def test_sighup_changed_limits_apply_to_new_actions(pusher_bridge):
     server = pusher_bridge([make_app("1")])
     long_name = "n" * 30

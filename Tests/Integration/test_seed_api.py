@@ -15,6 +15,8 @@ import time
 import pusher
 import pytest
 
+from websockets.exceptions import ConnectionClosed
+
 from conftest import Conn, http_request
 from pusher_helpers import connect_error
 from seed_helpers import (
@@ -53,8 +55,9 @@ def test_session_returns_a_jwt_with_the_contracts_header_and_claims(seed_bridge)
     assert doc["organization"] == "acme-inc", doc
     header, claims, signature = decode_jwt(doc["jwt"])
     assert header == {"alg": "HS256", "typ": "JWT"}, header
-    assert set(claims) == {"iss", "org", "gen", "iat", "exp"}, claims
+    assert set(claims) == {"iss", "org", "epoch", "gen", "iat", "exp"}, claims
     assert claims["iss"] == "bridge" and claims["org"] == "acme-inc", claims
+    assert isinstance(claims["epoch"], str) and len(claims["epoch"]) == 32, claims
     assert isinstance(claims["gen"], int), claims
     assert isinstance(claims["iat"], int) and before - 1 <= claims["iat"] <= after + 1, claims
     assert claims["exp"] == claims["iat"] + 600, claims
@@ -303,6 +306,24 @@ def test_event_after_rotate_token_401(seed_bridge):
     expect_error(s.server.session(s.org["secret_token"]), 401)
     fresh = s.server.jwt(rotated)
     assert s.publish("ev", {"a": "1"}, jwt=fresh).status == 200
+
+
+def test_jwt_of_a_deleted_organization_is_refused_by_a_new_one_of_the_same_slug(seed_bridge):
+    # Issue 13: the generation restarted at 1, so the old JWT published into the new tenant's app
+    # and opened seed-mode sockets on it. Its epoch names the deleted organization only.
+    s = seeded(seed_bridge)
+    expect_json(s.server.admin("DELETE", f"/organizations/{s.slug}"), 200)
+    reborn = s.server.create_org(s.slug)
+    app = s.server.create_app(s.slug, "chat")
+    with s.server.ws(app) as ws:
+        ws.subscribe_ok("general")
+        expect_error(s.server.publish(s.slug, app["key"], "new_message", MESSAGE, jwt=s.jwt), 401)
+        connect_error(s.server.port, f"{app['key']}?{seed_query(s.jwt, 'robot')}", 4009)
+        ws.assert_silent(0.1, what=lambda e: e["event"] == "new_message")
+        fresh = s.server.jwt(reborn)
+        assert decode_jwt(fresh)[1]["gen"] > decode_jwt(s.jwt)[1]["gen"]
+        assert s.server.publish(s.slug, app["key"], "new_message", MESSAGE, jwt=fresh).status == 200
+        assert json.loads(ws.wait_for("new_message", "general")["data"]) == MESSAGE
 
 
 # ----------------------------------------------------------------------------------------------
@@ -649,6 +670,54 @@ def test_seed_jwt_after_rotate_token_4009(seed_bridge):
         ws.assert_open()
     expect_json(s.server.admin("POST", f"/organizations/{s.slug}/rotate-token"), 200)
     connect_error(s.server.port, f"{s.app['key']}?{seed_query(s.jwt, 'robot')}", 4009)
+
+
+def revoked_close(ws, act) -> None:
+    """`act()` on a seed socket whose JWT no longer holds: a pusher:error 4009, then close 4009,
+    and nothing the act asked for. The server may have closed it already (a store change)."""
+    try:
+        act()
+    except ConnectionClosed:
+        pass
+    frames = ws.expect_close(4009)
+    errors = [f for f in frames if f.get("event") == "pusher:error"]
+    assert errors and errors[-1]["data"]["code"] == 4009, [f.raw for f in frames]
+    assert not [f for f in frames if f.get("event") in ("pusher_internal:subscription_succeeded", "late")], \
+        [f.raw for f in frames]
+
+
+@pytest.mark.parametrize("act", ["subscribe", "trigger"])
+def test_open_seed_socket_ends_when_the_token_is_rotated(seed_bridge, act):
+    # Issue 13: the JWT was checked at connect only; after a rotation the open socket kept
+    # joining private channels without auth and sending events.
+    s = seeded(seed_bridge)
+    with s.ws(s.jwt, "ann") as ws, s.ws() as watcher:
+        seed_subscribe(ws, "private-room")
+        watcher.subscribe_ok("general")
+        expect_json(s.server.admin("POST", f"/organizations/{s.slug}/rotate-token"), 200)
+        if act == "subscribe":
+            revoked_close(ws, lambda: ws.subscribe("private-late"))
+        else:
+            revoked_close(ws, lambda: ws.client_event("general", "late", MESSAGE))
+        watcher.assert_silent(0.1, what=lambda e: e["event"] == "late")
+
+
+@pytest.mark.parametrize("act", ["subscribe", "trigger"])
+def test_open_seed_socket_ends_when_its_jwt_expires(seed_bridge, act):
+    s = seeded(seed_bridge, "--jwt-ttl", "2")
+    expires_at = decode_jwt(s.jwt)[1]["exp"]
+    with s.ws(s.jwt, "ann") as ws, s.ws() as watcher:
+        seed_subscribe(ws, "private-room")
+        ws.subscribe_ok("general")
+        watcher.subscribe_ok("general")
+        # A bounded wait for the clock to pass the JWT's exp (whole seconds, --jwt-ttl 2).
+        time.sleep(min(3.0, max(0.0, expires_at - time.time())) + 0.2)
+        assert time.time() >= expires_at
+        if act == "subscribe":
+            revoked_close(ws, lambda: ws.subscribe("private-late"))
+        else:
+            revoked_close(ws, lambda: ws.client_event("general", "late", MESSAGE))
+        watcher.assert_silent(0.1, what=lambda e: e["event"] == "late")
 
 
 def test_without_jwt_a_non_client_trigger_is_refused(seed_bridge):

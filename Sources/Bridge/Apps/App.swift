@@ -28,6 +28,13 @@ public final class App: Sendable {
         hub.cacheLimit.store(config.maxCacheChannels, ordering: .relaxed)
     }
 
+    /// Whether `config` (of this id) may take over this app's hub and connections: only when it
+    /// names the same key, secret and organization.
+    func isSameApp(as config: AppConfig) -> Bool {
+        let current = self.config
+        return current.key == config.key && current.secret == config.secret && current.organization == config.organization
+    }
+
     /// Takes a connection slot; false when the app is at `max_connections`.
     func admitConnection(limit: Int?) -> Bool {
         let count = connections.add(1, ordering: .relaxed).newValue
@@ -82,9 +89,12 @@ public final class AppRegistry: Sendable {
     func app(id: String) -> App? { state.withLock { $0.byID[id] } }
     public var all: [App] { state.withLock { Array($0.byID.values) } }
 
-    /// Applies a new app list. An app keeps its identity (hub, connections) by id; its settings
-    /// and key are replaced. Returns the apps that were removed and those that are now disabled,
-    /// whose connections the caller closes.
+    /// Applies a new app list. An app keeps its identity (hub, connections) by id while its key,
+    /// secret and organization stay the same, and gets its other settings replaced; a change of
+    /// any of those three makes it another app (a new App replaces the old one, which counts as
+    /// removed): its clients connected, or authorized their channels, for what is no longer there.
+    /// Returns the apps that were removed and those that are now disabled, whose connections
+    /// the caller closes.
     func reload(_ configs: [AppConfig]) -> (removed: [App], disabled: [App]) {
         state.withLock { current in
             var byKey: [String: App] = [:]
@@ -92,7 +102,7 @@ public final class AppRegistry: Sendable {
             var disabled: [App] = []
             for config in configs {
                 let app: App
-                if let existing = current.byID[config.id] {
+                if let existing = current.byID[config.id], existing.isSameApp(as: config) {
                     if existing.config.enabled && !config.enabled { disabled.append(existing) }
                     existing.update(config)
                     app = existing
@@ -102,7 +112,7 @@ public final class AppRegistry: Sendable {
                 byKey[config.key] = app
                 byID[config.id] = app
             }
-            let removed = current.byID.values.filter { byID[$0.id] == nil }
+            let removed = current.byID.values.filter { byID[$0.id] !== $0 }
             current = (byKey, byID)
             return (removed, disabled)
         }

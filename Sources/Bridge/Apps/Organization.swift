@@ -4,12 +4,19 @@ import Support
 /// (`POST /api/sessions`).
 public struct Organization: Sendable {
     public let slug: String
+    /// Random, drawn at creation and never reissued: tells this organization from an earlier one
+    /// of the same slug (its JWTs name it).
+    public let epoch: String
     public var name: String
     public var secretToken: String
-    /// Bumped by every token rotation; a JWT names the generation it was issued under.
+    /// Replaced by every token rotation with the directory's next generation, so it only grows;
+    /// a JWT names the generation it was issued under.
     public var tokenGeneration: Int
     public let createdAt: Int
     public var apps: [OrganizationApp]
+
+    /// A new epoch: 128 bits from the CSPRNG.
+    static func newEpoch() -> String { SecureRandom.hex(16) }
 
     /// Slugs go into URLs (`/api/organizations/{org}/…`): lowercase letters, digits and inner hyphens.
     public static func isValidSlug(_ slug: String) -> Bool {

@@ -27,6 +27,14 @@ public struct OrganizationError: Error, Sendable, CustomStringConvertible {
 /// admin API and the CLI make to it. A value: the store swaps it whole.
 public struct OrganizationDirectory: Sendable {
     public private(set) var organizations: [Organization] = []
+    /// The last token generation handed out, to any organization ever created here: creations and
+    /// rotations take the next one, so a generation is never issued twice.
+    public private(set) var lastTokenGeneration = 0
+    /// The last app id handed out: ids are never reused, not even the deleted newest app's.
+    public private(set) var lastAppID = firstAppID - 1
+    /// The file predates epochs and these counters: they were made up on load, and stick only
+    /// once the file is written back (the store does that when it opens such a file).
+    public private(set) var upgradedOnLoad = false
 
     /// Apps of organizations get numeric ids (the official Python library accepts no others),
     /// above this so they stay clear of the small ids config files use.
@@ -63,8 +71,8 @@ public struct OrganizationDirectory: Sendable {
             throw OrganizationError(.invalid, "organization slug must be 1 to 63 characters from a-z 0-9 and -, not starting with -; got \"\(slug)\"")
         }
         guard organization(slug) == nil else { throw OrganizationError(.conflict, "organization \(slug) already exists") }
-        let created = Organization(slug: slug, name: name ?? slug, secretToken: SecureRandom.hex(20), tokenGeneration: 1,
-                                   createdAt: now, apps: [])
+        let created = Organization(slug: slug, epoch: Organization.newEpoch(), name: name ?? slug, secretToken: SecureRandom.hex(20),
+                                   tokenGeneration: try takeTokenGeneration(), createdAt: now, apps: [])
         organizations.append(created)
         return created
     }
@@ -77,8 +85,15 @@ public struct OrganizationDirectory: Sendable {
     public mutating func rotateToken(_ slug: String) throws(OrganizationError) -> Organization {
         let index = try indexOf(slug)
         organizations[index].secretToken = SecureRandom.hex(20)
-        organizations[index].tokenGeneration += 1
+        organizations[index].tokenGeneration = try takeTokenGeneration()
         return organizations[index]
+    }
+
+    private mutating func takeTokenGeneration() throws(OrganizationError) -> Int {
+        let (next, overflow) = lastTokenGeneration.addingReportingOverflow(1)
+        guard !overflow else { throw OrganizationError(.storage, "no token generation is left above \(lastTokenGeneration)") }
+        lastTokenGeneration = next
+        return next
     }
 
     /// Creates an app in `slug` from `settings` (any app setting but id, key and secret, which are
@@ -93,7 +108,10 @@ public struct OrganizationDirectory: Sendable {
         guard settings["name"]?.stringValue?.isEmpty == false else {
             throw OrganizationError(.invalid, "an application needs a name")
         }
-        let nextID = (appConfigs.compactMap { Int($0.id) } + taken.compactMap { Int($0) } + [Self.firstAppID - 1]).max()! + 1
+        // Above every id handed out before (lastAppID) and every id in use, the config file's too.
+        let highest = (appConfigs.compactMap { Int($0.id) } + taken.compactMap { Int($0) }).reduce(lastAppID, max)
+        let (nextID, overflow) = highest.addingReportingOverflow(1)
+        guard !overflow else { throw OrganizationError(.invalid, "no application id is left above \(highest)") }
         var members: [JSONObject.Member] = [
             .init("id", .string(String(nextID))), .init("key", .string(SecureRandom.hex(10))),
             .init("secret", .string(SecureRandom.hex(20))),
@@ -112,6 +130,7 @@ public struct OrganizationDirectory: Sendable {
         }
         if let problem = validate(app.config) { throw OrganizationError(.invalid, problem) }
         organizations[index].apps.append(app)
+        lastAppID = nextID
         return app
     }
 
@@ -145,20 +164,24 @@ public struct OrganizationDirectory: Sendable {
     public func encoded() -> [UInt8] {
         let organizations = organizations.map { organization -> JSON in
             .object(JSONObject(members: [
-                .init("slug", .string(organization.slug)), .init("name", .string(organization.name)),
-                .init("secret_token", .string(organization.secretToken)),
+                .init("slug", .string(organization.slug)), .init("epoch", .string(organization.epoch)),
+                .init("name", .string(organization.name)), .init("secret_token", .string(organization.secretToken)),
                 .init("token_generation", .number(String(organization.tokenGeneration))),
                 .init("created_at", .number(String(organization.createdAt))),
                 .init("applications", .array(organization.apps.map { .object($0.settings) })),
             ]))
         }
         let document = JSON.object(JSONObject(members: [
-            .init("version", .number(String(Self.formatVersion))), .init("organizations", .array(organizations)),
+            .init("version", .number(String(Self.formatVersion))),
+            .init("last_token_generation", .number(String(lastTokenGeneration))), .init("last_app_id", .number(String(lastAppID))),
+            .init("organizations", .array(organizations)),
         ]))
         return Array((document.serialized + "\n").utf8)
     }
 
-    /// Parses the file; every problem names where it is, and nothing is guessed or dropped.
+    /// Parses the file; every problem names where it is, and nothing is guessed or dropped. A file
+    /// written before epochs and counters existed (same version) gets them: a fresh epoch per
+    /// organization, and counters at the highest generation and app id it holds.
     public static func decode(_ bytes: [UInt8]) throws(OrganizationError) -> OrganizationDirectory {
         func corrupt(_ why: String) -> OrganizationError { OrganizationError(.storage, why) }
         let json: JSON
@@ -167,6 +190,16 @@ public struct OrganizationDirectory: Sendable {
         guard document["version"]?.intValue == formatVersion else { throw corrupt("version must be \(formatVersion)") }
         guard let list = document["organizations"]?.arrayValue else { throw corrupt("organizations must be an array") }
         var directory = OrganizationDirectory()
+        func counter(_ name: String) throws(OrganizationError) -> Int? {
+            guard let value = document[name] else { return nil }
+            guard let number = value.intValue, number >= 0 else { throw corrupt("\(name) must be a whole number of at least 0") }
+            return number
+        }
+        let storedGeneration = try counter("last_token_generation")
+        let storedAppID = try counter("last_app_id")
+        directory.upgradedOnLoad = storedGeneration == nil || storedAppID == nil
+        directory.lastTokenGeneration = storedGeneration ?? 0
+        directory.lastAppID = max(directory.lastAppID, storedAppID ?? 0)
         var ids: Set<String> = []
         var keys: Set<String> = []
         for (index, element) in list.enumerated() {
@@ -181,7 +214,16 @@ public struct OrganizationDirectory: Sendable {
                 throw corrupt("\(path) needs slug, name, secret_token, token_generation, created_at and applications")
             }
             guard directory.organization(slug) == nil else { throw corrupt("\(path).slug \(slug) appears twice") }
-            var organization = Organization(slug: slug, name: name, secretToken: token, tokenGeneration: generation,
+            let epoch: String
+            if let stored = object["epoch"] {
+                guard let text = stored.stringValue, !text.isEmpty else { throw corrupt("\(path).epoch must be a non-empty string") }
+                epoch = text
+            } else {
+                epoch = Organization.newEpoch()
+                directory.upgradedOnLoad = true
+            }
+            directory.lastTokenGeneration = max(directory.lastTokenGeneration, generation)
+            var organization = Organization(slug: slug, epoch: epoch, name: name, secretToken: token, tokenGeneration: generation,
                                             createdAt: createdAt, apps: [])
             for (appIndex, settings) in apps.enumerated() {
                 let appPath = "\(path).applications[\(appIndex)]"
@@ -192,6 +234,7 @@ public struct OrganizationDirectory: Sendable {
                     throw corrupt("\(appPath): id or key used twice")
                 }
                 organization.apps.append(app)
+                if let id = Int(app.config.id) { directory.lastAppID = max(directory.lastAppID, id) }
             }
             directory.organizations.append(organization)
         }

@@ -19,7 +19,9 @@ public final class OrganizationStore: Sendable {
             throw OrganizationError(.storage, "cannot create \(dataDir): \(error)")
         }
         let fingerprint = DurableFile.fingerprint(path)
-        state = Mutex((try Self.read(path), fingerprint))
+        let directory = try Self.read(path)
+        state = Mutex((directory, fingerprint))
+        if directory.upgradedOnLoad { try writeUpgrade() }
     }
 
     public var directory: OrganizationDirectory { state.withLock { $0.directory } }
@@ -32,6 +34,7 @@ public final class OrganizationStore: Sendable {
         do {
             let directory = try Self.read(path)
             state.withLock { $0 = (directory, fingerprint) }
+            if directory.upgradedOnLoad { try writeUpgrade() }
             return true
         } catch {
             // Reported once per change of the file, not on every poll.
@@ -60,6 +63,12 @@ public final class OrganizationStore: Sendable {
             throw OrganizationError(.storage, "cannot lock \(lockPath): \(error)")
         }
         return try outcome.get()
+    }
+
+    /// Writes back a file from before epochs and counters with the ones made up on load: until
+    /// then each read draws other epochs, and JWTs issued meanwhile would not survive the next.
+    private func writeUpgrade() throws(OrganizationError) {
+        _ = try update { _ throws(OrganizationError) in }
     }
 
     private static func read(_ path: String) throws(OrganizationError) -> OrganizationDirectory {

@@ -7,14 +7,18 @@ public enum JWT {
     public struct Claims: Sendable, Equatable {
         /// The organization's slug.
         public let organization: String
+        /// The organization's epoch: random, drawn when it was created and never reissued, so a
+        /// JWT of a deleted organization never speaks for a later one of the same slug.
+        public let epoch: String
         /// The organization's token generation when the JWT was issued: rotating the secret
         /// token bumps it, and older JWTs stop working.
         public let generation: Int
         public let issuedAt: Int
         public let expiresAt: Int
 
-        public init(organization: String, generation: Int, issuedAt: Int, expiresAt: Int) {
+        public init(organization: String, epoch: String, generation: Int, issuedAt: Int, expiresAt: Int) {
             self.organization = organization
+            self.epoch = epoch
             self.generation = generation
             self.issuedAt = issuedAt
             self.expiresAt = expiresAt
@@ -41,7 +45,7 @@ public enum JWT {
     private static let header = Base64.encodeURL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
 
     public static func sign(_ claims: Claims, key: [UInt8]) -> String {
-        let payload = #"{"iss":"\#(issuer)","org":"\#(JSONString.escaped(claims.organization))","gen":\#(claims.generation),"iat":\#(claims.issuedAt),"exp":\#(claims.expiresAt)}"#
+        let payload = #"{"iss":"\#(issuer)","org":"\#(JSONString.escaped(claims.organization))","epoch":"\#(JSONString.escaped(claims.epoch))","gen":\#(claims.generation),"iat":\#(claims.issuedAt),"exp":\#(claims.expiresAt)}"#
         let signingInput = header + "." + Base64.encodeURL(Array(payload.utf8))
         return signingInput + "." + Base64.encodeURL(Digest.hmacSHA256(key: key, message: Array(signingInput.utf8)))
     }
@@ -65,12 +69,13 @@ public enum JWT {
         }
         guard payload["iss"]?.stringValue == issuer,
               let organization = payload["org"]?.stringValue,
+              let epoch = payload["epoch"]?.stringValue, !epoch.isEmpty,
               let generation = payload["gen"]?.intValue,
               let issuedAt = payload["iat"]?.intValue,
               let expiresAt = payload["exp"]?.intValue else {
-            return .failure(.malformed("the claims need iss, org, gen, iat and exp"))
+            return .failure(.malformed("the claims need iss, org, epoch, gen, iat and exp"))
         }
         guard now < expiresAt else { return .failure(.expired) }
-        return .success(Claims(organization: organization, generation: generation, issuedAt: issuedAt, expiresAt: expiresAt))
+        return .success(Claims(organization: organization, epoch: epoch, generation: generation, issuedAt: issuedAt, expiresAt: expiresAt))
     }
 }

@@ -34,8 +34,10 @@ final class PusherService: WebSocketService {
         }
         var seed: PusherSession.SeedMode?
         if let jwt = request.queryValue("jwt") {
-            if let refusal = seedRefusal(jwt, for: config) { return refuse(connection, refusal) }
-            seed = PusherSession.SeedMode(userID: request.queryValue("user_id").flatMap { $0.isEmpty ? nil : $0 })
+            switch seedMode(jwt, for: config, userID: request.queryValue("user_id").flatMap { $0.isEmpty ? nil : $0 }) {
+            case .failure(let refusal): return refuse(connection, refusal)
+            case .success(let mode): seed = mode
+            }
         }
         guard app.admitConnection(limit: config.maxConnections) else {
             return refuse(connection, PusherError(PusherError.overConnectionQuota,
@@ -55,16 +57,17 @@ final class PusherService: WebSocketService {
         session.send(event: "pusher:connection_established", data: established)
     }
 
-    /// Nil when `jwt` speaks for the organization that owns the app (seed mode); else the 4009 to close with.
-    private func seedRefusal(_ jwt: String, for config: AppConfig) -> PusherError? {
-        guard let seed else { return PusherError(PusherError.unauthorized, "This server has no seed API: connect without jwt") }
-        switch seed.organization(for: jwt, now: time(nil)) {
+    /// Seed mode when `jwt` speaks for the organization that owns the app; else the 4009 to close with.
+    private func seedMode(_ jwt: String, for config: AppConfig, userID: String?) -> Result<PusherSession.SeedMode, PusherError> {
+        guard let seed else { return .failure(PusherError(PusherError.unauthorized, "This server has no seed API: connect without jwt")) }
+        switch seed.verify(jwt, now: time(nil)) {
         case .failure(let refusal):
-            return PusherError(PusherError.unauthorized, refusal.message)
-        case .success(let organization) where organization.slug != config.organization:
-            return PusherError(PusherError.unauthorized, "The JWT is for organization \(organization.slug), which does not own this app")
-        case .success:
-            return nil
+            return .failure(PusherError(PusherError.unauthorized, refusal.message))
+        case .success(let granted) where granted.organization.slug != config.organization:
+            return .failure(PusherError(PusherError.unauthorized,
+                                        "The JWT is for organization \(granted.organization.slug), which does not own this app"))
+        case .success(let granted):
+            return .success(PusherSession.SeedMode(userID: userID, claims: granted.claims, authority: seed))
         }
     }
 

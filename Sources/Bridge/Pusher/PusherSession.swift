@@ -24,13 +24,8 @@ final class PusherSession {
     }
     private var ended = false
     /// Set when the connection carried a valid JWT of the app's organization (seed mode).
-    private let seed: SeedMode?
+    let seed: SeedMode?
     private var isSeed: Bool { seed != nil }
-
-    struct SeedMode {
-        /// The client's `user_id` (PusherLite's `uniqueUserId`): its presence identity.
-        let userID: String?
-    }
 
     struct Subscription {
         let channel: ChannelName
@@ -93,6 +88,8 @@ final class PusherSession {
         guard let event = message["event"]?.stringValue else {
             return report(PusherError(nil, #"A message needs a string "event""#))
         }
+        // A seed session lives on its JWT: every act but a ping checks that it still holds.
+        if event != "pusher:ping", event != "pusher:pong", let revoked = seed?.revocation() { return fail(revoked) }
         switch event {
         case "pusher:ping":
             send(PusherSession.pongFrame)

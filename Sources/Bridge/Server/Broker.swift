@@ -86,5 +86,16 @@ public final class Broker: Sendable {
             app.hub.closeAll(with: PusherError(PusherError.appDisabled, "App \(app.id) is disabled"))
         }
         Log.info("apps applied: \(configs.count)")
+        closeRevokedSeedSessions()
+    }
+
+    /// Closes the seed-mode connections whose JWT the new organizations no longer honour (a
+    /// rotated token, a deleted organization, or by now expired), rather than at their next act.
+    private func closeRevokedSeedSessions() {
+        for app in apps.all where app.config.organization != nil {
+            app.hub.forEachShard { shard in
+                for session in shard.allSessions { session.endIfSeedRevoked() }
+            }
+        }
     }
 }

@@ -30,6 +30,23 @@ struct OrganizationStoreTests {
         #expect(reopened.directory.appConfigs.count == 1)
     }
 
+    /// An organizations.json from before epochs is written back when a store opens it, so the
+    /// server and the CLI see the same epochs (each read of the old file would draw others).
+    @Test func aFileFromBeforeEpochsIsWrittenBackWhenOpened() throws {
+        let directory = temporaryDirectory()
+        let old = #"{"version":1,"organizations":[{"slug":"acme-inc","name":"Acme","secret_token":"t","token_generation":3,"#
+            + #""created_at":5,"applications":[]}]}"#
+        try DurableFile.write(directory + "/organizations.json", Array(old.utf8))
+        let server = try OrganizationStore(dataDir: directory)
+        let epoch = try #require(server.directory.organization("acme-inc")?.epoch)
+        let cli = try OrganizationStore(dataDir: directory)
+        #expect(cli.directory.organization("acme-inc")?.epoch == epoch)
+        #expect(cli.directory.organization("acme-inc")?.tokenGeneration == 3 && !cli.directory.upgradedOnLoad)
+        #expect(try server.reloadIfChanged() == false)
+        let written = try #require(try DurableFile.read(directory + "/organizations.json"))
+        #expect(String(decoding: written, as: UTF8.self).contains(#""epoch":"\#(epoch)""#))
+    }
+
     @Test func aRefusedChangeWritesNothing() throws {
         let directory = temporaryDirectory()
         let store = try OrganizationStore(dataDir: directory)
