@@ -389,10 +389,12 @@ final class PusherSession {
 
     private func takeSubscribeToken(rate: Int) -> Bool {
         let now = connection.loop.seconds
-        if subscribeTokens?.rate != Double(rate) {
-            subscribeTokens = TokenBucket(rate: Double(rate), burst: Double(rate) * 10, now: now)
-        }
-        return subscribeTokens!.take(now: now)
+        // A reload that changed the rate starts a new bucket.
+        var bucket = subscribeTokens.flatMap { $0.rate == Double(rate) ? $0 : nil }
+            ?? TokenBucket(rate: Double(rate), burst: Double(rate) * 10, now: now)
+        let taken = bucket.take(now: now)
+        subscribeTokens = bucket
+        return taken
     }
 
     private func takeClientEventToken(limit: Int) -> Bool {
