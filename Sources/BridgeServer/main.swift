@@ -79,7 +79,8 @@ case "serve":
     let broker = Broker(server: server, apps: sources.all, observer: WebhookForwarder(pipeline: webhooks),
                         cluster: cluster, organizations: organizations)
     webhookOutcomes.attach(broker)
-    ConsoleAPI(broker: broker, adminToken: settings.seed.adminToken).install(on: server)
+    let console = ConsoleAPI(broker: broker, adminToken: settings.seed.adminToken)
+    console.install(on: server)
     sources.onApply { apps in
         broker.reload(apps)
         do throws(CLIError) {
@@ -89,7 +90,14 @@ case "serve":
         }
     }
     server.addReadinessCheck { webhooks.problem }
-    server.route("GET", "/webhooks/status", .http { _, _ in .json(200, webhooks.statusJSON) })
+    // The console's credentials: the admin token sees every app's counters, an app's key:secret its own.
+    server.route("GET", "/webhooks/status", .http { request, _ in
+        switch console.caller(of: request) {
+        case nil: return ConsoleAPI.unauthorizedResponse
+        case .admin: return .json(200, webhooks.statusJSON())
+        case .app(let id): return .json(200, webhooks.statusJSON(onlyApp: id))
+        }
+    })
     do {
         try StaticRoutes.register(on: server)
         try server.start()
