@@ -115,6 +115,14 @@ case "serve":
     let directory = sources.store.directory
     Log.info("organizations: \(directory.organizations.count) with \(directory.appConfigs.count) apps (\(sources.store.path))"
              + (settings.seed.adminToken == nil ? "; admin API off" : "; admin API on"))
+    // Anyone who can reach the port and knows the documented default can sign API calls as that app.
+    if !CLI.isLoopback(host: settings.server.host) {
+        for app in settings.apps where app.secret == AppConfig.defaultApp.secret {
+            Log.warn("app \(app.id) uses the well-known default secret \"\(app.secret)\" on \(settings.server.host), "
+                     + "which is not a loopback address: anyone who reaches the port can publish as this app; "
+                     + "set --app-secret (or the app's secret in the config file)")
+        }
+    }
     for app in settings.apps {
         let secret = app == AppConfig.defaultApp ? " secret=\(app.secret)" : ""
         Log.info("app \(app.id) (\(app.name)): key=\(app.key)\(secret)\(app.enabled ? "" : " disabled")"
