@@ -870,11 +870,12 @@ def test_webhooks_status_needs_the_admin_token_or_an_apps_credential(pusher_brid
 
 
 def test_webhook_flags_for_shares_and_dead_letters_are_checked(tmp_path):
-    for flag, value in (("--webhook-app-share", "0"), ("--webhook-app-share", "101"),
-                        ("--webhook-dead-letter-bytes", "100")):
+    for flag, value, allowed in (("--webhook-app-share", "0", "1...100"), ("--webhook-app-share", "101", "1...100"),
+                                 ("--webhook-dead-letter-bytes", "100", "4096...")):
         result = run_bridge_once([*SAFE, flag, value], cwd=tmp_path)
         lines = result.stderr.decode("utf-8", "replace").splitlines()
         assert result.returncode == 2 and len(lines) == 1 and flag.lstrip("-") in lines[0], (flag, value, lines)
+        assert allowed in lines[0], lines[0]
 
 
 def test_dead_letter_file_is_bounded_and_refused_letters_stay_in_the_outbox(pusher_bridge, receiver, tmp_path):
