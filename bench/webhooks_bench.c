@@ -606,8 +606,10 @@ static void status_send(void) {
         ep_set(st.fd, &st, EPOLLIN | EPOLLOUT, EPOLL_CTL_ADD);
         st.want_out = 1;
     }
-    char req[160];
-    int n = snprintf(req, sizeof req, "GET /webhooks/status HTTP/1.1\r\nHost: %s:%d\r\n\r\n", opt.host, opt.port);
+    char req[1024];  /* the endpoint wants a credential: the app's key:secret */
+    int n = snprintf(req, sizeof req, "GET /webhooks/status HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s:%s\r\n\r\n",
+                     opt.host, opt.port, opt.key, opt.secret);
+    if (n < 0 || (size_t)n >= sizeof req) { fprintf(stderr, "webhooks_bench: --key/--secret too long\n"); exit(2); }
     buf_put(&st.out, req, (size_t)n);
     st.waiting = 1;
     if (st.connected) {

@@ -142,7 +142,7 @@ EOF
     t1=$(date +%s%N)
     proc_jiffies >"$WORK/.jiffies-1"
     record "${name}_other_load_pct" "$(other_load "$WORK/.jiffies-0" "$WORK/.jiffies-1" $((t1 - t0)) "$SERVER_PID" $$)"
-    record "${name}_curl_status" "$(curl -s --max-time 5 "http://127.0.0.1:$port/webhooks/status" || echo unreachable)"
+    record "${name}_curl_status" "$(curl -s --max-time 5 -H "Authorization: Bearer app-key:app-secret" "http://127.0.0.1:$port/webhooks/status" || echo unreachable)"
     COMMANDS+=("taskset -c $SERVER_CPU bridge serve --host 127.0.0.1 --port 0 --threads 1 --config CFG --data-dir DIR --webhook-fsync $fsync   # webhooks: $hooks")
     COMMANDS+=("taskset -c $CLIENT_CPU webhooks_bench run --port PORT ${target[*]} --clients $CLIENTS --rates $RATES --step $STEP --drain $DRAIN --final-wait $FINAL_WAIT --sustain-p99-ms $SUSTAIN_P99_MS --sustain-tail-ms $SUSTAIN_TAIL_MS ${REFINE[*]} --watch-pid PID --server-cpu $SERVER_CPU --client-cpu $CLIENT_CPU")
     sed "s/^/${name}_/" "$out" >>"$RESULTS"

@@ -45,6 +45,9 @@ struct WebhookOptions {
     /// Nil: fdatasync on every append; else at most every this many milliseconds.
     var fsyncIntervalMs: Int? = 100
     var outboxMaxBytes = 256 << 20
+    /// The percentage of `outboxMaxBytes` one app's backlog may take.
+    var appSharePercent = 50
+    var deadLetterMaxBytes = 64 << 20
     var timeoutSeconds = 10.0
     var maxAgeSeconds = 290.0
     var retryDelaySeconds = 1.0
@@ -154,6 +157,12 @@ enum CLI {
         },
         Option(name: "webhook-outbox-bytes", placeholder: "N", help: "webhook outbox size bound; past 80% of it client events are refused (default 268435456)") { c, v throws(CLIError) in
             c.webhooks.outboxMaxBytes = try integer(v, "webhook-outbox-bytes", 1 << 16...1 << 40)
+        },
+        Option(name: "webhook-app-share", placeholder: "PERCENT", help: "one app's webhook backlog may take this much of the outbox bound: past 80% of it its client events are refused, past all of it its webhooks are dropped, counted and logged (default 50)") { c, v throws(CLIError) in
+            c.webhooks.appSharePercent = try integer(v, "webhook-app-share", 1...100)
+        },
+        Option(name: "webhook-dead-letter-bytes", placeholder: "N", help: "dead-letter file bound; past it failed webhooks stay in the outbox until replayed (default 67108864)") { c, v throws(CLIError) in
+            c.webhooks.deadLetterMaxBytes = try integer(v, "webhook-dead-letter-bytes", 4096...1 << 40)
         },
         Option(name: "webhook-timeout", placeholder: "SECONDS", help: "one webhook request, connect included (default 10)") { c, v throws(CLIError) in
             c.webhooks.timeoutSeconds = try seconds(v, "webhook-timeout")
@@ -342,6 +351,16 @@ enum CLI {
             throw CLIError(message: "--\(name) must be a positive number of seconds, got \"\(text)\"")
         }
         return value
+    }
+
+    /// Whether `host` only reaches this machine: 127.0.0.0/8, ::1 or localhost.
+    static func isLoopback(host: String) -> Bool {
+        if host.lowercased() == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) }
     }
 
     /// One `bridge:` line on stderr, then exit (2: bad usage or configuration).

@@ -37,21 +37,33 @@ enum WebhookCommands {
         return 0
     }
 
-    /// Asks the running server (`GET /webhooks/status` on its port) and prints the answer.
+    /// Asks the running server (`GET /webhooks/status` on its port) and prints the answer. The
+    /// endpoint wants the admin token or an app's key:secret: the first one the same options
+    /// (flags, environment, config file) give, the admin token first.
     static func status(_ settings: ServeSettings) -> Int32 {
         let host = settings.server.host == "0.0.0.0" ? "127.0.0.1" : settings.server.host
-        guard let answer = LocalHTTP.get(host: host, port: settings.server.port, path: "/webhooks/status") else {
+        let credential = settings.seed.adminToken ?? settings.apps.first.map { "\($0.key):\($0.secret)" } ?? ""
+        guard let answer = LocalHTTP.get(host: host, port: settings.server.port, path: "/webhooks/status",
+                                         headers: ["Authorization: Bearer \(credential)"]) else {
             print("bridge: no server answering on \(host):\(settings.server.port)")
             return 1
         }
-        print(answer)
+        guard answer.status == 200 else {
+            let why = answer.status == 401
+                ? "the server refused the credential: give the same --admin-token or --config (apps) as the server"
+                : "the server answered HTTP \(answer.status)"
+            print("bridge: \(why): \(answer.body)")
+            return 1
+        }
+        print(answer.body)
         return 0
     }
 }
 
 /// A blocking HTTP/1.1 GET over loopback, enough for the status command.
 enum LocalHTTP {
-    static func get(host: String, port: Int, path: String) -> String? {
+    /// Nil when no server answered with an HTTP response.
+    static func get(host: String, port: Int, path: String, headers: [String] = []) -> (status: Int, body: String)? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -65,7 +77,8 @@ enum LocalHTTP {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { return nil }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
+        let head = (["GET \(path) HTTP/1.1", "Host: \(host)", "Connection: close"] + headers).joined(separator: "\r\n")
+        let request = Array((head + "\r\n\r\n").utf8)
         guard send(fd, request, request.count, 0) == request.count else { return nil }
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -75,7 +88,8 @@ enum LocalHTTP {
             response.append(contentsOf: buffer[0..<n])
         }
         let text = String(decoding: response, as: UTF8.self)
-        guard text.hasPrefix("HTTP/1.1 200"), let split = text.range(of: "\r\n\r\n") else { return nil }
-        return String(text[split.upperBound...])
+        guard text.hasPrefix("HTTP/1.1 "), let status = Int(text.dropFirst(9).prefix(3)),
+              let split = text.range(of: "\r\n\r\n") else { return nil }
+        return (status, String(text[split.upperBound...]))
     }
 }

@@ -150,6 +150,9 @@ extension WebhookSettings {
         options.outbox.maxBytes = knobs.outboxMaxBytes
         options.outbox.sync = knobs.fsyncIntervalMs.map { .interval(milliseconds: $0) } ?? .always
         options.clientEventLimitBytes = knobs.outboxMaxBytes / 5 * 4
+        // At most 2^40 × 100: no overflow (both are range-checked by their flags).
+        options.appShareBytes = knobs.outboxMaxBytes * knobs.appSharePercent / 100
+        options.deadLetterMaxBytes = knobs.deadLetterMaxBytes
         options.dispatcher = dispatcherOptions(knobs)
         if let outcomes {
             options.onOutcome = { app, url, events, outcome in outcomes.report(appID: app, url: url, eventsJSON: events, outcome: outcome) }

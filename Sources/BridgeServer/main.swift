@@ -80,7 +80,8 @@ case "serve":
     let broker = Broker(server: server, apps: sources.all, observer: WebhookForwarder(pipeline: webhooks),
                         cluster: cluster, organizations: organizations)
     webhookOutcomes.attach(broker)
-    ConsoleAPI(broker: broker, adminToken: settings.seed.adminToken).install(on: server)
+    let console = ConsoleAPI(broker: broker, adminToken: settings.seed.adminToken)
+    console.install(on: server)
     sources.onApply { apps in
         broker.reload(apps)
         do throws(CLIError) {
@@ -90,7 +91,14 @@ case "serve":
         }
     }
     server.addReadinessCheck { webhooks.problem }
-    server.route("GET", "/webhooks/status", .http { _, _ in .json(200, webhooks.statusJSON) })
+    // The console's credentials: the admin token sees every app's counters, an app's key:secret its own.
+    server.route("GET", "/webhooks/status", .http { request, _ in
+        switch console.caller(of: request) {
+        case nil: return ConsoleAPI.unauthorizedResponse
+        case .admin: return .json(200, webhooks.statusJSON())
+        case .app(let id): return .json(200, webhooks.statusJSON(onlyApp: id))
+        }
+    })
     do {
         try StaticRoutes.register(on: server)
         try server.start()
@@ -108,6 +116,14 @@ case "serve":
     let directory = sources.store.directory
     Log.info("organizations: \(directory.organizations.count) with \(directory.appConfigs.count) apps (\(sources.store.path))"
              + (settings.seed.adminToken == nil ? "; admin API off" : "; admin API on"))
+    // Anyone who can reach the port and knows the documented default can sign API calls as that app.
+    if !CLI.isLoopback(host: settings.server.host) {
+        for app in settings.apps where app.secret == AppConfig.defaultApp.secret {
+            Log.warn("app \(app.id) uses the well-known default secret \"\(app.secret)\" on \(settings.server.host), "
+                     + "which is not a loopback address: anyone who reaches the port can publish as this app; "
+                     + "set --app-secret (or the app's secret in the config file)")
+        }
+    }
     for app in settings.apps {
         let secret = app == AppConfig.defaultApp ? " secret=\(app.secret)" : ""
         Log.info("app \(app.id) (\(app.name)): key=\(app.key)\(secret)\(app.enabled ? "" : " disabled")"

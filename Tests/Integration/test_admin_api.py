@@ -7,9 +7,14 @@ beside store apps; and no secret ever written to the server's log."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from pathlib import Path
 
 import pytest
+
+from conftest import Conn, get, http_request, retry_until
 
 from pusher_helpers import RawAPI, connect_error, make_app, make_rest
 from seed_helpers import (
@@ -478,3 +483,49 @@ def test_secrets_never_reach_the_server_log(seed_bridge):
         assert secret not in log, f"a secret ({secret[:6]}…) is in the server log"
         if secret.count(".") == 2:  # a JWT: no part of its signature either
             assert secret.rsplit(".", 1)[1] not in log, "a JWT signature is in the server log"
+
+
+# ----------------------------------------------------------------------------------------------
+# The store's lock is waited for off the event loop
+# ----------------------------------------------------------------------------------------------
+
+
+def _blocked_flock_waiters(path, pid: int) -> int:
+    """How many flock(2) waits of process `pid` on `path` the kernel lists in /proc/locks ("->" lines)."""
+    inode = os.stat(path).st_ino
+    count = 0
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" in fields and "FLOCK" in fields:
+            rest = fields[fields.index("->") + 1:]
+            # FLOCK ADVISORY WRITE <pid> <major:minor:inode> <start> <end>
+            if int(rest[3]) == pid and int(rest[4].split(":")[2]) == inode:
+                count += 1
+    return count
+
+
+def test_a_held_store_lock_does_not_stall_the_event_loop(seed_bridge):
+    """A CLI holding organizations.lock while an admin write waits for it: the server's only event
+    loop (--threads 1) still answers /health and a WebSocket ping; the write completes once the
+    lock is released."""
+    s = seeded(seed_bridge, "--threads", "1")
+    lock_path = s.server.data_dir / "organizations.lock"
+    with open(lock_path, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            with Conn(s.server.port, timeout=10) as admin, s.server.ws(s.app) as ws:
+                body = json.dumps({"slug": "while-locked"}).encode()
+                admin.send(http_request("POST", "/admin/organizations", [
+                    ("Authorization", f"Bearer {ADMIN_TOKEN}"), ("Content-Type", "application/json")], body))
+                waiting = retry_until(lambda: _blocked_flock_waiters(lock_path, s.server.proc.pid), 5, 0.02)
+                assert waiting == 1, "the admin write never waited for the store's lock"
+                health = get(s.server.port, "/health", timeout=5)
+                assert health.status == 200, health
+                ws.frames_until_pong(5)  # pusher:ping answered by the same loop
+                assert _blocked_flock_waiters(lock_path, s.server.proc.pid) == 1, "the write stopped waiting"
+                fcntl.flock(held, fcntl.LOCK_UN)
+                response = admin.read_response(10)
+                assert response.status == 201, response
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+    assert s.server.org("while-locked")["slug"] == "while-locked"

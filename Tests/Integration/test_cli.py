@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -153,3 +156,64 @@ def test_every_log_line_has_time_and_level(bridge):
     for line in server.stderr_lines:
         assert re.match(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z (DEBUG|INFO|WARN|ERROR) ",
                         line), line
+
+
+
+DEFAULT_SECRET_WARNING = re.compile(r"Z WARN .*app 1 .*default secret \"app-secret\"")
+APP_LINE = re.compile(r"INFO app 1 \(default\): key=")
+
+
+def start_lines(args: list[str], tmp_path, timeout: float = 10.0) -> tuple[subprocess.Popen, list[str]]:
+    """Starts `bridge ARGS` and reads its stderr until the app line, the last line of the start
+    (or EOF, or `timeout`); the caller stops the process."""
+    proc = subprocess.Popen([str(bridge_path()), *args], env=clean_env(), cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    text = b""
+    while not APP_LINE.search(text.decode("utf-8", "replace")) and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(proc.stderr.fileno(), 65536) if ready else b""
+        if ready and not chunk:
+            break
+        text += chunk
+    return proc, text.decode("utf-8", "replace").splitlines()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_default_secret_on_a_non_loopback_address_is_warned_about(tmp_path):
+    """0.0.0.0 (the default host, as `make run` starts it) with the default app: one WARN line at
+    start, and the server serves on as before. It is stopped as soon as its start is logged."""
+    proc, lines = start_lines(["serve", "--host", "0.0.0.0", "--port", "0", "--threads", "1",
+                               "--data-dir", str(tmp_path / "data")], tmp_path)
+    try:
+        assert any(APP_LINE.search(line) for line in lines), lines
+        port = int(re.search(r"listening on http://0\.0\.0\.0:(\d+)", "\n".join(lines)).group(1))
+        assert upgrade_status(port, "/app/app-key?protocol=7") == 101, "the server must still serve"
+    finally:
+        stop(proc)
+    warnings = [line for line in lines if DEFAULT_SECRET_WARNING.search(line)]
+    assert len(warnings) == 1, lines
+    assert "--app-secret" in warnings[0], warnings[0]
+
+
+def test_own_secret_on_a_non_loopback_address_is_not_warned_about(tmp_path):
+    proc, lines = start_lines(["serve", "--host", "0.0.0.0", "--port", "0", "--threads", "1",
+                               "--app-secret", "a-secret-of-our-own", "--data-dir", str(tmp_path / "data")], tmp_path)
+    stop(proc)
+    assert any(APP_LINE.search(line) for line in lines), lines
+    assert not [line for line in lines if " WARN " in line], lines
+
+
+def test_default_secret_on_loopback_is_not_warned_about(bridge):
+    server = bridge("--threads", "1")
+    assert server.wait_for_log(APP_LINE, 5), server.stderr_text
+    assert not [line for line in server.stderr_lines if " WARN " in line], server.stderr_text

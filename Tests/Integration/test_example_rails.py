@@ -192,7 +192,10 @@ def message_text(frame: dict) -> str:
 
 
 def backlog(bridge_port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{bridge_port}/webhooks/status", timeout=5) as answer:
+    # The server also serves its default app (no config file): its key:secret reads the backlog.
+    request = urllib.request.Request(f"http://127.0.0.1:{bridge_port}/webhooks/status",
+                                     headers={"Authorization": "Bearer app-key:app-secret"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
         return json.loads(answer.read())
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import signal
 import stat
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import conftest
-from conftest import get
+from conftest import assert_json_error, get
 from pusher_helpers import assert_error_frame, make_app, retry_until, run_bridge_once
 from webhook_receiver import Reply, check_webhook, occupied, target, vacated, wait_events
 
@@ -747,6 +748,166 @@ def test_ready_is_503_when_the_outbox_cannot_be_written(pusher_bridge, receiver,
 
 
 # ----------------------------------------------------------------------------------------------
+# Per-app shares of the backlog, drop counters and their log lines
+# ----------------------------------------------------------------------------------------------
+
+
+FLOOD_CHANNELS = [f"flood-{n:03d}-" + "x" * 140 for n in range(200)]  # ~556 B of backlog each
+DROP_LINE = re.compile(r"webhooks: app 1: dropped (\d+) webhooks")
+
+
+def webhook_status(port: int, credential: str | None) -> tuple[int, dict]:
+    headers = [("Authorization", f"Bearer {credential}")] if credential is not None else []
+    response = get(port, "/webhooks/status", headers)
+    return response.status, json.loads(response.body)
+
+
+def _two_app_server(pusher_bridge, hooks, tmp_path):
+    """App 1 floods, app 2 is the neighbour; a 64 KiB outbox, so each app's share (50%) is 32 KiB."""
+    flooder = make_app("1", webhooks=[target(hooks, "/a", event_types=["channel_occupied"])])
+    neighbour = make_app("2", max_client_events_per_sec=100000, webhooks=[target(hooks, "/b")])
+    return start_server(pusher_bridge, tmp_path / "data", [flooder, neighbour], webhook_outbox_bytes=OUTBOX_BOUND,
+                        webhook_retry_max_delay=0.5, admin_token=ADMIN)
+
+
+def _flood(server, channels: list[str]) -> list:
+    """Occupies `channels` of app 1, ten per connection (few requests per connection); returns the
+    connections, which keep the channels occupied."""
+    sockets = []
+    for start in range(0, len(channels), 10):
+        ws = server.ws(0)
+        sockets.append(ws)
+        subscribe_burst(ws, channels[start:start + 10])
+    for ws in sockets:  # a barrier: every subscribe of every connection has been handled
+        ws.frames_until_pong()
+    return sockets
+
+
+ADMIN = "admin-token-for-webhook-tests-0123"
+
+
+def test_one_apps_flood_leaves_the_other_apps_share_and_is_counted(pusher_bridge, receiver, tmp_path):
+    hooks = receiver()
+    hooks.stop()
+    server = _two_app_server(pusher_bridge, hooks, tmp_path)
+    flooders = _flood(server, FLOOD_CHANNELS)
+    try:
+        status, report = webhook_status(server.port, ADMIN)
+        assert status == 200, report
+        dropped = report["apps"]["1"]["dropped"]
+        assert 0 < dropped < len(FLOOD_CHANNELS), report
+        assert report["apps"]["1"]["backlog_bytes"] <= report["app_share_bytes"] == OUTBOX_BOUND // 2, report
+        # App 2's client events and webhooks still pass: its share is untouched.
+        with server.ws(1) as sender, server.ws(1) as peer:
+            sender.subscribe_ok("private-b")
+            peer.subscribe_ok("private-b")
+            for n in range(20):
+                sender.client_event("private-b", "client-b", f"b{n}")
+            refusals = [f for f in sender.frames_until_pong() if f.get("event") == "pusher:error"]
+            assert not refusals, f"app 2's client events refused while app 1 floods: {refusals[:2]}"
+            assert collect_client_events(peer, "client-b", 20, 5) == [f"b{n}" for n in range(20)]
+            hooks.start()
+            want = [occupied("private-b")] + [
+                {"name": "client_event", "channel": "private-b", "event": "client-b", "data": f"b{n}",
+                 "socket_id": sender.socket_id} for n in range(20)]
+            wait_events(hooks, want, 15, path="/b")
+        # Every occupied webhook of app 1 was either delivered or counted as dropped, never both.
+        delivered = hooks.wait_for(
+            lambda _: (lambda got: got if len(got) == len(FLOOD_CHANNELS) - dropped else None)(
+                [e["channel"] for e in hooks.delivered_events("/a")]),
+            15, "app 1's accepted webhooks delivered")
+        assert len(set(delivered)) == len(delivered) and set(delivered) <= set(FLOOD_CHANNELS)
+        final = webhook_status(server.port, ADMIN)[1]["apps"]
+        assert final["1"]["dropped"] == dropped and final["2"]["dropped"] == 0, final
+        assert final["2"]["refused"] == 0, final
+    finally:
+        for ws in flooders:
+            ws.close()
+
+
+def test_drops_are_logged_at_most_once_per_app_per_interval_with_their_count(pusher_bridge, receiver, tmp_path):
+    hooks = receiver()
+    hooks.stop()
+    started = time.monotonic()
+    server = _two_app_server(pusher_bridge, hooks, tmp_path)
+    mark = len(server.proc.stderr_lines)
+    # Two waves, a moment apart, so that drops keep coming after the first line was written.
+    flooders = _flood(server, FLOOD_CHANNELS[:150])
+    server.proc.wait_for_log(DROP_LINE, 5, mark)
+    flooders += _flood(server, FLOOD_CHANNELS[150:])
+    try:
+        dropped = webhook_status(server.port, ADMIN)[1]["apps"]["1"]["dropped"]
+        assert dropped > 60, dropped
+
+        def logged() -> list[int]:
+            return [int(m.group(1)) for line in server.proc.stderr_lines[mark:] if (m := DROP_LINE.search(line))]
+        # The count dropped since the last line is reported once the interval (10 s) has passed.
+        counts = retry_until(lambda: (lambda c: c if sum(c) == dropped else None)(logged()), 15)
+        assert counts, f"drop lines {logged()} never added up to the {dropped} drops counted"
+        elapsed = time.monotonic() - started
+        assert len(counts) <= 2 + elapsed // 10, f"{len(counts)} drop lines in {elapsed:.1f} s: {counts}"
+        lines = [line for line in server.proc.stderr_lines[mark:] if "app 1" in line and "drop" in line.lower()]
+        assert len(lines) == len(counts), lines[:5]
+        assert not [line for line in server.proc.stderr_lines[mark:] if "app 2" in line and "drop" in line.lower()]
+    finally:
+        for ws in flooders:
+            ws.close()
+
+
+def test_webhooks_status_needs_the_admin_token_or_an_apps_credential(pusher_bridge, receiver, tmp_path):
+    hooks = receiver()
+    server = _two_app_server(pusher_bridge, hooks, tmp_path)
+    for credential in (None, "wrong", "key-1:secret-2", "key-1:", f"{ADMIN}x"):
+        response = get(server.port, "/webhooks/status",
+                       [("Authorization", f"Bearer {credential}")] if credential is not None else [])
+        assert_json_error(response, 401)
+        assert "pending" not in response.body.decode()
+    status, everything = webhook_status(server.port, ADMIN)
+    assert status == 200 and set(everything["apps"]) == {"1", "2"}, everything
+    status, own = webhook_status(server.port, "key-2:secret-2")
+    assert status == 200 and set(own["apps"]) == {"2"}, own
+    assert {"pending", "in_flight", "waiting", "dead", "outbox_bytes"} <= set(own), own
+
+
+def test_webhook_flags_for_shares_and_dead_letters_are_checked(tmp_path):
+    for flag, value, allowed in (("--webhook-app-share", "0", "1...100"), ("--webhook-app-share", "101", "1...100"),
+                                 ("--webhook-dead-letter-bytes", "100", "4096...")):
+        result = run_bridge_once([*SAFE, flag, value], cwd=tmp_path)
+        lines = result.stderr.decode("utf-8", "replace").splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and flag.lstrip("-") in lines[0], (flag, value, lines)
+        assert allowed in lines[0], lines[0]
+
+
+def test_dead_letter_file_is_bounded_and_refused_letters_stay_in_the_outbox(pusher_bridge, receiver, tmp_path):
+    hooks = receiver()
+    hooks.reply(410)  # final: every webhook is dead-lettered at once
+    app = make_app("1", max_client_events_per_sec=100000,
+                   webhooks=[target(hooks, event_types=["client_event"])])
+    data = tmp_path / "data"
+    server = start_server(pusher_bridge, data, [app], webhook_dead_letter_bytes=4096, admin_token=ADMIN)
+    total = 30
+    with server.ws() as sender, server.ws() as peer:
+        sender.subscribe_ok("private-dl")
+        peer.subscribe_ok("private-dl")
+        for n in range(total):
+            sender.client_event("private-dl", "client-dl", f"{n:02d}:{PADDING}")
+        assert not [f for f in sender.frames_until_pong() if f.get("event") == "pusher:error"]
+        hooks.wait_count(total, 10)
+    full = server.proc.wait_for_log(r"dead-letter file .* is full", 10)
+    assert full, "no log line saying the dead-letter file is full"
+    letters = dead_letters(data)
+    assert 0 < len(letters) < total, len(letters)
+    assert (data / DEAD_LETTERS).stat().st_size <= 4096
+    # Every refused letter is still in the outbox (delivered again after a restart), none lost.
+    report = retry_until(lambda: (lambda r: r if r["pending"] + len(letters) == total else None)(
+        webhook_status(server.port, ADMIN)[1]), 5)
+    assert report, (webhook_status(server.port, ADMIN)[1], len(letters))
+    assert report["dead"] == len(letters), report
+    full_lines = [line for line in server.proc.stderr_lines if "is full" in line]
+    assert len(full_lines) == 1, full_lines
+
+
+# ----------------------------------------------------------------------------------------------
 # Configuration errors
 # ----------------------------------------------------------------------------------------------
 
@@ -839,19 +1000,28 @@ def test_webhooks_status_reports_the_running_servers_backlog(pusher_bridge, rece
     hooks = receiver()
     hooks.reply(503)
     app = make_app("1", webhooks=[{"url": hooks.url(), "event_types": ["channel_occupied"]}])
-    server = pusher_bridge([app], *hook_flags(tmp_path / "data", **{"webhook-retry-delay": "5"}))
+    server = pusher_bridge([app], *hook_flags(tmp_path / "data", **{"webhook-retry-delay": "5", "admin-token": ADMIN}))
     with server.ws() as ws:
         ws.subscribe_ok("status-check")
         hooks.wait_count(1, timeout=5)
 
+        # The endpoint wants a credential: the command takes an app's key:secret from the same config.
+        where = ["--host", "127.0.0.1", "--port", str(server.port)]
+        refused = run_bridge_once(["webhooks", "status", *where])
+        assert refused.returncode == 1 and "refused the credential" in refused.stdout.decode(), refused
+
         def status():
-            result = run_bridge_once(["webhooks", "status", "--host", "127.0.0.1", "--port", str(server.port)])
+            result = run_bridge_once(["webhooks", "status", "--config", str(server.config_path), *where])
             assert result.returncode == 0, result
             return json.loads(result.stdout)
 
         report = retry_until(lambda: (lambda s: s if s["pending"] == 1 else None)(status()), 5)
         assert report, "status never showed the undelivered webhook"
         assert report["dead"] == 0 and report["outbox_bytes"] > 0
+        assert set(report["apps"]) == {"1"}, report
+        # The admin token (here from the environment, as `serve` reads it) goes first.
+        with_token = run_bridge_once(["webhooks", "status", *where], env={"BRIDGE_ADMIN_TOKEN": ADMIN})
+        assert with_token.returncode == 0 and json.loads(with_token.stdout)["pending"] == 1, with_token
 
 
 def test_replay_knows_the_apps_of_organizations(pusher_bridge, receiver, tmp_path):

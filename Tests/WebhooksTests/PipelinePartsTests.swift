@@ -101,3 +101,59 @@ import Testing
         #expect(try letters.read().letters.isEmpty)
     }
 }
+
+@Suite struct AppBacklogsTests {
+    @Test func anAppPastItsShareIsRefusedAndDroppedWhileAnotherIsNot() {
+        var backlogs = AppBacklogs(shareBytes: 1000, logIntervalMs: 10_000)
+        // Client events stop at 4/5 of the share, lifecycle events at all of it.
+        #expect(backlogs.admit(app: "a", cost: 800, isClientEvent: true) == .accept)
+        #expect(backlogs.admit(app: "a", cost: 1, isClientEvent: true) == .refuse)
+        #expect(backlogs.admit(app: "a", cost: 200, isClientEvent: false) == .accept)
+        #expect(backlogs.admit(app: "a", cost: 1, isClientEvent: false) == .drop)
+        #expect(backlogs.admit(app: "b", cost: 500, isClientEvent: true) == .accept)
+        #expect(backlogs.admit(app: "b", cost: 500, isClientEvent: false) == .accept)
+        #expect(backlogs.json(of: "a") == #"{"backlog_bytes":1000,"dropped":1,"refused":1}"#)
+        #expect(backlogs.json(of: "b") == #"{"backlog_bytes":1000,"dropped":0,"refused":0}"#)
+        // Refused until back under 7/8 of the client-event bound (700 bytes).
+        backlogs.release(app: "a", cost: 250)
+        #expect(backlogs.admit(app: "a", cost: 1, isClientEvent: true) == .refuse)
+        backlogs.release(app: "a", cost: 100)
+        #expect(backlogs.admit(app: "a", cost: 1, isClientEvent: true) == .accept)
+    }
+
+    @Test func dropsAreLoggedOncePerIntervalWithTheirCount() {
+        var backlogs = AppBacklogs(shareBytes: 10, logIntervalMs: 10_000)
+        for _ in 0..<3 { _ = backlogs.admit(app: "a", cost: 11, isClientEvent: false) }
+        #expect(backlogs.dueLogLines(nowMs: 1_000).count == 1)
+        backlogs.recordDrop(app: "a", reason: "outbox full")
+        backlogs.recordDrop(app: "a", reason: "outbox full")
+        #expect(backlogs.dueLogLines(nowMs: 5_000).isEmpty)
+        let later = backlogs.dueLogLines(nowMs: 11_000)
+        #expect(later.count == 1 && later[0].contains("dropped 2 webhooks") && later[0].contains("5 dropped in all"))
+        #expect(backlogs.dueLogLines(nowMs: 30_000).isEmpty)
+    }
+
+    @Test func overflowingCostsAreClampedNotTrapped() {
+        var backlogs = AppBacklogs(shareBytes: 100, logIntervalMs: 1)
+        #expect(backlogs.admit(app: "a", cost: 50, isClientEvent: false) == .accept)
+        #expect(backlogs.admit(app: "a", cost: .max, isClientEvent: false) == .drop)
+    }
+}
+
+@Suite struct DeadLetterBoundTests {
+    @Test func aLetterPastTheBoundIsRefusedAndTheFileKept() throws {
+        let path = "/tmp/bridge-deadletters-\(UInt32.random(in: 0...UInt32.max))/dead.jsonl"
+        let letter = DeadLetters.Letter(id: "1", appID: "1", url: "http://127.0.0.1:9/hook", createdAtMs: 1, failedAtMs: 2,
+                                        attempts: 1, error: "HTTP 410", eventsJSON: "[]")
+        let size = letter.line.utf8.count + 1
+        let letters = DeadLetters(path: path, maxBytes: size * 2)
+        try letters.append(letter)
+        try letters.append(letter)
+        #expect(throws: DeadLetterError.self) { try letters.append(letter) }
+        do { try letters.append(letter) } catch let error as DeadLetterError { #expect(error.isFull) }
+        #expect(try letters.read().letters.count == 2)
+        try letters.replace(with: [letter])
+        try letters.append(letter)
+        #expect(try letters.read().letters.count == 2)
+    }
+}

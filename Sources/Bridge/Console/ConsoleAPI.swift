@@ -46,6 +46,24 @@ public struct ConsoleAPI: Sendable {
 
     // MARK: Credentials
 
+    /// Who a bearer credential belongs to, for other endpoints behind the console's credentials
+    /// (`/webhooks/status`).
+    public enum Caller: Sendable, Equatable {
+        case admin
+        case app(id: String)
+    }
+
+    /// Nil when the credential is missing or wrong.
+    public func caller(of request: HTTPRequest) -> Caller? {
+        switch credential(of: request) {
+        case nil: return nil
+        case .admin: return .admin
+        case .app(let app): return .app(id: app.config.id)
+        }
+    }
+
+    public static var unauthorizedResponse: HTTPResponse { unauthorized }
+
     private enum Credential {
         case admin
         case app(App)

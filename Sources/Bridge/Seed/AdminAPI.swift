@@ -1,9 +1,14 @@
+import Dispatch
 import Glibc
 import Support
 
 /// The operator's API for organizations and their apps, behind `Authorization: Bearer <admin token>`.
 /// Off (403) when no admin token is configured. Every change goes through the store (so the CLI
 /// and this API see each other's changes) and is applied to the running apps before the answer.
+///
+/// The handlers run on a serial queue of their own, not on the event loop that read the request:
+/// a store change waits for the store's flock (which a CLI may hold) and fsyncs, and a loop must
+/// never wait for either. The answer goes back through the loop (`Endpoint.deferredHTTP`).
 struct AdminAPI: Sendable {
     let store: OrganizationStore
     let adminToken: String?
@@ -13,6 +18,9 @@ struct AdminAPI: Sendable {
     let validateApp: @Sendable (AppConfig) -> String?
     /// Applies the store's apps to the running server.
     let didChange: @Sendable () -> Void
+
+    /// One queue for every admin request: store changes happen one at a time, in arrival order.
+    private let storeQueue = DispatchQueue(label: "bridge-admin-store")
 
     typealias Handler = @Sendable (_ request: HTTPRequest, _ parameters: [String: String]) throws(OrganizationError) -> (Int, JSON)
 
@@ -75,20 +83,23 @@ struct AdminAPI: Sendable {
 
     private func route(_ server: Server, _ method: String, _ pattern: String, _ handler: @escaping Handler) {
         let adminToken = self.adminToken
-        server.route(method, pattern, maxBodyBytes: 64 << 10, .http { request, parameters in
+        let storeQueue = self.storeQueue
+        server.route(method, pattern, maxBodyBytes: 64 << 10, .deferredHTTP { request, parameters, responder in
             guard let adminToken else {
-                return .error(403, "the admin API is off: start bridge with --admin-token (or BRIDGE_ADMIN_TOKEN)")
+                return responder.respond(.error(403, "the admin API is off: start bridge with --admin-token (or BRIDGE_ADMIN_TOKEN)"))
             }
             guard let given = request.bearerToken,
                   Digest.constantTimeEquals(Array(given.utf8), Array(adminToken.utf8)) else {
-                return .error(401, "Missing or wrong admin token (Authorization: Bearer <admin token>)")
+                return responder.respond(.error(401, "Missing or wrong admin token (Authorization: Bearer <admin token>)"))
             }
-            do throws(OrganizationError) {
-                let (status, body) = try handler(request, parameters)
-                return .json(status, body.serialized)
-            } catch {
-                if error.kind == .storage { Log.error("admin API: \(error.message)") }
-                return .error(error.httpStatus, error.message)
+            storeQueue.async {
+                do throws(OrganizationError) {
+                    let (status, body) = try handler(request, parameters)
+                    responder.respond(.json(status, body.serialized))
+                } catch {
+                    if error.kind == .storage { Log.error("admin API: \(error.message)") }
+                    responder.respond(.error(error.httpStatus, error.message))
+                }
             }
         })
     }

@@ -3,11 +3,18 @@ import Support
 
 /// Webhooks that failed for good, one JSON line each with their last error, in
 /// `<data dir>/webhooks-dead-letter.jsonl`; `bridge webhooks replay` sends them again.
+///
+/// The file is bounded by `maxBytes`: a letter that would take it past the bound is refused
+/// (`DeadLetterError.full`), the newest one rather than the oldest, because dropping old letters
+/// would destroy webhooks nobody has replayed yet (and cost a rewrite of the file per letter);
+/// the caller keeps a refused webhook in the outbox instead, so nothing is lost.
 public struct DeadLetters: Sendable {
     public let path: String
+    public let maxBytes: Int
 
-    public init(path: String) {
+    public init(path: String, maxBytes: Int = .max) {
         self.path = path
+        self.maxBytes = maxBytes
     }
 
     public struct Letter: Sendable, Equatable {
@@ -76,9 +83,17 @@ public struct DeadLetters: Sendable {
         guard fd >= 0 else { throw DeadLetterError(operation: "open", path: target) }
         defer { close(fd) }
         let bytes = Array(text.utf8)
+        var size = stat()
+        guard fstat(fd, &size) == 0 else { throw DeadLetterError(operation: "fstat", path: target) }
+        let created = size.st_size == 0
+        if append && Int(size.st_size) > maxBytes - bytes.count {
+            throw DeadLetterError(operation: "append", path: target, code: EFBIG,
+                                  detail: "the file would pass its bound of \(maxBytes) bytes")
+        }
         var written = 0
         while written < bytes.count {
             let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw DeadLetterError(operation: "write", path: target) }
             written += n
         }
@@ -86,6 +101,17 @@ public struct DeadLetters: Sendable {
         if !append {
             guard rename(target, path) == 0 else { throw DeadLetterError(operation: "rename", path: path) }
         }
+        // A new name (a rename, or a file created by this append) is durable once its directory is.
+        if !append || created {
+            try Self.syncDirectory(directory.isEmpty ? "." : directory)
+        }
+    }
+
+    private static func syncDirectory(_ directory: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw DeadLetterError(operation: "open", path: directory) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw DeadLetterError(operation: "fsync", path: directory) }
     }
 
     private static func parse(_ line: String) -> Letter? {
@@ -108,7 +134,18 @@ public struct DeadLetters: Sendable {
 public struct DeadLetterError: Error, CustomStringConvertible {
     public let operation: String
     public let path: String
-    public let code = errno
+    public let code: Int32
+    public let detail: String?
 
-    public var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
+    init(operation: String, path: String, code: Int32 = errno, detail: String? = nil) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+        self.detail = detail
+    }
+
+    /// The file is at its bound (`DeadLetters.maxBytes`).
+    public var isFull: Bool { operation == "append" && code == EFBIG }
+
+    public var description: String { "\(operation) \(path): \(detail ?? String(cString: strerror(code)))" }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import Synchronization
 
 /// From channel events to delivered webhooks, on one thread of its own:
@@ -24,6 +25,13 @@ public final class WebhookPipeline: Sendable {
         /// Events taken but not yet written are in memory only: past this many bytes of them,
         /// client events are refused too, so a slow disk pushes back instead of piling them up.
         public var queueLimitBytes = 16 << 20
+        /// The most backlog one app may hold (see `AppBacklogs`): past 4/5 of it its client events
+        /// are refused, past all of it its webhooks are dropped, so that it cannot take the others' room.
+        public var appShareBytes: Int
+        /// Drops are logged at most once per app per this many milliseconds, with their count.
+        public var dropLogIntervalMs: Int64 = 10_000
+        /// Past this size the dead-letter file takes no more letters (see `DeadLetters`).
+        public var deadLetterMaxBytes = 64 << 20
         /// Hears each webhook once it is delivered or given up on (app id, target URL, the events'
         /// JSON array, outcome), on the dispatcher thread: it must return quickly.
         public var onOutcome: (@Sendable (_ appID: String, _ url: String, _ eventsJSON: [UInt8], _ outcome: DeliveryOutcome) -> Void)?
@@ -32,12 +40,14 @@ public final class WebhookPipeline: Sendable {
             outbox = Outbox.Options(directory: dataDirectory + "/outbox")
             deadLetterPath = dataDirectory + "/webhooks-dead-letter.jsonl"
             clientEventLimitBytes = outbox.maxBytes / 5 * 4
+            appShareBytes = outbox.maxBytes / 2
         }
     }
 
     private struct State {
         var apps: [String: WebhookApp] = [:]
         var incoming: [(app: String, event: WebhookEvent)] = []
+        var backlogs: AppBacklogs
         var stopping = false
         /// The last disk error and when (uptime ms), for `/ready`.
         var diskError: (message: String, atMs: Int64)?
@@ -57,6 +67,8 @@ public final class WebhookPipeline: Sendable {
     /// The part of it still in `incoming`, not yet written.
     private let queuedBytes = Atomic<Int>(0)
     private let refusing = Atomic<Bool>(false)
+    /// Whether the dead-letter file refused a letter for want of room (logged once per episode).
+    private let deadLettersFull = Atomic<Bool>(false)
     /// With fsync on every append, the pipeline syncs once per batch of appends instead (group
     /// commit) and only then hands the webhooks to the dispatcher.
     private let groupCommit: Bool
@@ -67,12 +79,13 @@ public final class WebhookPipeline: Sendable {
     public init(options: Options, apps: [WebhookApp], log: @escaping @Sendable (String) -> Void) throws {
         self.options = options
         self.log = log
-        state = Mutex(State(apps: Dictionary(apps.map { ($0.id, $0) }, uniquingKeysWith: { $1 })))
+        state = Mutex(State(apps: Dictionary(apps.map { ($0.id, $0) }, uniquingKeysWith: { $1 }),
+                            backlogs: AppBacklogs(shareBytes: options.appShareBytes, logIntervalMs: options.dropLogIntervalMs)))
         var outboxOptions = options.outbox
         groupCommit = outboxOptions.sync == .always
         if groupCommit { outboxOptions.sync = .interval(milliseconds: 1_000) }
         outbox = try Outbox(options: outboxOptions, log: log)
-        deadLetters = DeadLetters(path: options.deadLetterPath)
+        deadLetters = DeadLetters(path: options.deadLetterPath, maxBytes: options.deadLetterMaxBytes)
         let outcomes = OutcomeSink()
         dispatcher = WebhookDispatcher(options: options.dispatcher) { delivery, outcome in
             outcomes.pipeline?.finished(delivery, outcome)
@@ -98,20 +111,28 @@ public final class WebhookPipeline: Sendable {
         thread.start()
     }
 
-    /// Hands an event over; O(1), called on event loops. False when the backlog is full and the
-    /// event is a client event (the sender is told; lifecycle events are always taken).
+    /// Hands an event over; O(1), called on event loops. False when a client event is refused
+    /// because the backlog, or its app's share of it, is full (the sender is told). Lifecycle
+    /// events are taken while their app is within its share, else dropped (counted and logged).
     public func emit(app: String, _ event: WebhookEvent) -> Bool {
         let cost = event.estimatedBytes
+        let isClientEvent = event.kind == .clientEvent
         let backlog = backlogBytes.add(cost, ordering: .relaxed).newValue
         let queued = queuedBytes.add(cost, ordering: .relaxed).newValue
-        if event.kind == .clientEvent && refusesClientEvents(backlog: backlog, queued: queued) {
+        let (verdict, wasEmpty) = state.withLock { state -> (AppBacklogs.Verdict, Bool) in
+            if isClientEvent && refusesClientEvents(backlog: backlog, queued: queued) {
+                state.backlogs.recordRefusal(app: app)
+                return (.refuse, false)
+            }
+            let verdict = state.backlogs.admit(app: app, cost: cost, isClientEvent: isClientEvent)
+            guard verdict == .accept else { return (verdict, false) }
+            state.incoming.append((app, event))
+            return (.accept, state.incoming.count == 1)
+        }
+        guard verdict == .accept else {
             backlogBytes.subtract(cost, ordering: .relaxed)
             queuedBytes.subtract(cost, ordering: .relaxed)
-            return false
-        }
-        let wasEmpty = state.withLock { state in
-            state.incoming.append((app, event))
-            return state.incoming.count == 1
+            return verdict == .drop
         }
         if wasEmpty { wake.signal() }
         return true
@@ -139,7 +160,10 @@ public final class WebhookPipeline: Sendable {
     /// New app settings (SIGHUP). Webhooks already in the outbox keep their URL; they are
     /// signed with the app's current secret.
     public func configure(apps: [WebhookApp]) {
-        state.withLock { $0.apps = Dictionary(apps.map { ($0.id, $0) }, uniquingKeysWith: { $1 }) }
+        state.withLock { state in
+            state.apps = Dictionary(apps.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+            state.backlogs.prune(keeping: Set(state.apps.keys))
+        }
     }
 
     /// A write failure keeps `/ready` at 503 this long, so that a failure between two probes
@@ -153,12 +177,18 @@ public final class WebhookPipeline: Sendable {
         return error.message
     }
 
-    /// `{"pending":…,"in_flight":…,"waiting":…,"dead":…,"outbox_bytes":…}`: webhooks not yet
-    /// delivered (all in the outbox), of which in flight now and waiting (first attempt queued or
-    /// retry scheduled), dead letters on file, and the outbox's size on disk.
-    public var statusJSON: String {
+    /// `{"pending":…,"in_flight":…,"waiting":…,"dead":…,"outbox_bytes":…,"app_share_bytes":…,"apps":{…}}`:
+    /// webhooks not yet delivered (all in the outbox), of which in flight now and waiting (first
+    /// attempt queued or retry scheduled), dead letters on file, the outbox's size on disk, each
+    /// app's share, and per app its backlog bytes, webhooks dropped and client events refused.
+    /// `onlyApp` limits `apps` to that one app (for an app's own credential).
+    public func statusJSON(onlyApp: String? = nil) -> String {
         let dead = (try? deadLetters.read().letters.count) ?? 0
-        return #"{"pending":\#(outbox.pendingCount),"in_flight":\#(dispatcher.inFlightCount),"waiting":\#(dispatcher.queuedCount),"dead":\#(dead),"outbox_bytes":\#(outbox.diskBytes)}"#
+        let apps = state.withLock { state in
+            let ids = onlyApp.map { [$0] } ?? Set(state.apps.keys).union(state.backlogs.accounts.keys).sorted()
+            return ids.map { "\"" + JSONString.escaped($0) + "\":" + state.backlogs.json(of: $0) }.joined(separator: ",")
+        }
+        return #"{"pending":\#(outbox.pendingCount),"in_flight":\#(dispatcher.inFlightCount),"waiting":\#(dispatcher.queuedCount),"dead":\#(dead),"outbox_bytes":\#(outbox.diskBytes),"app_share_bytes":\#(options.appShareBytes),"apps":{\#(apps)}}"#
     }
 
     /// Flushes held and batched events into the outbox, gives in-flight deliveries up to
@@ -215,6 +245,11 @@ public final class WebhookPipeline: Sendable {
             let taken = incoming.reduce(0) { $0 + $1.event.estimatedBytes }
             queuedBytes.subtract(taken, ordering: .relaxed)
             backlogBytes.subtract(taken, ordering: .relaxed)
+            let dropReports = state.withLock { state in
+                for (appID, event) in incoming { state.backlogs.release(app: appID, cost: event.estimatedBytes) }
+                return state.backlogs.dueLogLines(nowMs: nowMs)
+            }
+            dropReports.forEach(log)
             if stopping {
                 finished.signal()
                 return
@@ -256,8 +291,8 @@ public final class WebhookPipeline: Sendable {
         do {
             written.append(Written(stored: stored, id: try outbox.append(stored.encoded), cost: cost))
         } catch {
-            // Full or unwritable: the webhook is lost; say so loudly, keep running.
-            log("webhooks: cannot write to the outbox, dropping a webhook for app \(parts[0]): \(error)")
+            // Full or unwritable: the webhook is lost; it is counted, and logged at a bounded rate.
+            state.withLock { $0.backlogs.recordDrop(app: parts[0], reason: "cannot write to the outbox: \(error)") }
             recordDiskError(error)
         }
     }
@@ -278,6 +313,7 @@ public final class WebhookPipeline: Sendable {
         let target = app.targets.first { $0.url == stored.url } ?? WebhookTarget(url: stored.url)
         inDelivery.withLock { $0[id] = (stored, cost) }
         backlogBytes.add(cost, ordering: .relaxed)
+        state.withLock { $0.backlogs.add(app: stored.appID, cost: cost) }
         dispatcher.submit(WebhookDelivery(
             id: String(id), target: stored.url, url: stored.url, appKey: app.key, secret: app.secret,
             eventsJSON: stored.eventsJSON, createdAtMs: stored.createdAtMs,
@@ -290,6 +326,7 @@ public final class WebhookPipeline: Sendable {
     private func finished(_ delivery: WebhookDelivery, _ outcome: DeliveryOutcome) {
         guard let id = UInt64(delivery.id), let (stored, cost) = inDelivery.withLock({ $0.removeValue(forKey: id) }) else { return }
         backlogBytes.subtract(cost, ordering: .relaxed)
+        state.withLock { $0.backlogs.release(app: stored.appID, cost: cost) }
         options.onOutcome?(stored.appID, stored.url, stored.eventsJSON, outcome)
         if case .failed(let error, let attempts) = outcome {
             deadLetter(stored, id: id, attempts: attempts, error: error)
@@ -305,7 +342,15 @@ public final class WebhookPipeline: Sendable {
                 id: String(id), appID: stored.appID, url: stored.url, createdAtMs: stored.createdAtMs,
                 failedAtMs: Self.unixMs(), attempts: attempts, error: error,
                 eventsJSON: String(decoding: stored.eventsJSON, as: UTF8.self)))
+            deadLettersFull.store(false, ordering: .relaxed)
             try outbox.acknowledge(id)
+        } catch let error as DeadLetterError where error.isFull {
+            // Kept in the outbox, like any letter that cannot be written. Said once until the file has room again.
+            if !deadLettersFull.exchange(true, ordering: .relaxed) {
+                log("webhooks: the dead-letter file \(deadLetters.path) is full (\(deadLetters.maxBytes) bytes, "
+                    + "--webhook-dead-letter-bytes): failed webhooks stay in the outbox and are retried after the next start; "
+                    + "run `bridge webhooks replay` or move the file away to make room")
+            }
         } catch {
             // Kept in the outbox: it is retried after the next start rather than lost.
             log("webhooks: cannot write the dead letter for webhook \(id): \(error)")
