@@ -406,7 +406,10 @@ static void op_badapi(struct conn *c) {
     int n = snprintf(req, sizeof req, "%s %s?%s&auth_signature=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
                      method, path, query, sig, strlen(body), body);
-    if (n > 0 && (size_t)n < sizeof req && put(c, req, (size_t)n)) c->http_pending++;
+    if (n > 0 && (size_t)n < sizeof req && put(c, req, (size_t)n)) {
+        c->http_pending++;
+        c->next_ns = now_ns + 10000000000ull; /* answer by */
+    }
 }
 
 /* One operation of slot c's attack, when it is open. 0: skipped (nothing queued). */
@@ -465,9 +468,11 @@ static void on_ws_text(struct conn *c, const uint8_t *p, size_t n) {
         if (code) {
             const uint8_t *q = code + 4, *e = p + n;
             while (q < e && (*q == '"' || *q == '\\' || *q == ':' || *q == ' ')) q++;
+            if (q < e && (*q < '0' || *q > '9')) v = -1; /* "code":null */
             while (q < e && *q >= '0' && *q <= '9' && v < 100000) v = v * 10 + (*q++ - '0');
         }
-        countf(a, "pusher_error_%ld", v);
+        if (v < 0) count(a, "pusher_error_null");
+        else countf(a, "pusher_error_%ld", v);
         if (a == A_MALFORMED && c->state == ST_WAIT_END) { /* the bad-JSON variants: answered, the connection may stay */
             countf(a, "variant%ld_answered_error", c->variant);
             slot_close(c, 100000000ull);
@@ -607,6 +612,13 @@ static void tick(double dt) {
                     c->tokens -= 1;
                 }
                 slot_open(c);
+                continue;
+            }
+            /* No 101 within 10 s, or no answer to an API request: the server is stuck on it. */
+            if (((c->state == ST_CONNECTING || c->state == ST_UPGRADING) && now_ns - c->opened_ns > 10000000000ull) ||
+                (c->state == ST_OPEN && c->http_pending && now_ns >= c->next_ns)) {
+                count(a, c->state == ST_OPEN ? "no_answer_in_10s" : "no_upgrade_in_10s");
+                slot_close(c, 0);
                 continue;
             }
             if (c->state == ST_WAIT_END) {

@@ -128,6 +128,15 @@ EOF
 SERVER_FLAGS=(--host 127.0.0.1 --port 0 --threads 1 --max-connections $MAX_CONNECTIONS --shutdown-grace 5
     --data-dir "$DATA" --config "$CONFIG")
 
+# q KEY: the recorded value, or ? when there is none.
+q() { local v; v=$(r "$1"); printf '%s' "${v:-?}"; }
+# exit_status KEY: an exit status, with the signal's name when a signal ended the process.
+exit_status() {
+    local v
+    v=$(r "$1")
+    if [ -n "$v" ] && [ "$v" -gt 128 ] 2>/dev/null; then printf '%s: SIG%s' "$v" "$(kill -l $((v - 128)) 2>/dev/null || echo '?')"
+    else printf '%s' "${v:-?}"; fi
+}
 # ---- server control -----------------------------------------------------------------
 
 start_server() { # start_server NAME: sets SERVER_PID and PORT, starts the RSS sampler
@@ -196,7 +205,7 @@ finish_server() {
         record "${name}_server_died" 1
         record "${name}_server_exit_status" "$rc"
         record "${name}_server_died_after_s" "$(awk '$2 == "died" { print $1 }' "$rss")"
-        record "${name}_crash" "$(crash_lines "$LOGS/server-$name.log" | tr '\n' '|' | sed 's/|$//')"
+        record "${name}_crash" "$(crash_lines "$LOGS/server-$name.log" | paste -sd'|' - | sed 's/|/ · /g')"
     fi
     SERVER_PID=""
 }
@@ -264,7 +273,7 @@ baseline() {
     wait "$SAMPLER" 2>/dev/null || true
     finish_server baseline
     fanout_results baseline
-    [ "$DIED" = 0 ] || problem "baseline: the server died without any attack (status $(r baseline_server_exit_status)): $(r baseline_crash)"
+    [ "$DIED" = 0 ] || problem "baseline: the server died without any attack (exit status $(exit_status baseline_server_exit_status)): $(r baseline_crash)"
 }
 
 attacked() {
@@ -297,7 +306,7 @@ attacked() {
     if [ -f "$LOGS/attack-fanout.out" ]; then fanout_results attack
     else problem "attack: the server died during the first $STARTUP s of attack, before the fan-out started"; fi
     if [ "$DIED" = 1 ]; then
-        problem "attack: THE SERVER DIED after $(r attack_server_died_after_s) s (exit status $(r attack_server_exit_status)): $(r attack_crash)"
+        problem "attack: THE SERVER DIED after $(r attack_server_died_after_s) s (exit status $(exit_status attack_server_exit_status)): $(r attack_crash)"
     fi
 }
 
@@ -314,7 +323,7 @@ attribution() {
         finish_server "alone-$a"
         if [ "$DIED" = 1 ]; then
             killers="$killers $a"
-            problem "attribution: \`$a\` alone kills the server (after $(kv "$LOGS/alone-$a-hostile.out" server_gone_after_s) s, exit status $(r alone-${a}_server_exit_status)): $(r alone-${a}_crash)"
+            problem "attribution: \`$a\` alone kills the server (after $(kv "$LOGS/alone-$a-hostile.out" server_gone_after_s) s, exit status $(exit_status alone-${a}_server_exit_status)): $(r alone-${a}_crash)"
         fi
     done
     record attribution_killers "${killers# }"
@@ -348,15 +357,20 @@ hv() { r "attack_hostile_${1}_$2"; }
 # answers ATTACK: what the server answered, from the counters: statuses, close codes, pusher errors.
 answers() {
     grep -a "^attack_hostile_$1_\(status\|close_code\|pusher_error\)_" "$RESULTS" | sed -E "s/^attack_hostile_$1_//" |
-        sed -E 's/^status_([0-9]+)=/HTTP \1 ×/; s/^close_code_([0-9]+)=/close \1 ×/; s/^pusher_error_([0-9]+)=/pusher:error \1 ×/' |
+        sed -E 's/^status_([0-9]+)=/HTTP \1 ×/; s/^close_code_([0-9]+)=/close \1 ×/; s/^pusher_error_([0-9]+|null)=/pusher:error \1 ×/' |
         sort | paste -sd, - | sed 's/,/, /g' || true
+}
+# answers_refused ATTACK: WebSocket upgrades the server refused, by status.
+answers_refused() {
+    grep -a "^attack_hostile_$1_upgrade_refused_" "$RESULTS" | sed -E "s/^attack_hostile_$1_upgrade_refused_([0-9]+)=/HTTP \1 ×/" |
+        paste -sd, - | sed 's/,/, /g' || true
 }
 fanout_row() { # fanout_row NAME LABEL SECS
     local p=$1
-    [ -n "$(r ${p}_expected)" ] || { echo "| $2 | $3 s | did not run | | | | | | | | | |"; return 0; }
+    [ -n "$(r ${p}_expected)" ] || { echo "| $2 | $3 s | did not run (the server died first) | | | | | | | | | |"; return 0; }
     local alive="yes"
     [ "$(r ${p}_server_died)" = 1 ] && alive="**NO: died after $(r ${p}_server_died_after_s) s**"
-    echo "| $2 | $3 s | $(fmt "$(r ${p}_open_sent)") | $(fmt "$(r ${p}_received)") / $(fmt "$(r ${p}_expected)") | **$(r ${p}_ratio)** | $(us "$(r ${p}_open_delivery_p50_us)") | **$(us "$(r ${p}_open_delivery_p99_us)")** | $(us "$(r ${p}_open_delivery_p999_us)") / $(us "$(r ${p}_open_delivery_max_us)") | $(mib "$(r ${p}_rss_peak_kib)") ($(mib "$(r ${p}_hwm_kib)")) | $(r ${p}_open_server_cpu_pct | sed 's/^$/?/')% ($(r ${p}_open_server_core_busy_pct | sed 's/^$/?/')%) | $(r ${p}_open_other_processes_cpu_pct | sed 's/^$/?/')% / $(r ${p}_open_server_core_steal_pct | sed 's/^$/?/')% | $alive |"
+    echo "| $2 | $3 s | $(fmt "$(r ${p}_open_sent)") | $(fmt "$(r ${p}_received)") / $(fmt "$(r ${p}_expected)") | **$(r ${p}_ratio)** | $(us "$(r ${p}_open_delivery_p50_us)") | **$(us "$(r ${p}_open_delivery_p99_us)")** | $(us "$(r ${p}_open_delivery_p999_us)") / $(us "$(r ${p}_open_delivery_max_us)") | $(mib "$(r ${p}_rss_peak_kib)") ($(mib "$(r ${p}_hwm_kib)")) | $(q ${p}_open_server_cpu_pct)% ($(q ${p}_open_server_core_busy_pct)%) | $(q ${p}_open_other_processes_cpu_pct)% / $(q ${p}_open_server_core_steal_pct)% | $alive |"
 }
 
 {
@@ -370,7 +384,7 @@ fanout_row() { # fanout_row NAME LABEL SECS
     [ "$BASELINE_SECS" = 0 ] || fanout_row baseline "baseline (no attack)" "$BASELINE_SECS"
     fanout_row attack "under attack" "$ATTACK_SECS"
     echo
-    echo "Server VmRSS and VmHWM: sampled every second from /proc/PID/status, from the server's start to its end. Server CPU: the process's user + system time over the measured window (/proc/PID/stat), and how busy CPU $SERVER_CPU was as a whole. Other load: the CPU every other process on the machine used in that window, in % of one core (the attackers not counted: they used $(r attack_open_pid2_cpu_pct | sed 's/^$/?/')% of CPU $CLIENT_CPU, the fan-out client $(r attack_open_loadgen_cpu_pct | sed 's/^$/?/')%); steal: CPU $SERVER_CPU's steal time (the hypervisor ran something else). Both explain latency outliers that are not the server's."
+    echo "Server VmRSS and VmHWM: sampled every second from /proc/PID/status, from the server's start to its end. Server CPU: the process's user + system time over the measured window (/proc/PID/stat), and how busy CPU $SERVER_CPU was as a whole. Other load: the CPU every other process on the machine used in that window, in % of one core (the attackers not counted: they used $(q attack_open_pid2_cpu_pct)% of CPU $CLIENT_CPU, the fan-out client $(q attack_open_loadgen_cpu_pct)%); steal: CPU $SERVER_CPU's steal time (the hypervisor ran something else). Both explain latency outliers that are not the server's."
     echo
     echo "The attacks (\`bench/hostile.c\`; slots = connections at once, a slot reopening 100 ms after its connection ends; rates are operations per second of all slots together, scale $SCALE):"
     echo
@@ -383,6 +397,9 @@ fanout_row() { # fanout_row NAME LABEL SECS
         if [ -z "$ans" ]; then ans="–"; [ $a != nonreader ] || ans="(it never reads)"; fi
         extra=""
         nc=$(hv $a not_closed_in_10s); [ -z "$nc" ] || extra="; **$nc not closed within 10 s**"
+        nc=$(hv $a no_answer_in_10s); [ -z "$nc" ] || extra="$extra; **$nc requests not answered within 10 s**"
+        nc=$(hv $a no_upgrade_in_10s); [ -z "$nc" ] || extra="$extra; **$nc upgrades not answered within 10 s**"
+        nc=$(answers_refused $a); [ -z "$nc" ] || extra="$extra; upgrades refused: $nc"
         sk=$(hv $a skipped_output_full); [ -z "$sk" ] || extra="$extra; $sk operations skipped (the server stopped reading)"
         echo "| $a | $(hv $a slots) | $(fmt "$(hv $a rate)")/s | $(fmt "$(hv $a connections)") | $(fmt "$(hv $a ops)") | $(fmt "$(hv $a closed_by_server)") | ${held:-–} | $(hv $a open_at_end) | $ans$extra |"
     done
@@ -393,7 +410,7 @@ fanout_row() { # fanout_row NAME LABEL SECS
     [ -z "$(hv bigbody slots)" ] || echo "- bigbody (\`POST /apps/1/events\`, 64 KiB of body sent): $(hv bigbody variants)"
     echo
     if [ "$ATTACK_DIED" = 1 ]; then
-        echo "**The server died** during the attacked run, after $(r attack_server_died_after_s) s (exit status $(r attack_server_exit_status)). Its crash report: \`$(r attack_crash | sed 's/|/` · `/g')\`."
+        echo "**The server died** during the attacked run, after $(r attack_server_died_after_s) s (exit status $(exit_status attack_server_exit_status)). Its crash report: \`$(r attack_crash | sed 's/ · /` · `/g')\`."
         if [ "$ATTRIBUTION" = 1 ]; then
             if [ -n "$(r attribution_killers)" ]; then
                 echo "Each attack alone against a fresh server for $ATTRIBUTION_SECS s: **$(r attribution_killers)** killed it."
