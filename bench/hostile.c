@@ -69,7 +69,7 @@ static int enabled[N_ATTACKS];
 
 /* ---- counters: per attack, by name ------------------------------------------------------ */
 
-#define MAX_COUNTERS 64
+#define MAX_COUNTERS 128
 struct counter { char name[40]; uint64_t n; };
 static struct counter counters[N_ATTACKS][MAX_COUNTERS];
 static int ncounters[N_ATTACKS];

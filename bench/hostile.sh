@@ -386,6 +386,14 @@ fanout_row() { # fanout_row NAME LABEL SECS
     echo
     echo "Server VmRSS and VmHWM: sampled every second from /proc/PID/status, from the server's start to its end. Server CPU: the process's user + system time over the measured window (/proc/PID/stat), and how busy CPU $SERVER_CPU was as a whole. Other load: the CPU every other process on the machine used in that window, in % of one core (the attackers not counted: they used $(q attack_open_pid2_cpu_pct)% of CPU $CLIENT_CPU, the fan-out client $(q attack_open_loadgen_cpu_pct)%); steal: CPU $SERVER_CPU's steal time (the hypervisor ran something else). Both explain latency outliers that are not the server's."
     echo
+    # Latency is the server's only on a quiet machine: say so when other programs competed.
+    for p in baseline attack; do
+        o=$(r ${p}_open_other_processes_cpu_pct)
+        if [ -n "$o" ] && [ "$o" -ge 20 ]; then
+            echo "**Caveat ($p run): other processes used $o % of a core during the window** (CPU $SERVER_CPU was $(q ${p}_open_server_core_busy_pct) % busy while the server itself used $(q ${p}_open_server_cpu_pct) %): its latency figures include waiting for the CPU and are not the server's alone; run again on a quiet machine for a clean comparison. Delivery ratio, RSS and survival are unaffected."
+            echo
+        fi
+    done
     echo "The attacks (\`bench/hostile.c\`; slots = connections at once, a slot reopening 100 ms after its connection ends; rates are operations per second of all slots together, scale $SCALE):"
     echo
     echo "| attack | slots | rate | connections opened | operations | ended by the server | longest held | open at end | what the server answered |"
