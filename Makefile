@@ -1,7 +1,7 @@
 # Entry points; the logic lives in scripts/.
 FUZZ_SECONDS ?= 300
 
-.PHONY: build release run test bench fuzz conformance clean
+.PHONY: build release run test bench bench-hostile fuzz conformance clean
 
 build:
 	scripts/install-deps.sh runtime
@@ -22,6 +22,13 @@ test:
 bench:
 	scripts/install-deps.sh runtime
 	bench/run.sh
+
+# The hostile soak (about MINUTES + BASELINE_MINUTES + 1 minutes): not part of `make bench`.
+MINUTES ?= 10
+BASELINE_MINUTES ?= 2
+bench-hostile:
+	scripts/install-deps.sh runtime
+	nice -n 10 bench/hostile.sh --minutes $(MINUTES) --baseline-minutes $(BASELINE_MINUTES) $(ARGS)
 
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
