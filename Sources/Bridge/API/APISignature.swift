@@ -28,7 +28,9 @@ enum APISignature {
         guard givenKey == key else {
             return "Unknown auth_key \(givenKey) for this app"
         }
-        guard let seconds = Int(timestamp), abs(seconds - now) <= maxClockSkew else {
+        // Checked: the timestamp is the client's, and `abs(Int.min - now)` would trap.
+        guard let seconds = Int(timestamp), case let skew = seconds.subtractingReportingOverflow(now),
+              !skew.overflow, skew.partialValue.magnitude <= UInt(maxClockSkew) else {
             return "Timestamp expired: given timestamp (\(timestamp)) not within \(maxClockSkew)s of server time (\(now))"
         }
         let bodyMD5 = request.queryValue("body_md5")
