@@ -9,7 +9,8 @@
 # (api session seedform) drive a whole in-process broker, so they share one binary,
 # .fuzz/handlers, built from every source of Support and Bridge, and .fuzz/<target> is a
 # symlink to it (the name it runs under picks the target). It starts
-# from the committed seeds in Tests/Fuzz/corpus/<target>/ plus what earlier runs
+# from the committed seeds in Tests/Fuzz/corpus/<target>/ (and the words of
+# Tests/Fuzz/dicts/<target>.dict when there is one) plus what earlier runs
 # found in .fuzz/corpus-<target>/. A crash, leak, timeout or out-of-memory input is
 # written to .fuzz/artifacts/<target>/ and fails the target. Writes "passed failed"
 # (one per target) to reports/fuzz.counts.
@@ -150,7 +151,9 @@ run_target() {
     touch "$log.start"
     # Swift's own crash handler would run inside ASan and muddle the report; a trap
     # lets libFuzzer report the crash and save the input.
-    SWIFT_BACKTRACE=enable=no "$binary" "${fuzzer_flags[@]}" -max_total_time="$seconds" \
+    local dict=() words="Tests/Fuzz/dicts/$1.dict"
+    [[ -f $words ]] && dict=(-dict="$words")
+    SWIFT_BACKTRACE=enable=no "$binary" "${fuzzer_flags[@]}" "${dict[@]}" -max_total_time="$seconds" \
         -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || status=$?
     artifact="$(find "$artifacts" -type f -newer "$log.start" 2>/dev/null | head -n 1)"
     if [[ $status -ne 0 ]]; then
