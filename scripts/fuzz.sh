@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets and fuzzes each for a while.
 #
-#   scripts/fuzz.sh [seconds-per-target [target…]]      (default 30 s, every target)
+#   scripts/fuzz.sh [seconds-per-target [target…]]      (default 30 s, every target; 0 builds only)
 #
 # Each target is compiled straight from its source files with swiftc (SwiftPM has no
 # fuzzer mode) into .fuzz/<target>, and rebuilt only when a source changed. The parser
@@ -179,6 +179,11 @@ for target in "${targets[@]}"; do
     fi
     if [[ ${build_ok[$build]} == 1 ]]; then
         [[ $build == "$target" ]] || ln -sfn "$build" ".fuzz/$target"
+        # 0 s builds only (libFuzzer would read -max_total_time=0 as "forever").
+        if [[ $seconds == 0 ]]; then
+            passed=$((passed + 1))
+            continue
+        fi
         if run_target "$target"; then
             passed=$((passed + 1))
         else

@@ -190,6 +190,31 @@ final class FuzzConnection {
         return frame + [0, 0, 0, 0] + payload
     }
 
+    /// The text messages of the server's WebSocket frames received so far (after the 101's head).
+    var serverMessages: [[UInt8]] {
+        guard let headEnd = (0..<received.count).first(where: { received[$0...].starts(with: [13, 10, 13, 10]) }) else { return [] }
+        var messages: [[UInt8]] = []
+        var offset = headEnd + 4
+        while offset + 2 <= received.count {
+            let opcode = received[offset] & 0x0F
+            var length = Int(received[offset + 1] & 0x7F)
+            var start = offset + 2
+            if length == 126 {
+                guard start + 2 <= received.count else { break }
+                length = Int(received[start]) << 8 | Int(received[start + 1])
+                start += 2
+            } else if length == 127 {
+                guard start + 8 <= received.count else { break }
+                length = received[start..<start + 8].reduce(0) { $0 << 8 | Int($1) }
+                start += 8
+            }
+            guard length >= 0, length <= received.count - start else { break }
+            if opcode == 0x1 { messages.append(Array(received[start..<start + length])) }
+            offset = start + length
+        }
+        return messages
+    }
+
     /// Drops the connection (the Pusher session ends, as when the TCP connection breaks) and the
     /// harness's end; the fd is released at the end of the loop turn.
     func close() {

@@ -13,7 +13,8 @@
 //   bit 2  send it as a binary frame rather than text;
 //   bit 3  after it, drop that socket (its session ends: members leave, users go offline) and
 //          connect a new one in its place, in seed mode when bit 4 is set.
-// At the end both sockets close, and the app's hub must be empty again.
+// A socket may only hear of channels it asked to subscribe to. At the end both sockets close,
+// and the app's hub must be empty again.
 
 enum SessionFuzz {
     static let maxLines = 64
@@ -24,6 +25,8 @@ enum SessionFuzz {
         FuzzBroker.shared.run { broker in
             let app = broker.liveApp
             var sockets = [broker.openPusherSocket(seed: modes & 1 != 0), broker.openPusherSocket(seed: modes & 2 != 0)]
+            // Per socket: every channel it asked to subscribe to.
+            var asked: [Set<String>] = [[], []]
             for line in lines {
                 guard let control = line.first else { continue }
                 let index = Int(control & 1)
@@ -32,18 +35,41 @@ enum SessionFuzz {
                 if control & 2 != 0, let session = socket.connection.userInfo as? PusherSession {
                     message = signed(message, session: session, app: broker.app)
                 }
+                if let channel = subscribeChannel(message) { asked[index].insert(channel) }
                 socket.send(FuzzConnection.clientFrame(message, opcode: control & 4 == 0 ? 0x1 : 0x2))
                 sockets[1 - index].collect()
                 if control & 8 != 0 {
                     socket.close()
+                    checkChannels(of: socket, asked: asked[index])
+                    asked[index] = []
                     sockets[index] = broker.openPusherSocket(seed: control & 16 != 0)
                 }
             }
             for (index, socket) in sockets.enumerated() {
                 socket.close()
                 fuzzReport("socket \(index)", socket.received)
+                checkChannels(of: socket, asked: asked[index])
             }
             broker.checkNothingLeft(in: app)
+        }
+    }
+
+    /// The channel a `pusher:subscribe` names, read the way the session reads it.
+    static func subscribeChannel(_ message: [UInt8]) -> String? {
+        guard let object = (try? JSONParser.parse(message))?.objectValue,
+              object["event"]?.stringValue == "pusher:subscribe" else { return nil }
+        switch object["data"] {
+        case .object(let data): return data["channel"]?.stringValue
+        case .string(let text): return (try? JSONParser.parse(text))?.objectValue?["channel"]?.stringValue
+        default: return nil
+        }
+    }
+
+    /// A socket hears only of channels it asked for: no event of another channel reaches it.
+    static func checkChannels(of socket: FuzzConnection, asked: Set<String>) {
+        for message in socket.serverMessages {
+            guard let channel = (try? JSONParser.parse(message))?.objectValue?["channel"]?.stringValue else { continue }
+            fuzzCheck(asked.contains(channel), "a socket got an event of channel \(channel), which it never asked for")
         }
     }
 
