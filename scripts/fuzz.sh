@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets and fuzzes each for a while.
 #
-#   scripts/fuzz.sh [seconds-per-target]      (default 30)
+#   scripts/fuzz.sh [seconds-per-target [target…]]      (default 30 s, every target; 0 builds only)
 #
 # Each target is compiled straight from its source files with swiftc (SwiftPM has no
-# fuzzer mode) into .fuzz/<target>, and rebuilt only when a source changed. It starts
-# from the committed seeds in Tests/Fuzz/corpus/<target>/ plus what earlier runs
+# fuzzer mode) into .fuzz/<target>, and rebuilt only when a source changed. The parser
+# targets (http frame json resp) get their parser's files only; the handler targets
+# (api session seedform) drive a whole in-process broker, so they share one binary,
+# .fuzz/handlers, built from every source of Support and Bridge, and .fuzz/<target> is a
+# symlink to it (the name it runs under picks the target). It starts
+# from the committed seeds in Tests/Fuzz/corpus/<target>/ (and the words of
+# Tests/Fuzz/dicts/<target>.dict when there is one) plus what earlier runs
 # found in .fuzz/corpus-<target>/. A crash, leak, timeout or out-of-memory input is
 # written to .fuzz/artifacts/<target>/ and fails the target. Writes "passed failed"
 # (one per target) to reports/fuzz.counts.
@@ -16,7 +21,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 # Each target's name is also its seed folder, Tests/Fuzz/corpus/<name>/.
-targets=(http frame json resp)
+targets=(http frame json resp api session seedform)
+if [[ $# -gt 1 ]]; then
+    targets=("${@:2}")
+fi
 
 # The sources of each target: the parser's own files (no syscalls, no Foundation)
 # and the harness that defines LLVMFuzzerTestOneInput. Read through a nameref.
@@ -64,6 +72,20 @@ sources_resp=(
     Tests/Fuzz/RESPParserFuzz.swift
 )
 
+# The handler targets' build: Support, Bridge (with its C shims) and the harness in Tests/Fuzz/Handlers.
+# shellcheck disable=SC2034
+mapfile -t sources_handlers < <(find Sources/Support Sources/Bridge Tests/Fuzz/Handlers -name '*.swift' | LC_ALL=C sort)
+# shellcheck disable=SC2034
+extra_flags_handlers=(-I Sources/CSystem -I Sources/COpenSSL)
+
+# The binary each target runs: its own, or the shared handler build.
+binary_of() {
+    case "$1" in
+        api | session | seedform) echo handlers ;;
+        *) echo "$1" ;;
+    esac
+}
+
 swiftc_flags=("-sanitize=fuzzer,address" -parse-as-library -O -wmo)
 fuzzer_flags=(-rss_limit_mb=2048 -timeout=20 -print_final_stats=1)
 
@@ -79,6 +101,11 @@ failed=0
 build_target() {
     local target="$1" binary=".fuzz/$1" stamp=".fuzz/$1.stamp" log="reports/fuzz/$1-build.log" want
     local -n sources="sources_$target"
+    local extra=()
+    if declare -p "extra_flags_$target" >/dev/null 2>&1; then
+        local -n extra_flags="extra_flags_$target"
+        extra=("${extra_flags[@]}")
+    fi
     local missing=() file
     for file in "${sources[@]}"; do
         [[ -f $file ]] || missing+=("$file")
@@ -87,14 +114,14 @@ build_target() {
         say "$target: missing sources: ${missing[*]}"
         return 1
     fi
-    want="$(cat "${sources[@]}" | sha256sum | cut -d' ' -f1) ${swiftc_flags[*]} $(swiftc --version 2>&1 | head -n 1)"
+    want="$(cat "${sources[@]}" | sha256sum | cut -d' ' -f1) ${#sources[@]} ${swiftc_flags[*]} ${extra[*]} $(swiftc --version 2>&1 | head -n 1)"
     if [[ -x $binary && -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
         return 0
     fi
     say "$target: building"
     rm -f "$binary" "$stamp"
     # Each target is one module, so the package's module imports among its files (Support)
-    # are dropped from copies of the sources.
+    # are dropped from copies of the sources. Bridge's file names are unique across folders.
     local staged=".fuzz/src-$target" copies=()
     rm -rf "$staged"
     mkdir -p "$staged"
@@ -102,12 +129,14 @@ build_target() {
         sed '/^import Support$/d' "$file" >"$staged/$(basename "$file")"
         copies+=("$staged/$(basename "$file")")
     done
-    if ! swiftc "${swiftc_flags[@]}" -module-name "${target^}Fuzz" "${copies[@]}" -o "$binary" >"$log" 2>&1; then
+    local started=$SECONDS
+    if ! swiftc "${swiftc_flags[@]}" "${extra[@]}" -module-name "${target^}Fuzz" "${copies[@]}" -o "$binary" >"$log" 2>&1; then
         say "$target: build failed (log: $log)"
         tail -n 30 "$log" >&2
         return 1
     fi
     printf '%s\n' "$want" >"$stamp"
+    say "$target: built in $((SECONDS - started))s"
 }
 
 run_target() {
@@ -122,7 +151,9 @@ run_target() {
     touch "$log.start"
     # Swift's own crash handler would run inside ASan and muddle the report; a trap
     # lets libFuzzer report the crash and save the input.
-    SWIFT_BACKTRACE=enable=no "$binary" "${fuzzer_flags[@]}" -max_total_time="$seconds" \
+    local dict=() words="Tests/Fuzz/dicts/$1.dict"
+    [[ -f $words ]] && dict=(-dict="$words")
+    SWIFT_BACKTRACE=enable=no "$binary" "${fuzzer_flags[@]}" "${dict[@]}" -max_total_time="$seconds" \
         -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || status=$?
     artifact="$(find "$artifacts" -type f -newer "$log.start" 2>/dev/null | head -n 1)"
     if [[ $status -ne 0 ]]; then
@@ -139,8 +170,20 @@ run_target() {
     say "$target: ok, ${runs:-?} inputs in ${seconds}s, corpus $(find "$corpus" -type f | wc -l) files"
 }
 
+# A shared binary is checked (and built) once per run: build name -> 1 (ok) or 0 (failed).
+declare -A build_ok=()
 for target in "${targets[@]}"; do
-    if build_target "$target"; then
+    build="$(binary_of "$target")"
+    if [[ -z ${build_ok[$build]+set} ]]; then
+        if build_target "$build"; then build_ok[$build]=1; else build_ok[$build]=0; fi
+    fi
+    if [[ ${build_ok[$build]} == 1 ]]; then
+        [[ $build == "$target" ]] || ln -sfn "$build" ".fuzz/$target"
+        # 0 s builds only (libFuzzer would read -max_total_time=0 as "forever").
+        if [[ $seconds == 0 ]]; then
+            passed=$((passed + 1))
+            continue
+        fi
         if run_target "$target"; then
             passed=$((passed + 1))
         else
