@@ -163,12 +163,13 @@ def run_bridge_once(args: list[str], env: dict[str, str] | None = None, cwd=None
                     f"stderr: {expired.stderr!r}")
 
 
-def rss_bytes(pid: int) -> int:
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """Resident memory now (VmRSS) or at its peak (VmHWM), in bytes."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS in /proc/PID/status")
+    raise AssertionError(f"no {field} in /proc/PID/status")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -92,11 +92,7 @@ FLOODERS = 40
 
 
 def peak_rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM in /proc/PID/status")
+    return rss_bytes(pid, "VmHWM")
 
 
 def flood(port: int, path: str, frames: bytes, repeat: int, handshake_frames: bytes = b"") -> list[Conn]:
