@@ -38,6 +38,15 @@ import Testing
         #expect(failure?.hasPrefix("Timestamp expired") == true)
     }
 
+    @Test(arguments: [Int.min, Int.min + 1, Int.max, -1, 0])
+    func timestampsAtTheEndsOfIntAreRefusedWithoutOverflow(given: Int) {
+        let query = Self.signedQuery.map { $0.0 == "auth_timestamp" ? ($0.0, String(given)) : $0 }
+        for now in [Self.timestamp, Int.max - 600, Int.min + 600] where !(now - 600...now + 600).contains(given) {
+            let failure = APISignature.verify(Self.request(query: query), key: Self.key, secret: Self.secret, now: now)
+            #expect(failure?.hasPrefix("Timestamp expired") == true)
+        }
+    }
+
     @Test func tamperedBodyFailsTheMD5Check() {
         var body = Self.body
         body[10] = UInt8(ascii: "x")
