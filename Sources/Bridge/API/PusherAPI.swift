@@ -147,10 +147,10 @@ struct PusherAPI: Sendable {
     private func publish(_ event: Event, app: App, config: AppConfig) {
         for channel in event.channels {
             if case .serverToUser(let userID) = channel.kind {
-                app.hub.publishUserEvent(PusherEvent.encode(event: event.name, channel: channel.name, data: .json(event.rawData)),
-                                         toUser: userID)
+                app.hub.publishToUserEverywhere(PusherEvent.encode(event: event.name, channel: channel.name, data: .json(event.rawData)),
+                                                userID: userID)
             } else {
-                app.hub.publishAPIEvent(name: event.name, channel: channel, data: event.rawData, dataString: event.data,
+                app.hub.publishFromAPI(name: event.name, channel: channel, data: event.rawData, dataString: event.data,
                                         except: event.excludedSocketID, cacheTTL: config.cacheTTL)
             }
         }
@@ -205,7 +205,7 @@ struct PusherAPI: Sendable {
         let rest = Array(asked.dropFirst())
         guard !attributes.isEmpty else { return info(rest, in: hub, answered: answered + ["{}"], completion: completion) }
         hub.channelInfo(channel.name) { state in
-            let state = state ?? hub.channelInfo(channel.name)
+            let state = state ?? hub.channelInfoHere(channel.name)
             info(rest, in: hub, answered: answered + [infoJSON(attributes, of: channel, state)], completion: completion)
         }
     }
@@ -250,8 +250,8 @@ struct PusherAPI: Sendable {
             var fields = [#""occupied":\#(state.occupied)"#]
             if attributes.contains("user_count") { fields.append(#""user_count":\#(state.userCount)"#) }
             if attributes.contains("subscription_count") { fields.append(#""subscription_count":\#(state.subscriptionCount)"#) }
-            if attributes.contains("cache"), let cached = state.cache {
-                let ttl = max(0, Int((cached.expiresAt - Hub.now).rounded(.up)))
+            if attributes.contains("cache"), let cached = state.lastEvent {
+                let ttl = max(0, cached.ttlMs / 1000 + (cached.ttlMs % 1000 > 0 ? 1 : 0))
                 fields.append(#""cache":{"data":"# + "\"" + JSONString.escaped(cached.data) + #"","ttl":\#(ttl)}"#)
             }
             answer("{" + fields.joined(separator: ",") + "}")
@@ -268,7 +268,7 @@ struct PusherAPI: Sendable {
 
     private func terminateConnections(_ call: Call, answer: @escaping Answer) throws(APIError) {
         guard let userID = call.parameters["user_id"], !userID.isEmpty else { throw APIError(400, "Missing user id") }
-        call.app.hub.terminate(userID: userID)
+        call.app.hub.terminateEverywhere(userID: userID)
         answer("{}")
     }
 

@@ -1,35 +1,44 @@
-/// The seam between one broker node and the rest of its cluster (DESIGN.md §2). Without an
-/// adapter a broker is a single node and nothing leaves the process: that stays the fast path.
+/// Who decides what a subscription change means for a channel (DESIGN.md §2): whether it became
+/// occupied or vacated, whether a presence user arrived or departed, what the member list and its
+/// version are, how many subscribe, and the cache channels' last events. Each node writes its own
+/// share of a channel (`record`) and gets back the transitions; exactly one writer sees each one
+/// and acts on it, so every hub rule has one path. Two siblings: `LocalAuthority` (in process, a
+/// single node) and the Redis adapter (a cluster), chosen once at start.
 ///
-/// An adapter (Redis, in the executable) does two things. It carries `ClusterMessage`s (events
-/// for other nodes' subscribers) and hands theirs to the node. And it keeps the cluster's shared
-/// state: each node writes its own share of every channel (`record`), and the shared state decides,
-/// once for the whole cluster, when a channel becomes occupied or vacated and when a presence
-/// user's first connection anywhere joins or its last one anywhere leaves.
-///
-/// Every method must return at once (they are called on event loops, some under a hub's lock);
-/// completions run on the adapter's own thread, in the order the calls were made.
-public protocol ClusterAdapter: Sendable {
-    /// This node's id, unique in the cluster.
-    var nodeID: String { get }
-    /// Called once by the broker before any message flows.
+/// Every method returns at once; completions run in the order the calls were made, on the
+/// authority's thread or the caller's, never under a lock the caller holds.
+public protocol StateAuthority: Sendable {
+    /// Called once by the broker before anything is recorded. The authority sends member events
+    /// (`ClusterMessage.memberChange`, in version order) and changes nobody asked for to the node.
     func start(_ node: any ClusterNode)
-    /// Sends to every other node.
-    func broadcast(_ message: ClusterMessage)
-    /// Writes this node's share of a channel; `completion` gets what that changed cluster-wide,
-    /// or nil when the shared state cannot be reached (the node then decides alone, for its own clients).
+    /// Writes this node's share of a channel; `completion` gets what that changed for the whole
+    /// channel, or nil when the shared state cannot be reached (the node then decides alone, for
+    /// its own clients).
     func record(_ share: ChannelShare, completion: @escaping @Sendable (ChannelChange?) -> Void)
     /// Writes every share of one app again and drops the app's channels this node no longer has;
     /// what that changes reaches `ClusterNode.apply`. For after the shared state lost this node's share.
     func restore(appID: String, _ shares: [ChannelShare])
-    /// Keeps a cache channel's last event for subscribers on every node, for its TTL.
+    /// Keeps a cache channel's last event for later subscribers, for its TTL.
     func keepLastEvent(_ event: LastEvent)
-    /// Cluster-wide answers for the HTTP API; nil when the shared state cannot be reached.
+    /// Answers for the HTTP API; nil when the shared state cannot be reached.
     func occupiedChannels(appID: String, completion: @escaping @Sendable ([ChannelSummary]?) -> Void)
     func channel(appID: String, name: String, completion: @escaping @Sendable (ChannelSummary?) -> Void)
     func presenceUserIDs(appID: String, channel: String, completion: @escaping @Sendable ([String]?) -> Void)
-    /// Which of `userIDs` are members of `channel` anywhere (in their order).
+    /// Which of `userIDs` are members of `channel` (in their order).
     func presentMembers(appID: String, channel: String, among userIDs: [String], completion: @escaping @Sendable ([String]?) -> Void)
+}
+
+/// The seam between one broker node and the other nodes of its cluster. Without an adapter a
+/// broker is a single node, its authority is a `LocalAuthority`, and nothing leaves the process:
+/// that stays the fast path (one nil check per published event).
+///
+/// An adapter (Redis, in the executable) is the cluster's state authority, and it carries
+/// `ClusterMessage`s: events for other nodes' subscribers, and theirs for this node.
+public protocol ClusterAdapter: StateAuthority {
+    /// This node's id, unique in the cluster.
+    var nodeID: String { get }
+    /// Sends to every other node.
+    func broadcast(_ message: ClusterMessage)
 }
 
 /// The broker as its cluster adapter sees it.

@@ -96,7 +96,7 @@ public struct ConsoleAPI: Sendable {
     }
 
     private static func stats(of app: App) -> HTTPResponse {
-        let occupied = app.hub.occupiedChannels(prefix: "")
+        let occupied = app.hub.occupiedChannelsHere(prefix: "")
         let channels = occupied.prefix(maxListedChannels).map { channel in
             let isPresence = ChannelName(channel.name, maxLength: .max)?.kind == .presence
             return #"{"name":"# + quoted(channel.name) + #","subscription_count":\#(channel.subscriptionCount)"#

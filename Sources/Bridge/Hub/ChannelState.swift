@@ -1,22 +1,21 @@
 import Support
 
-/// What every loop must agree on about one channel of one app: how many subscribers it has (and
-/// on which loops), its presence members, its cached event. Lives in `Hub.directory`, behind the lock.
+/// This node's share of one channel of one app: how many of its connections subscribe (and on
+/// which loops), its presence members here, and what the authority last said about the whole
+/// channel. Lives in `Hub.directory`, behind the lock.
 struct ChannelState {
-    /// Subscriptions over all loops: the channel is occupied while this is above zero.
+    /// Subscriptions on this node.
     private(set) var subscribers = 0
     /// Subscriptions per loop: a publish visits only the loops that have some.
     private(set) var subscribersPerLoop: [Int]
-    /// Presence members by user id, with how many of that user's connections are in the channel.
+    /// This node's presence members by user id, with how many of that user's connections are in the channel.
     private(set) var members: [String: PresenceMember] = [:]
-    /// The last event published through the HTTP API, for `cache-` channels.
-    var cache: CachedEvent?
-    /// Set once a `cache_miss` was reported for the empty cache, cleared when an event fills it.
-    var cacheMissReported = false
+    /// Until when the channel holds a cached event (counted against `max_cache_channels`).
+    var cacheExpiresAt: Double?
     /// For the `subscription_count` throttle (PROTOCOL.md §1.13).
     var countSentAt = -Double.infinity
-    /// In a cluster: the subscriptions over all nodes, as the shared state last answered.
-    var clusterSubscribers = 0
+    /// The subscriptions over every node, as the authority last answered.
+    var totalSubscribers = 0
 
     init(loopCount: Int) {
         subscribersPerLoop = Array(repeating: 0, count: loopCount)
@@ -33,45 +32,47 @@ struct ChannelState {
     }
 
     /// Counts one more subscription on `loop`; for presence, one more connection of `member`.
-    /// Returns whether the channel just became occupied and whether this is the member's first connection.
-    mutating func join(loop: Int, member: (id: String, info: String)?, maxMembers: Int) throws(JoinRefusal) -> (occupied: Bool, firstOfUser: Bool) {
-        var firstOfUser = false
+    /// Returns whether this is the member's first connection here. A new member is refused at
+    /// once when this node alone has `maxMembers` (the authority checks the whole channel).
+    mutating func join(loop: Int, member: PresenceIdentity?, maxMembers: Int) throws(JoinRefusal) -> Bool {
+        var firstHere = false
         if let member {
-            if members[member.id] == nil {
+            if members[member.userID] == nil {
                 guard members.count < maxMembers else { throw .presenceFull(limit: maxMembers) }
-                firstOfUser = true
-                members[member.id] = PresenceMember(connections: 1, info: member.info)
+                firstHere = true
+                members[member.userID] = PresenceMember(connections: 1, info: member.info)
             } else {
-                members[member.id]!.connections += 1
+                members[member.userID]!.connections += 1
             }
         }
         subscribers += 1
         subscribersPerLoop[loop] += 1
-        return (subscribers == 1, firstOfUser)
+        return firstHere
     }
 
-    /// The reverse of `join`: whether the channel is now vacated and whether the member's last connection left.
-    mutating func leave(loop: Int, memberID: String?) -> (vacated: Bool, lastOfUser: Bool) {
-        var lastOfUser = false
+    /// The reverse of `join`: whether the member's last connection here left.
+    mutating func leave(loop: Int, memberID: String?) -> Bool {
+        var lastHere = false
         if let memberID, let member = members[memberID] {
             if member.connections <= 1 {
                 members[memberID] = nil
-                lastOfUser = true
+                lastHere = true
             } else {
                 members[memberID]!.connections -= 1
             }
         }
         subscribers -= 1
         subscribersPerLoop[loop] -= 1
-        return (subscribers == 0, lastOfUser)
+        return lastHere
+    }
+
+    /// This node's share, as the authority records it: the subscriptions, and the one member whose connections changed.
+    func share(appID: String, channel: String, member userID: String?) -> ChannelShare {
+        ChannelShare(appID: appID, channel: channel, subscriptions: subscribers,
+                     members: userID.map { [MemberShare(userID: $0, connections: connections(of: $0), info: members[$0]?.info ?? "null")] } ?? [])
     }
 
     /// `{"presence":{"ids":[…],"hash":{…},"count":N}}`, the data of a presence `subscription_succeeded`.
-    var presenceJSON: String {
-        Self.presenceJSON(members.map { (id: $0.key, info: $0.value.info) })
-    }
-
-    /// The same for members given by id and `user_info` JSON text (the cluster's answer).
     static func presenceJSON(_ members: [(id: String, info: String)]) -> String {
         var ids: [String] = []
         var hash: [String] = []
@@ -86,6 +87,11 @@ struct ChannelState {
             + #"},"count":\#(members.count)}}"#
     }
 
+    /// This node's members, for the answer while the authority cannot be reached.
+    var presenceJSON: String {
+        Self.presenceJSON(members.map { (id: $0.key, info: $0.value.info) })
+    }
+
     /// This node's share of the channel's presence members.
     var memberShares: [MemberShare] {
         members.map { MemberShare(userID: $0.key, connections: $0.value.connections, info: $0.value.info) }
@@ -93,32 +99,10 @@ struct ChannelState {
 
     func connections(of userID: String) -> Int { members[userID]?.connections ?? 0 }
 
-    var memberIDs: [String] { members.keys.sorted() }
     var userCount: Int { members.count }
 
-    /// Whether anything is left worth keeping: subscribers, or a cached event still within its TTL.
+    /// Whether anything is left worth keeping: subscribers, or a cached event within its TTL.
     func isEmpty(now: Double) -> Bool {
-        subscribers == 0 && (cache.map { $0.expiresAt <= now } ?? true)
-    }
-}
-
-/// The last event published to a cache channel (PROTOCOL.md §1.11).
-struct CachedEvent: Sendable {
-    /// The event as a frame, shared by every later subscriber.
-    let frame: OutboundBuffer
-    /// The event's data as the publisher gave it, for `GET …/channels/{name}?info=cache`.
-    let data: String
-    /// Monotonic seconds.
-    let expiresAt: Double
-
-    init(frame: OutboundBuffer, data: String, expiresAt: Double) {
-        self.frame = frame
-        self.data = data
-        self.expiresAt = expiresAt
-    }
-
-    /// The cluster's copy, as the shared state returned it.
-    init(_ last: LastEvent) {
-        self.init(frame: .webSocketFrame(.text, last.envelope), data: last.data, expiresAt: Hub.now + Double(last.ttlMs) / 1000)
+        subscribers == 0 && (cacheExpiresAt.map { $0 <= now } ?? true)
     }
 }

@@ -88,6 +88,13 @@ public final class EventLoop: @unchecked Sendable {
             task(self)
             return
         }
+        enqueue(task)
+    }
+
+    /// Runs `task` on this loop's thread at its next turn, after every task queued before it, even
+    /// when called from the loop itself: for work that must keep the order it was decided in
+    /// (member events and the answers that go with them).
+    public func enqueue(_ task: @escaping @Sendable (EventLoop) -> Void) {
         let wasEmpty = tasks.withLock { queue in
             queue.append(task)
             return queue.count == 1

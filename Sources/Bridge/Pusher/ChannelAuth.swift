@@ -45,4 +45,11 @@ public struct ChannelAuth: Sendable {
         let wanted = Array(signature(of: expected).utf8)
         return Digest.constantTimeEquals(given, wanted) ? .valid : .invalid(expectedStringToSign: expected)
     }
+
+    /// Pusher's wording for a wrong signature, which users search for: the string to sign reveals
+    /// nothing secret, and it is the best debugging aid there is.
+    public static func mismatchMessage(expected: String, given auth: String) -> String {
+        let givenSignature = auth.firstIndex(of: ":").map { auth[auth.index(after: $0)...] } ?? auth[...]
+        return "Invalid signature: Expected HMAC SHA256 hex digest of \(expected), but got \(givenSignature)"
+    }
 }

@@ -8,23 +8,42 @@ public struct PusherError: Sendable, Equatable, Error {
     public let code: Int?
     public let message: String
 
-    public init(_ code: Int?, _ message: String) {
-        self.code = code
+    /// The codes Bridge sends.
+    public enum Code: Int, Sendable {
+        case appNotFound = 4001
+        case appDisabled = 4003
+        case overConnectionQuota = 4004
+        case invalidVersionFormat = 4006
+        case unsupportedProtocol = 4007
+        case noProtocolVersion = 4008
+        case unauthorized = 4009
+        case overCapacity = 4100
+        case reconnectNow = 4200
+        case pongNotReceived = 4201
+        case clientEventRejected = 4301
+        case watchlistLimit = 4302
+    }
+
+    public init(_ code: Code?, _ message: String) {
+        self.code = code?.rawValue
         self.message = message
     }
 
-    public static let appNotFound = 4001
-    public static let appDisabled = 4003
-    public static let overConnectionQuota = 4004
-    public static let invalidVersionFormat = 4006
-    public static let unsupportedProtocol = 4007
-    public static let noProtocolVersion = 4008
-    public static let unauthorized = 4009
-    public static let overCapacity = 4100
-    public static let reconnectNow = 4200
-    public static let pongNotReceived = 4201
-    public static let clientEventRejected = 4301
-    public static let watchlistLimit = 4302
+    // One factory per code, so that call sites read as what happened.
+    public static func appNotFound(_ message: String) -> PusherError { PusherError(.appNotFound, message) }
+    public static func appDisabled(_ message: String) -> PusherError { PusherError(.appDisabled, message) }
+    public static func overConnectionQuota(_ message: String) -> PusherError { PusherError(.overConnectionQuota, message) }
+    public static func invalidVersionFormat(_ message: String) -> PusherError { PusherError(.invalidVersionFormat, message) }
+    public static func unsupportedProtocol(_ message: String) -> PusherError { PusherError(.unsupportedProtocol, message) }
+    public static func noProtocolVersion(_ message: String) -> PusherError { PusherError(.noProtocolVersion, message) }
+    public static func unauthorized(_ message: String) -> PusherError { PusherError(.unauthorized, message) }
+    public static func overCapacity(_ message: String) -> PusherError { PusherError(.overCapacity, message) }
+    public static func reconnectNow(_ message: String) -> PusherError { PusherError(.reconnectNow, message) }
+    public static func pongNotReceived(_ message: String) -> PusherError { PusherError(.pongNotReceived, message) }
+    public static func clientEventRejected(_ message: String) -> PusherError { PusherError(.clientEventRejected, message) }
+    public static func watchlistLimit(_ message: String) -> PusherError { PusherError(.watchlistLimit, message) }
+    /// A message Bridge cannot read: Pusher sends these with `"code":null`, and the connection stays open.
+    public static func malformed(_ message: String) -> PusherError { PusherError(nil, message) }
 
     /// `{"event":"pusher:error","data":{"code":…,"message":"…"}}`: unlike every other `pusher:`
     /// event, `data` is an object, which is what the native clients require (PROTOCOL.md §1.2).

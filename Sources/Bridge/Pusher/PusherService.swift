@@ -17,11 +17,11 @@ final class PusherService: WebSocketService {
     func didOpen(_ connection: Connection, request: HTTPRequest, parameters: [String: String]) {
         let key = parameters["key"] ?? ""
         guard let app = apps.app(key: key) else {
-            return refuse(connection, PusherError(PusherError.appNotFound, "App key \(key) does not exist"))
+            return refuse(connection, .appNotFound("App key \(key) does not exist"))
         }
         let config = app.config
         guard config.enabled else {
-            return refuse(connection, PusherError(PusherError.appDisabled, "App \(config.id) is disabled"))
+            return refuse(connection, .appDisabled("App \(config.id) is disabled"))
         }
         if let error = Self.checkProtocol(request.queryValue("protocol")) {
             return refuse(connection, error)
@@ -29,7 +29,7 @@ final class PusherService: WebSocketService {
         if !config.allowedOrigins.contains("*") {
             let origin = request.headers["Origin"] ?? ""
             guard config.allowedOrigins.contains(origin) else {
-                return refuse(connection, PusherError(PusherError.unauthorized, "Origin \"\(origin)\" is not allowed for this app"))
+                return refuse(connection, .unauthorized("Origin \"\(origin)\" is not allowed for this app"))
             }
         }
         var seed: PusherSession.SeedMode?
@@ -40,7 +40,7 @@ final class PusherService: WebSocketService {
             }
         }
         guard app.admitConnection(limit: config.maxConnections) else {
-            return refuse(connection, PusherError(PusherError.overConnectionQuota,
+            return refuse(connection, .overConnectionQuota(
                                                   "App is over its connection quota (\(config.maxConnections ?? 0))"))
         }
 
@@ -59,12 +59,12 @@ final class PusherService: WebSocketService {
 
     /// Seed mode when `jwt` speaks for the organization that owns the app; else the 4009 to close with.
     private func seedMode(_ jwt: String, for config: AppConfig, userID: String?) -> Result<PusherSession.SeedMode, PusherError> {
-        guard let seed else { return .failure(PusherError(PusherError.unauthorized, "This server has no seed API: connect without jwt")) }
+        guard let seed else { return .failure(.unauthorized("This server has no seed API: connect without jwt")) }
         switch seed.verify(jwt, now: time(nil)) {
         case .failure(let refusal):
-            return .failure(PusherError(PusherError.unauthorized, refusal.message))
+            return .failure(.unauthorized(refusal.message))
         case .success(let granted) where granted.organization.slug != config.organization:
-            return .failure(PusherError(PusherError.unauthorized,
+            return .failure(.unauthorized(
                                         "The JWT is for organization \(granted.organization.slug), which does not own this app"))
         case .success(let granted):
             return .success(PusherSession.SeedMode(userID: userID, claims: granted.claims, authority: seed))
@@ -74,13 +74,13 @@ final class PusherService: WebSocketService {
     /// Nil when `protocol` names a version we speak; else the error Pusher defines for it.
     static func checkProtocol(_ value: String?) -> PusherError? {
         guard let value else {
-            return PusherError(PusherError.noProtocolVersion, "No protocol version supplied")
+            return PusherError.noProtocolVersion("No protocol version supplied")
         }
         guard let version = Int(value) else {
-            return PusherError(PusherError.invalidVersionFormat, "Invalid version string format \"\(value)\"")
+            return PusherError.invalidVersionFormat("Invalid version string format \"\(value)\"")
         }
         guard supportedProtocols.contains(version) else {
-            return PusherError(PusherError.unsupportedProtocol,
+            return PusherError.unsupportedProtocol(
                                "Unsupported protocol version \(version) (supported: \(supportedProtocols.lowerBound)-\(supportedProtocols.upperBound))")
         }
         return nil
@@ -107,10 +107,10 @@ final class PusherService: WebSocketService {
 
     func closeReason(for cause: TransportCloseCause, on connection: Connection) -> (CloseCode, String)? {
         let error = switch cause {
-        case .shutdown: PusherError(PusherError.reconnectNow, "Server is shutting down, reconnect shortly")
-        case .slowConsumer: PusherError(PusherError.overCapacity, "Over capacity: the client reads too slowly")
-        case .pongTimeout: PusherError(PusherError.pongNotReceived, "Pong reply not received in time")
-        case .overCapacity: PusherError(PusherError.overCapacity, "Over capacity: the server is at its connection limit")
+        case .shutdown: PusherError.reconnectNow("Server is shutting down, reconnect shortly")
+        case .slowConsumer: PusherError.overCapacity("Over capacity: the client reads too slowly")
+        case .pongTimeout: PusherError.pongNotReceived("Pong reply not received in time")
+        case .overCapacity: PusherError.overCapacity("Over capacity: the server is at its connection limit")
         }
         // A slow consumer would not read the frame anyway; everyone else gets it before the close.
         if cause != .slowConsumer { connection.sendWebSocketFrame(error.frame) }

@@ -13,7 +13,7 @@ extension PusherSession {
         /// organization rotated its secret token or is gone.
         func revocation() -> PusherError? {
             guard case .failure(let refusal) = authority.current(claims, now: time(nil)) else { return nil }
-            return PusherError(PusherError.unauthorized, refusal.message)
+            return PusherError.unauthorized(refusal.message)
         }
     }
 

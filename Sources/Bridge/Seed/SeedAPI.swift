@@ -89,7 +89,7 @@ struct SeedAPI: Sendable {
             return .error(403, "Over the rate limit of \(config.maxBackendEventsPerSecond ?? 0) events per second")
         }
         let token = Array(("\"" + JSONString.escaped(data) + "\"").utf8)
-        app.hub.publishAPIEvent(name: name, channel: channel, data: token[...], dataString: data,
+        app.hub.publishFromAPI(name: name, channel: channel, data: token[...], dataString: data,
                                 except: socketID?.stringValue, cacheTTL: config.cacheTTL)
         return .json(200, #"{"channel":"\#(JSONString.escaped(channel.name))","event":"\#(JSONString.escaped(name))"}"#)
     }

@@ -28,14 +28,15 @@ public final class Broker: Sendable {
     }
 
     /// Adds the broker's routes; call before `server.start()`. `observer` hears every channel
-    /// event (the webhooks); `cluster` links this node to the others (nil: a single node).
+    /// event (the webhooks); `cluster` links this node to the others and decides for the whole
+    /// cluster (nil: a single node, whose `LocalAuthority` decides).
     public init(server: Server, apps configs: [AppConfig], observer: (any ChannelEventObserver)? = nil,
                 cluster: (any ClusterAdapter)? = nil, organizations: Organizations? = nil) {
         loops = server.loops
-        apps = AppRegistry(apps: configs, group: server.loops, loopCount: server.config.threads,
-                           outlets: HubOutlets(observer: observer, cluster: cluster))
+        let outlets = HubOutlets(observer: observer, cluster: cluster)
+        apps = AppRegistry(apps: configs, group: server.loops, loopCount: server.config.threads, outlets: outlets)
         let apps = self.apps
-        cluster?.start(BrokerClusterNode(apps: apps))
+        outlets.authority.start(BrokerClusterNode(apps: apps))
         server.route("GET", "/app/:key", .webSocket(PusherService(apps: apps, seed: organizations?.authority)))
         PusherAPI(apps: apps).install(on: server)
         if let organizations {
@@ -68,7 +69,7 @@ public final class Broker: Sendable {
         let now = Hub.now
         for app in apps.all {
             for session in app.hub.shard(loop.index).takeUnauthorized(now: now) {
-                session.fail(PusherError(PusherError.unauthorized, "Connection not authorized within timeout"))
+                session.fail(.unauthorized("Connection not authorized within timeout"))
             }
             if loop.index == 0 { app.hub.maintain() }
         }
@@ -79,11 +80,11 @@ public final class Broker: Sendable {
         let (removed, disabled) = apps.reload(configs)
         for app in removed {
             Log.info("app \(app.id) removed: closing its \(app.connectionCount) connections")
-            app.hub.closeAll(with: PusherError(PusherError.appNotFound, "App \(app.id) no longer exists"))
+            app.hub.closeAll(with: .appNotFound("App \(app.id) no longer exists"))
         }
         for app in disabled {
             Log.info("app \(app.id) disabled: closing its \(app.connectionCount) connections")
-            app.hub.closeAll(with: PusherError(PusherError.appDisabled, "App \(app.id) is disabled"))
+            app.hub.closeAll(with: .appDisabled("App \(app.id) is disabled"))
         }
         Log.info("apps applied: \(configs.count)")
         closeRevokedSeedSessions()

@@ -41,7 +41,7 @@ import Testing
     }
 
     @Test func errorDataIsAnObject() {
-        let error = PusherError(4009, "Invalid \"sig\"")
+        let error = PusherError(.unauthorized, "Invalid \"sig\"")
         #expect(String(decoding: error.frameBytes, as: UTF8.self) == #"{"event":"pusher:error","data":{"code":4009,"message":"Invalid \"sig\""}}"#)
         #expect(error.closeCode.rawValue == 4009)
         #expect(String(decoding: PusherError(nil, "bad").frameBytes, as: UTF8.self) == #"{"event":"pusher:error","data":{"code":null,"message":"bad"}}"#)
