@@ -139,22 +139,6 @@ exit_status() {
 }
 # ---- server control -----------------------------------------------------------------
 
-start_server() { # start_server NAME: sets SERVER_PID and PORT, starts the RSS sampler
-    local logf="$LOGS/server-$1.log" i
-    rm -rf "$DATA"
-    taskset -c "$SERVER_CPU" "$BRIDGE" serve "${SERVER_FLAGS[@]}" 2>"$logf" >/dev/null &
-    SERVER_PID=$!
-    PORT=""
-    for i in $(seq 1 100); do
-        PORT=$(grep -a -o 'listening on http://[^ ]*' "$logf" 2>/dev/null | head -1 | sed -E 's#.*:([0-9]+)/?$#\1#' || true)
-        [ -n "$PORT" ] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$logf" >&2; fail "bridge exited at start"; }
-        sleep 0.1
-    done
-    [ -n "$PORT" ] || { cat "$logf" >&2; fail "bridge printed no 'listening on' line within 10 s"; }
-    log "bridge ($1) pid $SERVER_PID on port $PORT"
-}
-
 # server_running: the server process exists and is not a zombie (dead, not yet reaped).
 server_running() {
     [ -n "$SERVER_PID" ] && [ -r "/proc/$SERVER_PID/stat" ] || return 1

@@ -48,6 +48,24 @@ report_commands() {
     echo
 }
 
+# start_server NAME: starts bridge serve "${SERVER_FLAGS[@]}" pinned to SERVER_CPU, with a fresh
+# DATA dir and its log in LOGS/server-NAME.log; sets SERVER_PID and PORT.
+start_server() {
+    local logf="$LOGS/server-$1.log" i
+    rm -rf "$DATA"
+    taskset -c "$SERVER_CPU" "$BRIDGE" serve "${SERVER_FLAGS[@]}" 2>"$logf" >/dev/null &
+    SERVER_PID=$!
+    PORT=""
+    for i in $(seq 1 100); do
+        PORT=$(grep -a -o 'listening on http://[^ ]*' "$logf" 2>/dev/null | head -1 | sed -E 's#.*:([0-9]+)/?$#\1#' || true)
+        [ -n "$PORT" ] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$logf" >&2; fail "bridge exited at start"; }
+        sleep 0.1
+    done
+    [ -n "$PORT" ] || { cat "$logf" >&2; fail "bridge printed no 'listening on' line within 10 s"; }
+    log "bridge ($1) pid $SERVER_PID on port $PORT"
+}
+
 # stop_bridge PID LOG WHAT REPORT: SIGTERM (once: a second one makes bridge exit at once, without
 # draining), SIGKILL after 8 s. Calls REPORT (a function taking one
 # message) when the process had to be killed, exited with another status than 0, or logged a crash.

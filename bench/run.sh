@@ -40,7 +40,9 @@ ECHO_WINDOWS="1 16"
 SERVER_CPU=0
 CLIENT_CPU=1
 
-mkdir -p "$WORK/logs"
+LOGS="$WORK/logs"
+DATA="$WORK/data"
+mkdir -p "$LOGS"
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 COMMANDS=()
@@ -85,27 +87,9 @@ timeout 120 gcc -O2 -Wall -Wextra -o "$LOADGEN" "$ROOT/bench/loadgen.c" || fail 
 build_bridge "$WORK/logs"
 
 SERVER_FLAGS=(--host 127.0.0.1 --port 0 --threads 1 --max-connections 19500 --echo-path /echo
-    --shutdown-grace 5 --data-dir "$WORK/data")
+    --shutdown-grace 5 --data-dir "$DATA")
 
 # ---- server control ----------------------------------------------------------
-
-# start_server NAME: starts bridge pinned to SERVER_CPU, sets SERVER_PID and PORT.
-start_server() {
-    local logf="$WORK/logs/server-$1.log"
-    rm -rf "$WORK/data"
-    taskset -c "$SERVER_CPU" "$BRIDGE" serve "${SERVER_FLAGS[@]}" 2>"$logf" >/dev/null &
-    SERVER_PID=$!
-    PORT=""
-    local i
-    for i in $(seq 1 100); do
-        PORT=$(grep -a -o 'listening on http://[^ ]*' "$logf" 2>/dev/null | head -1 | sed -E 's#.*:([0-9]+)/?$#\1#' || true)
-        [ -n "$PORT" ] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$logf" >&2; fail "bridge exited at start"; }
-        sleep 0.1
-    done
-    [ -n "$PORT" ] || { cat "$logf" >&2; fail "bridge printed no 'listening on' line within 10 s"; }
-    log "bridge ($1) pid $SERVER_PID on port $PORT"
-}
 
 # stop_server: SIGTERM, then SIGKILL after the grace period; records the exit status.
 stop_server() {
