@@ -12,9 +12,10 @@ public enum ChannelEvent: Sendable, Equatable {
     case subscriptionCount(channel: String, count: Int)
 }
 
-/// Receives channel events. Called on event loops, and for occupancy and membership under the
-/// hub's lock (so that their order is the directory's): it must only hand the event off and
-/// never call back into the broker.
+/// Receives channel events. Called on event loops and, for occupancy and membership, on the
+/// thread that delivers the state authority's answers, never under a lock; one channel's
+/// transitions come in the order the authority decided them. It must only hand the event off
+/// and never call back into the broker.
 public protocol ChannelEventObserver: Sendable {
     /// Returns false when the event could not be accepted (a full backlog); the hub then refuses
     /// a client event with an error to its sender rather than deliver it without its webhook.
