@@ -3,8 +3,8 @@ import PackageDescription
 
 // No package dependencies, by design: Foundation, Dispatch, Glibc, Synchronization,
 // and the C libraries libcurl and OpenSSL through the system-library targets below.
-// Layers point one way: CSystem/CCurl/COpenSSL → System, Support → Bridge, Webhooks, Redis →
-// RedisCluster → BridgeServer.
+// Dependencies point one way, down: BridgeServer → RedisCluster → Bridge, Webhooks, Redis →
+// System, Support → the C shims. Webhooks and Redis never import Bridge.
 let package = Package(
     name: "Bridge",
     products: [
@@ -34,7 +34,7 @@ let package = Package(
         // Bridge_BridgeServer.resources and read once at start through Bundle.module.
         .executableTarget(name: "BridgeServer", dependencies: ["Bridge", "Webhooks", "Support", "System", "Redis", "RedisCluster"],
                           resources: [.copy("Static")]),
-        .testTarget(name: "SystemTests", dependencies: ["System", "CSystem"]),
+        .testTarget(name: "SystemTests", dependencies: ["System"]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Support", "System"]),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "Support", "System"]),
         // A real redis-server per test or suite, for the two Redis test targets.
