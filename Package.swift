@@ -3,6 +3,8 @@ import PackageDescription
 
 // No package dependencies, by design: Foundation, Dispatch, Glibc, Synchronization,
 // and the C libraries libcurl and OpenSSL through the system-library targets below.
+// Dependencies point one way, down: BridgeServer → RedisCluster → Bridge, Webhooks, Redis →
+// System, Support → the C shims. Webhooks and Redis never import Bridge.
 let package = Package(
     name: "Bridge",
     products: [
@@ -18,23 +20,28 @@ let package = Package(
         // Digests, JSON string escaping and a FIFO queue, shared by the broker, the webhook sender
         // and the Redis client.
         .target(name: "Support", dependencies: ["COpenSSL"]),
-        .target(name: "Bridge", dependencies: ["CSystem", "COpenSSL", "Support"]),
-        .target(name: "Webhooks", dependencies: ["CCurl", "COpenSSL", "Support"]),
+        // The one system layer under the broker, the webhook sender and the Redis client: syscall
+        // wrappers (EINTR retry, errno captured in SystemError, IOResult for non-blocking I/O),
+        // the eventfd WakeSignal, MonotonicClock and DurableFile (atomic small-file writes).
+        .target(name: "System", dependencies: ["CSystem"]),
+        .target(name: "Bridge", dependencies: ["CSystem", "COpenSSL", "Support", "System"]),
+        .target(name: "Webhooks", dependencies: ["CCurl", "COpenSSL", "Support", "System"]),
         // The Redis client (RESP, pipelining, reconnects, pub/sub). The broker core does not
         // import it: RedisCluster adapts it to the core's ClusterAdapter seam.
-        .target(name: "Redis", dependencies: ["CSystem", "Support"]),
-        .target(name: "RedisCluster", dependencies: ["Bridge", "Redis", "Support"]),
+        .target(name: "Redis", dependencies: ["Support", "System"]),
+        .target(name: "RedisCluster", dependencies: ["Bridge", "Redis", "Support", "System"]),
         // Static/ (the JS client, the console page) is copied beside the binary as
         // Bridge_BridgeServer.resources and read once at start through Bundle.module.
-        .executableTarget(name: "BridgeServer", dependencies: ["Bridge", "Webhooks", "Support", "Redis", "RedisCluster"],
+        .executableTarget(name: "BridgeServer", dependencies: ["Bridge", "Webhooks", "Support", "System", "Redis", "RedisCluster"],
                           resources: [.copy("Static")]),
-        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Support"]),
-        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "Support"]),
+        .testTarget(name: "SystemTests", dependencies: ["System"]),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Support", "System"]),
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "Support", "System"]),
         // A real redis-server per test or suite, for the two Redis test targets.
-        .target(name: "RedisServerSupport", dependencies: ["Redis"], path: "Tests/RedisServerSupport"),
+        .target(name: "RedisServerSupport", dependencies: ["Redis", "System"], path: "Tests/RedisServerSupport"),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "RedisServerSupport"]),
         // The cluster adapter against real redis-server processes (several adapters = several nodes).
-        .testTarget(name: "RedisClusterTests", dependencies: ["RedisCluster", "Redis", "Bridge", "RedisServerSupport"]),
+        .testTarget(name: "RedisClusterTests", dependencies: ["RedisCluster", "Redis", "Bridge", "System", "RedisServerSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,7 @@
 # fuzzer mode) into .fuzz/<target>, and rebuilt only when a source changed. The parser
 # targets (http frame json resp) get their parser's files only; the handler targets
 # (api session seedform) drive a whole in-process broker, so they share one binary,
-# .fuzz/handlers, built from every source of Support and Bridge, and .fuzz/<target> is a
+# .fuzz/handlers, built from every source of Support, System and Bridge, and .fuzz/<target> is a
 # symlink to it (the name it runs under picks the target). It starts
 # from the committed seeds in Tests/Fuzz/corpus/<target>/ (and the words of
 # Tests/Fuzz/dicts/<target>.dict when there is one) plus what earlier runs
@@ -72,9 +72,9 @@ sources_resp=(
     Tests/Fuzz/RESPParserFuzz.swift
 )
 
-# The handler targets' build: Support, Bridge (with its C shims) and the harness in Tests/Fuzz/Handlers.
+# The handler targets' build: Support, System, Bridge (with its C shims) and the harness in Tests/Fuzz/Handlers.
 # shellcheck disable=SC2034
-mapfile -t sources_handlers < <(find Sources/Support Sources/Bridge Tests/Fuzz/Handlers -name '*.swift' | LC_ALL=C sort)
+mapfile -t sources_handlers < <(find Sources/Support Sources/System Sources/Bridge Tests/Fuzz/Handlers -name '*.swift' | LC_ALL=C sort)
 # shellcheck disable=SC2034
 extra_flags_handlers=(-I Sources/CSystem -I Sources/COpenSSL)
 
@@ -120,13 +120,14 @@ build_target() {
     fi
     say "$target: building"
     rm -f "$binary" "$stamp"
-    # Each target is one module, so the package's module imports among its files (Support)
-    # are dropped from copies of the sources. Bridge's file names are unique across folders.
+    # Each target is one module, so the package's module imports among its files (Support,
+    # System) are dropped from copies of the sources. The file names of Support, System and
+    # Bridge are unique across their folders.
     local staged=".fuzz/src-$target" copies=()
     rm -rf "$staged"
     mkdir -p "$staged"
     for file in "${sources[@]}"; do
-        sed '/^import Support$/d' "$file" >"$staged/$(basename "$file")"
+        sed '/^import Support$/d; /^import System$/d' "$file" >"$staged/$(basename "$file")"
         copies+=("$staged/$(basename "$file")")
     done
     local started=$SECONDS

@@ -1,6 +1,7 @@
 import Glibc
 import Redis
 import Synchronization
+import System
 
 // What the Redis client's tests and the cluster adapter's tests both need: a real redis-server
 // of their own, a plain connection to check it with, and bounded waits.
@@ -59,8 +60,8 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// Ready when a connection on the port gets the `process_id` of our child from
     /// `INFO server`, so a server of another test on a reused port is never mistaken for ours.
     private func waitUntilServing() throws {
-        let deadline = MonotonicMs.now() + 5000
-        while MonotonicMs.now() < deadline {
+        let deadline = MonotonicClock.milliseconds + 5000
+        while MonotonicClock.milliseconds < deadline {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 pid = 0
@@ -104,20 +105,12 @@ public struct TestFailure: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-public enum MonotonicMs {
-    public static func now() -> Int64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
-    }
-}
-
 /// Polls `condition` every 5 ms until it holds or `timeoutMs` passes; returns whether it held.
 /// The default is generous: two cores are shared by many tests and, at times, other work.
 public func eventually(timeoutMs: Int64 = 10_000, _ condition: () -> Bool) -> Bool {
-    let deadline = MonotonicMs.now() + timeoutMs
+    let deadline = MonotonicClock.milliseconds + timeoutMs
     while !condition() {
-        if MonotonicMs.now() >= deadline { return false }
+        if MonotonicClock.milliseconds >= deadline { return false }
         usleep(5000)
     }
     return true

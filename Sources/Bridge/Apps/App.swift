@@ -1,4 +1,5 @@
 import Synchronization
+import System
 
 /// One app at run time: its settings (replaced on reload), its hub, its counters.
 public final class App: Sendable {
@@ -54,7 +55,7 @@ public final class App: Sendable {
     /// Takes `count` events from this second's backend budget; false (and nothing taken) when over.
     func admitBackendEvents(_ count: Int, limit: Int?) -> Bool {
         guard let limit else { return true }
-        let second = Int(Hub.now)
+        let second = Int(MonotonicClock.seconds)
         return backendEvents.withLock { window in
             if window.second != second { window = (second, 0) }
             guard window.count + count <= limit else { return false }

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import System
 
 /// `organizations.json` in the data directory, shared by the server and the CLI. Every change is
 /// a read-modify-write under an flock, written atomically (DurableFile), so the two never lose

@@ -1,4 +1,5 @@
 import Glibc
+import System
 
 /// A connection's unsent output: shared buffers plus how far into the first one the socket got.
 /// Holds no memory while empty, so an idle connection pays for nothing here.

@@ -1,4 +1,5 @@
 import Synchronization
+import System
 
 /// The state authority of a single node: the rules of the cluster's shared-state scripts
 /// (SharedStateScripts.swift), kept in process for one node. A hub records its shares here exactly
@@ -49,7 +50,7 @@ public final class LocalAuthority: StateAuthority {
     private let clock: @Sendable () -> Double
 
     public convenience init() {
-        self.init(clock: { Hub.now })
+        self.init(clock: { MonotonicClock.seconds })
     }
 
     /// `clock`: monotonic seconds.

@@ -1,4 +1,5 @@
 import Glibc
+import System
 
 /// One accepted TCP connection: first HTTP/1.1, possibly upgraded to WebSocket. Owned and touched
 /// by its loop only. It reads through the loop's shared buffer and holds no input buffer itself;

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import System
 
 /// One app's recent activity for the debug console: a bounded ring of entries with increasing
 /// sequence numbers. It records only while a console is watching (polled the log within
@@ -52,7 +53,7 @@ final class DebugLog: Sendable {
     private let ring = Mutex(Ring())
 
     init(capacity: Int = DebugLog.defaultCapacity, watchWindowNanos: UInt64 = DebugLog.defaultWatchWindowNanos,
-         clock: @escaping @Sendable () -> UInt64 = EventLoop.monotonicNanos) {
+         clock: @escaping @Sendable () -> UInt64 = { MonotonicClock.nanoseconds }) {
         self.capacity = max(1, capacity)
         self.watchWindowNanos = watchWindowNanos
         self.clock = clock

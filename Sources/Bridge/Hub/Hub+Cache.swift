@@ -1,10 +1,11 @@
+import System
 /// Cache channels (PROTOCOL.md §1.11), counted per app so that publishing to ever new `cache-`
 /// names cannot fill memory: past `max_cache_channels` a publish that would cache one more is
 /// refused. The events themselves are kept by the authority; the directory counts which channels hold one.
 extension Hub {
     /// Whether publishing to `channels` keeps the app within `limit` cached channels.
     func admitsCache(_ channels: [ChannelName], limit: Int) -> Bool {
-        let now = Hub.now
+        let now = MonotonicClock.seconds
         return directory.withLock { d in
             let new = channels.filter { channel in
                 channel.isCache && d.channels[channel.name]?.cacheExpiresAt.map { $0 > now } != true

@@ -1,4 +1,5 @@
 import Support
+import System
 
 /// Events to subscribers. The names say where an event goes: `…Here` reaches this node's
 /// connections only, `…Everywhere` also the other nodes of a cluster (through `cluster`, nil on one node).
@@ -69,7 +70,7 @@ extension Hub {
     private func deliverHere(_ envelope: [UInt8], to channel: String, except excluded: String?, cacheTTL: Int?) {
         if let cacheTTL {
             let limit = cacheLimit.load(ordering: .relaxed)
-            let kept = directory.withLock { $0.keepCached(channel, until: Hub.now + Double(cacheTTL), loopCount: shards.count, limit: limit) }
+            let kept = directory.withLock { $0.keepCached(channel, until: MonotonicClock.seconds + Double(cacheTTL), loopCount: shards.count, limit: limit) }
             // Publishers are refused before this (admitsCache); only a race among them gets here.
             if !kept { Log.debug("app \(appID): \(channel) not cached, the app is at max_cache_channels (\(limit))") }
         }

@@ -1,3 +1,4 @@
+import System
 /// Subscribing and leaving. Every change of this node's share of a channel is recorded with the
 /// authority, whose answer says what it meant for the whole channel; only the writer that made a
 /// transition acts on it, so each lifecycle webhook is sent once. Member events are sent by the
@@ -77,7 +78,7 @@ extension Hub {
     func leave(_ session: PusherSession, _ channel: ChannelName, memberID: String?, countsEnabled: Bool) {
         let loop = session.loopIndex
         shards[loop].unsubscribe(session, from: channel.name)
-        let now = Hub.now
+        let now = MonotonicClock.seconds
         directory.withLock { d in
             guard d.channels[channel.name] != nil else { return }
             let lastHere = d.channels[channel.name]!.leave(loop: loop, memberID: memberID)
@@ -105,7 +106,7 @@ extension Hub {
         }
         if change.transition == .departed { announce(.departed, channel: channel, userID: nil) }
         if countsEnabled, change.subscriptionCount > 0, !channel.hasPrefix("presence-") {
-            let now = Hub.now
+            let now = MonotonicClock.seconds
             let count = directory.withLock { d -> Int? in
                 guard d.channels[channel] != nil else { return change.subscriptionCount }
                 d.channels[channel]!.totalSubscribers = change.subscriptionCount
@@ -141,7 +142,7 @@ extension Hub {
     /// Sends held-back `subscription_count` events whose 5-second window has passed, and drops
     /// channels that only held an expired cached event. Called about once a second.
     func maintain() {
-        let now = Hub.now
+        let now = MonotonicClock.seconds
         let due: [(String, Int)] = directory.withLock { d in
             var due: [(String, Int)] = []
             for name in d.pendingCounts {

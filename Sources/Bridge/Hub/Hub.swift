@@ -59,8 +59,6 @@ final class Hub: Sendable {
 
     func shard(_ loop: Int) -> HubShard { shards[loop] }
 
-    static var now: Double { Double(EventLoop.monotonicNanos()) / 1e9 }
-
     /// Tells the observer (webhooks) and the debug console; false when the observer could not take the event.
     @discardableResult
     func emit(_ event: ChannelEvent) -> Bool {

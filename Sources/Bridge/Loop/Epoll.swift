@@ -1,5 +1,6 @@
 import CSystem
 import Glibc
+import System
 
 /// One epoll instance. Each registration carries a 64-bit token; connections use
 /// `(generation << 32) | fd` so an event for a closed fd whose number was reused is recognised and dropped.

@@ -1,6 +1,7 @@
 import CSystem
 import Glibc
 import Synchronization
+import System
 
 /// One thread, one epoll instance, one listening socket (SO_REUSEPORT) and every connection that
 /// socket accepted. A turn is: wait → handle readiness → run posted tasks → expire deadlines →
@@ -11,7 +12,7 @@ public final class EventLoop: @unchecked Sendable {
     unowned let group: LoopGroup
     let server: ServerContext
     let epoll: Epoll
-    private let wakeFD: Int32
+    private let wake: WakeSignal
     private let timerFD: Int32
     private(set) var listenFD: Int32 = -1
     /// Kept open so that at the fd limit (EMFILE) one pending connection can still be accepted
@@ -49,18 +50,17 @@ public final class EventLoop: @unchecked Sendable {
         self.group = group
         self.server = server
         epoll = try Epoll()
-        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        guard wakeFD >= 0 else { throw SystemError("eventfd") }
+        wake = try WakeSignal()
         timerFD = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK | TFD_CLOEXEC))
         guard timerFD >= 0 else { throw SystemError("timerfd_create") }
         connections = ConnectionTable(capacity: min(ServerConfig.openFileLimit, 1 << 16))
-        startNanos = EventLoop.monotonicNanos()
+        startNanos = MonotonicClock.nanoseconds
         wheel = TimerWheel(now: 0)
         readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
         iovecs = .allocate(capacity: Self.maxIOVecs)
         spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
 
-        try epoll.add(wakeFD, events: Epoll.readable, token: Self.wakeToken)
+        try epoll.add(wake.fd, events: Epoll.readable, token: Self.wakeToken)
         try epoll.add(timerFD, events: Epoll.readable, token: Self.timerToken)
         var interval = itimerspec()
         interval.it_interval.tv_nsec = Self.tickMs * 1_000_000
@@ -99,10 +99,7 @@ public final class EventLoop: @unchecked Sendable {
             queue.append(task)
             return queue.count == 1
         }
-        if wasEmpty {
-            var one: UInt64 = 1
-            _ = Glibc.write(wakeFD, &one, 8)
-        }
+        if wasEmpty { wake.wake() }
     }
 
     public var inLoop: Bool {
@@ -111,8 +108,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func runTasks() {
-        var counter: UInt64 = 0
-        _ = Glibc.read(wakeFD, &counter, 8)
+        wake.drain()
         let batch = tasks.withLock { queue in
             let taken = queue
             queue = []
@@ -317,7 +313,7 @@ public final class EventLoop: @unchecked Sendable {
     private func expireDeadlines() {
         var expirations: UInt64 = 0
         _ = Glibc.read(timerFD, &expirations, 8)
-        now = UInt32(truncatingIfNeeded: (Self.monotonicNanos() - startNanos) / UInt64(Self.tickMs * 1_000_000))
+        now = UInt32(truncatingIfNeeded: (MonotonicClock.nanoseconds - startNanos) / UInt64(Self.tickMs * 1_000_000))
         resumeAcceptingIfDue()
         wheel.advance(to: now, in: connections, expired: &expired)
         for connection in expired where !connection.isClosed {
@@ -336,12 +332,6 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Seconds since the loop started, at the current tick's resolution.
     public var seconds: Double { Double(now) * Double(Self.tickMs) / 1000 }
-
-    static func monotonicNanos() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-    }
 
     // MARK: Draining
 

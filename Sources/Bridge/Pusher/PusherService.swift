@@ -1,4 +1,5 @@
 import Glibc
+import System
 
 /// The Pusher WebSocket endpoint, `/app/{key}?protocol=7&client=…&version=…` (PROTOCOL.md §1.1):
 /// checks the app and the protocol version, then hands the connection to a `PusherSession`.
@@ -51,7 +52,7 @@ final class PusherService: WebSocketService {
         let shard = app.hub.shard(session.loopIndex)
         shard.add(session)
         if config.enableUserAuthentication {
-            shard.requireAuthorization(of: session, by: Hub.now + config.userAuthenticationTimeout)
+            shard.requireAuthorization(of: session, by: MonotonicClock.seconds + config.userAuthenticationTimeout)
         }
         let established = #"{"socket_id":"\#(session.socketID)","activity_timeout":\#(config.activityTimeout)}"#
         session.send(event: "pusher:connection_established", data: established)

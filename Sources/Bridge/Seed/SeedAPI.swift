@@ -1,5 +1,6 @@
 import Glibc
 import Support
+import System
 
 /// The seed service's own HTTP API (seed/000_2bdc7b043d2b9c53.txt), exactly as its article calls it:
 /// `POST /api/sessions` trades an organization's secret token for a JWT, and
@@ -82,7 +83,7 @@ struct SeedAPI: Sendable {
         guard app.hub.admitsCache([channel], limit: config.maxCacheChannels) else {
             return .error(403, "Over the limit of \(config.maxCacheChannels) cache channels holding an event (max_cache_channels)")
         }
-        guard eventRate.admit(organization.slug, now: Hub.now) else {
+        guard eventRate.admit(organization.slug, now: MonotonicClock.seconds) else {
             return .error(403, "Over the organization's rate limit of \(eventRate.perSecond) events per second")
         }
         guard app.admitBackendEvents(1, limit: config.maxBackendEventsPerSecond) else {

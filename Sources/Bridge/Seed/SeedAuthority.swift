@@ -1,5 +1,6 @@
 import Glibc
 import Support
+import System
 
 /// Who may use the seed API: trades an organization's secret token for a session JWT, and checks
 /// such JWTs (on the event API and on WebSocket connections in seed mode).

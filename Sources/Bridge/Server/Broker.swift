@@ -1,3 +1,4 @@
+import System
 /// The Pusher broker on a server: the apps, the `/app/{key}` WebSocket endpoint and the HTTP API,
 /// plus the seed API and the admin API when organizations are set up.
 public final class Broker: Sendable {
@@ -66,7 +67,7 @@ public final class Broker: Sendable {
     /// Closes connections that did not authorize in time; loop 0 also flushes held-back
     /// subscription counts and expired cache entries.
     private static func upkeep(_ apps: AppRegistry, on loop: EventLoop) {
-        let now = Hub.now
+        let now = MonotonicClock.seconds
         for app in apps.all {
             for session in app.hub.shard(loop.index).takeUnauthorized(now: now) {
                 session.fail(.unauthorized("Connection not authorized within timeout"))

@@ -1,6 +1,7 @@
 import Glibc
 import Support
 import Synchronization
+import System
 
 /// The transport core put together: routes, loops, signals. Build one, add routes, call `run()`.
 public final class Server {
@@ -66,10 +67,10 @@ public final class Server {
         Log.info("signal \(received): draining \(group.activeConnections) connections (grace \(config.shutdownGrace)s)")
         group.beginDrain()
 
-        let deadline = EventLoop.monotonicNanos() + UInt64(config.shutdownGrace * 1e9)
+        let deadline = MonotonicClock.nanoseconds + UInt64(config.shutdownGrace * 1e9)
         var poll = timespec(tv_sec: 0, tv_nsec: 20_000_000)
         var info = siginfo_t()
-        while group.activeConnections > 0 && EventLoop.monotonicNanos() < deadline {
+        while group.activeConnections > 0 && MonotonicClock.nanoseconds < deadline {
             if sigtimedwait(&signals, &info, &poll) > 0 && info.si_signo != SIGHUP {
                 Log.warn("second signal: exiting now")
                 exit(1)

@@ -1,5 +1,6 @@
 import CSystem
 import Glibc
+import System
 
 /// Opens the listening sockets. Every loop binds its own socket to the same address with
 /// SO_REUSEPORT, so the kernel spreads new connections across loops without a shared accept lock.

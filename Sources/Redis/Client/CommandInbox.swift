@@ -1,4 +1,5 @@
 import Synchronization
+import System
 
 /// Called once with a command's reply, on the client's connection thread.
 public typealias RedisCompletion = @Sendable (Result<RESPValue, RedisError>) -> Void

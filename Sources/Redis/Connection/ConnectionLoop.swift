@@ -1,4 +1,5 @@
 import Glibc
+import System
 
 /// One connection to Redis, driven by its own thread: connect with a timeout, AUTH and
 /// SELECT, then move commands out and replies in through a non-blocking socket and
@@ -89,11 +90,11 @@ final class ConnectionLoop {
         case .connecting, .handshaking: untilMs = deadlineMs
         case .ready: return -1
         }
-        return Int32(clamping: max(0, untilMs - MonotonicClock.nowMs()))
+        return Int32(clamping: max(0, untilMs - MonotonicClock.milliseconds))
     }
 
     private func handleTimers() throws(RedisDisconnectReason) {
-        let now = MonotonicClock.nowMs()
+        let now = MonotonicClock.milliseconds
         switch phase {
         case .waiting(let until) where now >= until:
             try startAttempt()
@@ -120,7 +121,7 @@ final class ConnectionLoop {
 
     private func startAttempt() throws(RedisDisconnectReason) {
         session.attemptStarted()
-        deadlineMs = MonotonicClock.nowMs() + Int64(options.connectTimeoutMs)
+        deadlineMs = MonotonicClock.milliseconds + Int64(options.connectTimeoutMs)
         lastConnectFailure = nil
         untried = try SocketAddress.resolve(host: url.host, port: url.port)
         try connectNextAddress()
@@ -131,7 +132,7 @@ final class ConnectionLoop {
         while !untried.isEmpty {
             let address = untried.removeFirst()
             connectingTo = address.text
-            do throws(SystemCallError) {
+            do throws(SystemError) {
                 socket = try TCPSocket.startConnect(to: address)
                 phase = .connecting
                 return
@@ -178,7 +179,7 @@ final class ConnectionLoop {
 
     private func flush() throws(RedisDisconnectReason) {
         guard let socket, !output.isEmpty else { return }
-        do throws(SystemCallError) {
+        do throws(SystemError) {
             if try output.write(to: socket) > 0 {
                 session.unsentBytesChanged(output.count)
             }
@@ -193,8 +194,8 @@ final class ConnectionLoop {
     private func readReplies() throws(RedisDisconnectReason) {
         for _ in 0..<Self.readsPerTurn {
             guard let socket else { return }
-            let result: TCPSocket.IOResult
-            do throws(SystemCallError) {
+            let result: IOResult<Int>
+            do throws(SystemError) {
                 result = try socket.read(into: readBuffer)
             } catch {
                 throw .socketError(error.description)
@@ -233,7 +234,7 @@ final class ConnectionLoop {
         session.ended(reason)
         report(.disconnected(reason))
         let delayMs = backoff.nextDelayMs()
-        phase = .waiting(untilMs: MonotonicClock.nowMs() + Int64(delayMs))
+        phase = .waiting(untilMs: MonotonicClock.milliseconds + Int64(delayMs))
     }
 
     private func closeSocket() {

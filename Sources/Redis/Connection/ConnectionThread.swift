@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import System
 
 /// The thread that runs one `ConnectionLoop`. Joined by whoever stops it, or detached when
 /// the stop comes from the thread itself (a callback closing its own client).
@@ -17,7 +18,7 @@ final class ConnectionThread: Sendable {
         }
     }
 
-    init(name: String, run: @escaping () -> Void) throws(SystemCallError) {
+    init(name: String, run: @escaping () -> Void) throws(SystemError) {
         let body = Unmanaged.passRetained(Body(name: name, run: run)).toOpaque()
         var id = pthread_t()
         let status = pthread_create(&id, nil, { raw in
@@ -28,7 +29,7 @@ final class ConnectionThread: Sendable {
         }, body)
         guard status == 0 else {
             Unmanaged<Body>.fromOpaque(body).release()
-            throw SystemCallError("pthread_create", errno: status)
+            throw SystemError("pthread_create", errno: status)
         }
         self.id = id
     }
@@ -38,7 +39,7 @@ final class ConnectionThread: Sendable {
     static func start<Shared>(url: RedisURL, options: RedisOptions,
                               onEvent: @escaping @Sendable (RedisConnectionEvent) -> Void,
                               _ make: (WakeSignal) -> (shared: Shared, session: ConnectionSession)) throws(RedisError) -> (Shared, ConnectionThread) {
-        do throws(SystemCallError) {
+        do throws(SystemError) {
             let wake = try WakeSignal()
             let (shared, session) = make(wake)
             let loop = ConnectionLoop(url: url, options: options, session: session, wake: wake, onEvent: onEvent)

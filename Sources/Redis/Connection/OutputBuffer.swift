@@ -1,3 +1,4 @@
+import System
 /// Bytes waiting to be written to the socket, in order. Written from the front and
 /// compacted only once the written part dominates, so a long pipeline is not copied
 /// after every partial write.
@@ -13,11 +14,11 @@ struct OutputBuffer {
     }
 
     /// Writes as much as the socket takes now; returns how many bytes left.
-    mutating func write(to socket: TCPSocket) throws(SystemCallError) -> Int {
+    mutating func write(to socket: TCPSocket) throws(SystemError) -> Int {
         var written = 0
         while !isEmpty {
             let result = bytes.withUnsafeBytes { all in
-                Result { () throws(SystemCallError) in try socket.write(UnsafeRawBufferPointer(rebasing: all[start...])) }
+                Result { () throws(SystemError) in try socket.write(UnsafeRawBufferPointer(rebasing: all[start...])) }
             }
             guard case .done(let count) = try result.get() else { break }
             start += count

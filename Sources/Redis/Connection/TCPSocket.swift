@@ -1,4 +1,5 @@
 import Glibc
+import System
 
 /// One resolved address of the Redis host.
 struct SocketAddress {
@@ -57,23 +58,18 @@ struct SocketAddress {
 struct TCPSocket {
     let fd: Int32
 
-    enum IOResult {
-        case done(Int)
-        case wouldBlock
-    }
-
     /// Starts connecting; the socket is usable once `poll` reports it writable and
     /// `connectError()` is 0.
-    static func startConnect(to address: SocketAddress) throws(SystemCallError) -> TCPSocket {
+    static func startConnect(to address: SocketAddress) throws(SystemError) -> TCPSocket {
         let fd = socket(address.family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemCallError("socket") }
+        guard fd >= 0 else { throw SystemError("socket") }
         let socket = TCPSocket(fd: fd)
         var storage = address.storage
         let status = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, address.length) }
         }
         if status != 0 && errno != EINPROGRESS {
-            let error = SystemCallError("connect")
+            let error = SystemError("connect")
             socket.close()
             throw error
         }
@@ -96,28 +92,12 @@ struct TCPSocket {
     }
 
     /// Reads what is there; `.done(0)` means the server closed the connection.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult {
-        while true {
-            let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if count >= 0 { return .done(count) }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN: return .wouldBlock
-            default: throw SystemCallError("read")
-            }
-        }
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        try Syscall.read(fd, into: buffer)
     }
 
-    func write(_ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> IOResult {
-        while true {
-            let count = send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
-            if count >= 0 { return .done(count) }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN: return .wouldBlock
-            default: throw SystemCallError("send")
-            }
-        }
+    func write(_ bytes: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        try Syscall.send(fd, bytes)
     }
 
     func close() {

@@ -1,4 +1,5 @@
 import Synchronization
+import System
 
 /// What the subscriber wants, shared between callers and the connection thread: the
 /// subscriptions to hold, and the (UN)SUBSCRIBE commands to send on the live connection.

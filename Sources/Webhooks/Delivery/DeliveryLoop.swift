@@ -2,6 +2,7 @@ import CCurl
 import Glibc
 import Support
 import Synchronization
+import System
 
 /// The dispatcher thread: one libcurl multi handle driven by `curl_multi_poll`,
 /// per-target queues of waiting deliveries, and a schedule of retries.
@@ -86,19 +87,19 @@ final class DeliveryLoop {
         while true {
             var stillRunning: Int32 = 0
             _ = curl_multi_perform(multi, &stillRunning)
-            let (submitted, stopDeadline) = takeFromInbox()
-            isStopping = stopDeadline != nil
+            let (submitted, stopDeadlineMs) = takeFromInbox()
+            isStopping = stopDeadlineMs != nil
             collectFinishedTransfers()
             // Accepted before any stop: first attempts still start while stopping (the last
             // departures a node flushes as it shuts down); retries wait for the next start.
             for delivery in submitted {
                 enqueueFirstAttempt(Job(delivery: delivery))
             }
-            if stopDeadline == nil { releaseDueRetries() }
+            if stopDeadlineMs == nil { releaseDueRetries() }
             startTransfers()
-            if let stopDeadline, running.isEmpty || ContinuousClock.now >= stopDeadline { break }
+            if let stopDeadlineMs, running.isEmpty || MonotonicClock.milliseconds >= stopDeadlineMs { break }
             // New transfers set curl's timer to zero, so this returns at once when there are any.
-            if curl_multi_poll(multi, nil, 0, pollTimeoutMs(stopDeadline: stopDeadline), nil) != CURLM_OK {
+            if curl_multi_poll(multi, nil, 0, pollTimeoutMs(stopDeadlineMs: stopDeadlineMs), nil) != CURLM_OK {
                 usleep(10_000)  // Not expected; keeps a broken multi handle from spinning the thread.
             }
         }
@@ -107,11 +108,11 @@ final class DeliveryLoop {
 
     // MARK: Queues
 
-    private func takeFromInbox() -> ([WebhookDelivery], ContinuousClock.Instant?) {
+    private func takeFromInbox() -> ([WebhookDelivery], Int64?) {
         inbox.state.withLock { state in
             var taken: [WebhookDelivery] = []
             swap(&taken, &state.submitted)
-            return (taken, state.stopDeadline)
+            return (taken, state.stopDeadlineMs)
         }
     }
 
@@ -130,8 +131,8 @@ final class DeliveryLoop {
     }
 
     private func releaseDueRetries() {
-        let now = ContinuousClock.now
-        while let job = retries.popDue(now: now) {
+        let now = MonotonicClock.milliseconds
+        while let job = retries.popDue(nowMs: now) {
             let name = job.delivery.target
             let target = queue(for: name)
             target.dueRetries.append(job)
@@ -269,7 +270,7 @@ final class DeliveryLoop {
             report(job.delivery, .failed(lastError: lastError, attempts: job.attempts))
             return
         }
-        retries.insert(job, due: .now + .milliseconds(delayMs))
+        retries.insert(job, dueMs: MonotonicClock.milliseconds + Int64(delayMs))
         inbox.queued.add(1, ordering: .relaxed)
     }
 
@@ -288,17 +289,18 @@ final class DeliveryLoop {
 
     /// How long `curl_multi_poll` may sleep when nothing else wakes it: until
     /// the next retry is due or the stop deadline, at most a second.
-    private func pollTimeoutMs(stopDeadline: ContinuousClock.Instant?) -> Int32 {
-        let now = ContinuousClock.now
-        var timeout = Duration.seconds(1)
-        if let due = retries.nextDue {
+    private func pollTimeoutMs(stopDeadlineMs: Int64?) -> Int32 {
+        let now = MonotonicClock.milliseconds
+        var timeout: Int64 = 1_000
+        if let due = retries.nextDueMs {
             timeout = min(timeout, due - now)
         }
-        if let stopDeadline {
-            timeout = min(timeout, stopDeadline - now)
+        if let stopDeadlineMs {
+            timeout = min(timeout, stopDeadlineMs - now)
         }
-        // Rounded up: waking a little early would only turn into a busy wait.
-        return Int32(max(0, (timeout / .milliseconds(1)).rounded(.up)))
+        // Whole milliseconds, so a due time is never slept short of: waking early would
+        // only turn into a busy wait.
+        return Int32(max(0, timeout))
     }
 
     private func shutDown() {

@@ -1,13 +1,13 @@
-/// Pending retries ordered by due time: a binary min-heap. Equal due times
-/// come out in scheduling order.
+/// Pending retries ordered by due time (`MonotonicClock.milliseconds`): a binary min-heap.
+/// Equal due times come out in scheduling order.
 struct RetrySchedule<Element> {
     private struct Entry {
-        let due: ContinuousClock.Instant
+        let dueMs: Int64
         let sequence: UInt64
         let element: Element
 
         func isBefore(_ other: Entry) -> Bool {
-            due != other.due ? due < other.due : sequence < other.sequence
+            dueMs != other.dueMs ? dueMs < other.dueMs : sequence < other.sequence
         }
     }
 
@@ -15,10 +15,10 @@ struct RetrySchedule<Element> {
     private var nextSequence: UInt64 = 0
 
     var count: Int { heap.count }
-    var nextDue: ContinuousClock.Instant? { heap.first?.due }
+    var nextDueMs: Int64? { heap.first?.dueMs }
 
-    mutating func insert(_ element: Element, due: ContinuousClock.Instant) {
-        heap.append(Entry(due: due, sequence: nextSequence, element: element))
+    mutating func insert(_ element: Element, dueMs: Int64) {
+        heap.append(Entry(dueMs: dueMs, sequence: nextSequence, element: element))
         nextSequence += 1
         var child = heap.count - 1
         while child > 0 {
@@ -29,9 +29,9 @@ struct RetrySchedule<Element> {
         }
     }
 
-    /// Removes and returns the earliest element if it is due at `now`.
-    mutating func popDue(now: ContinuousClock.Instant) -> Element? {
-        guard let first = heap.first, first.due <= now else { return nil }
+    /// Removes and returns the earliest element if it is due at `nowMs`.
+    mutating func popDue(nowMs: Int64) -> Element? {
+        guard let first = heap.first, first.dueMs <= nowMs else { return nil }
         let last = heap.removeLast()
         if !heap.isEmpty {
             heap[0] = last

@@ -2,6 +2,7 @@ import CCurl
 import Dispatch
 import Foundation
 import Synchronization
+import System
 
 /// Delivers webhooks over HTTP with retries (PROTOCOL.md §1.16, DESIGN.md §3
 /// and §6). One thread runs a libcurl multi handle (`DeliveryLoop`); any
@@ -76,8 +77,8 @@ public final class WebhookDispatcher: Sendable {
         let grace = max(0, graceMs)
         let wasStarted = inbox.state.withLock { state in
             state.accepting = false
-            if state.stopDeadline == nil {
-                state.stopDeadline = .now + .milliseconds(grace)
+            if state.stopDeadlineMs == nil {
+                state.stopDeadlineMs = MonotonicClock.milliseconds + Int64(grace)
             }
             state.wakeUp?.wake()
             return state.started
@@ -96,8 +97,8 @@ final class DispatcherInbox: Sendable {
         var submitted: [WebhookDelivery] = []
         var started = false
         var accepting = true
-        /// Set by `stop`: in-flight transfers are abandoned at this instant.
-        var stopDeadline: ContinuousClock.Instant?
+        /// Set by `stop`: in-flight transfers are abandoned at this instant (`MonotonicClock.milliseconds`).
+        var stopDeadlineMs: Int64?
         /// Set while the thread runs; cleared under the lock before the multi
         /// handle is cleaned up, so a wake-up never touches a freed handle.
         var wakeUp: MultiWakeUp?

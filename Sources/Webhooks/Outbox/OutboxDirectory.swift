@@ -1,14 +1,19 @@
 import Glibc
+import System
 
 /// The outbox directory: created on demand, locked against a second writer, and
-/// fsynced after every create, rename and unlink so those survive a power loss.
+/// fsynced after every create and unlink so those survive a power loss.
 struct OutboxDirectory {
     let path: String
     private let handle: OutboxFile
 
     /// Creates the directory (and missing parents), opens and locks it.
     static func open(_ path: String) throws(OutboxError) -> OutboxDirectory {
-        try makeDirectories(path)
+        do throws(SystemError) {
+            try DurableFile.makeDirectory(path)
+        } catch {
+            throw OutboxError(error)
+        }
         let handle = try OutboxFile.open(path, flags: O_RDONLY | O_DIRECTORY)
         // Two writers would interleave records in one file. flock dies with the process,
         // so a kill -9 never leaves a stale lock behind.
@@ -52,10 +57,6 @@ struct OutboxDirectory {
         if Glibc.unlink(path(of: name)) != 0 { throw .posix("unlink", path(of: name), errno) }
     }
 
-    func rename(_ from: String, to: String) throws(OutboxError) {
-        if Glibc.rename(path(of: from), path(of: to)) != 0 { throw .posix("rename", path(of: from), errno) }
-    }
-
     /// Releases the lock too.
     func close() {
         handle.close()
@@ -73,19 +74,5 @@ struct OutboxDirectory {
             usleep(10_000)
         }
         return EWOULDBLOCK
-    }
-
-    /// `mkdir -p`, owner-only like the files: an existing component is fine; a file in
-    /// the way shows up as ENOTDIR when the directory is opened.
-    private static func makeDirectories(_ path: String) throws(OutboxError) {
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        for component in path.split(separator: "/") {
-            prefix += component
-            if mkdir(prefix, 0o700) != 0 {
-                let code = errno
-                if code != EEXIST { throw .posix("mkdir", prefix, code) }
-            }
-            prefix += "/"
-        }
     }
 }

@@ -1,11 +1,17 @@
 import Glibc
+import System
 
 typealias OutboxError = Outbox.OutboxError
 
 extension Outbox.OutboxError {
+    /// The `.io` error for a failed system call on `error.path`.
+    init(_ error: SystemError) {
+        self = .io(operation: error.call, path: error.path ?? "", errno: error.errno, message: error.message)
+    }
+
     /// An `.io` error for a failed system call, with errno's text.
     static func posix(_ operation: String, _ path: String, _ code: Int32) -> Self {
-        .io(operation: operation, path: path, errno: code, message: String(cString: strerror(code)))
+        Self(SystemError(operation, path: path, errno: code))
     }
 }
 
@@ -17,11 +23,11 @@ struct OutboxFile {
 
     /// New files are private to the owner: webhook payloads can carry user data.
     static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws(OutboxError) -> OutboxFile {
-        while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
-            if fd >= 0 { return OutboxFile(path: path, fd: fd) }
-            let code = errno
-            if code != EINTR { throw .posix("open", path, code) }
+        do throws(SystemError) {
+            let fd = try Syscall.retrying("open", path: path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+            return OutboxFile(path: path, fd: fd)
+        } catch {
+            throw OutboxError(error)
         }
     }
 
@@ -33,15 +39,15 @@ struct OutboxFile {
         bytes.reserveCapacity(try file.size())
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let (count, code) = chunk.withUnsafeMutableBytes { buffer in
-                let count = Glibc.read(file.fd, buffer.baseAddress, buffer.count)
-                return (count, errno)
+            let count: Int
+            do throws(SystemError) {
+                count = try Syscall.retrying("read", path: path) {
+                    chunk.withUnsafeMutableBytes { Glibc.read(file.fd, $0.baseAddress, $0.count) }
+                }
+            } catch {
+                throw OutboxError(error)
             }
             if count == 0 { return bytes }
-            if count < 0 {
-                if code == EINTR { continue }
-                throw .posix("read", path, code)
-            }
             bytes.append(contentsOf: chunk[..<count])
         }
     }
@@ -51,13 +57,13 @@ struct OutboxFile {
     func write(_ bytes: [UInt8], at offset: Int) throws(OutboxError) {
         var written = 0
         while written < bytes.count {
-            let (count, code) = bytes.withUnsafeBytes { buffer in
-                let count = pwrite(fd, buffer.baseAddress! + written, buffer.count - written, off_t(offset + written))
-                return (count, errno)
-            }
-            if count < 0 {
-                if code == EINTR { continue }
-                throw .posix("write", path, code)
+            let count: Int
+            do throws(SystemError) {
+                count = try Syscall.retrying("write", path: path) {
+                    bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + written, $0.count - written, off_t(offset + written)) }
+                }
+            } catch {
+                throw OutboxError(error)
             }
             // A zero-byte write would repeat forever; no regular file does it, but never loop on faith.
             if count == 0 { throw .posix("write", path, EIO) }

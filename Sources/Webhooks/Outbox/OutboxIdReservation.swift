@@ -1,5 +1,5 @@
 import Support
-import Glibc
+import System
 
 /// `outbox.meta`: a mark above every id ever handed out, moved up in blocks before
 /// the ids are used. Segment names and records alone would let a restart reuse the
@@ -7,11 +7,12 @@ import Glibc
 /// receiver deduplicating on the id would then drop a different event.
 ///
 /// Format, 20 bytes: "BRDGOBXM", the mark (UInt64 LE), CRC-32C of those 16 bytes (UInt32 LE).
-/// Replaced by writing `outbox.meta.tmp`, fdatasync, rename, fsync of the directory,
-/// so a crash leaves the old mark or the new one, never a torn file.
+/// Replaced through `DurableFile` (`outbox.meta.tmp`, fsync, rename, fsync of the
+/// directory), so a crash leaves the old mark or the new one, never a torn file.
 struct OutboxIdReservation {
     static let fileName = "outbox.meta"
-    static let temporaryName = "outbox.meta.tmp"
+    /// `DurableFile`'s temporary: a crash between its write and its rename leaves it behind.
+    static let temporaryName = fileName + ".tmp"
     /// Ids reserved per write: one small synced write per 65,536 appends; a restart skips at most that many.
     static let block: UInt64 = 1 << 16
     private static let magic = Array("BRDGOBXM".utf8)
@@ -27,11 +28,11 @@ struct OutboxIdReservation {
     static func load(from directory: OutboxDirectory) -> (limit: UInt64, problem: String?) {
         let path = directory.path(of: fileName)
         let bytes: [UInt8]
-        do {
-            bytes = try OutboxFile.read(path)
+        do throws(SystemError) {
+            guard let stored = try DurableFile.read(path) else { return (0, nil) }
+            bytes = stored
         } catch {
-            if case .io(_, _, ENOENT, _) = error { return (0, nil) }
-            return (0, "\(error); ids continue from the segments alone")
+            return (0, "\(OutboxError(error)); ids continue from the segments alone")
         }
         guard bytes.count == 20, Array(bytes[0..<8]) == magic,
               CRC32.castagnoli.checksum(Array(bytes[0..<16])) == littleEndian(UInt32.self, bytes, at: 16)
@@ -49,17 +50,11 @@ struct OutboxIdReservation {
         withUnsafeBytes(of: newLimit.littleEndian) { bytes.append(contentsOf: $0) }
         withUnsafeBytes(of: CRC32.castagnoli.checksum(bytes).littleEndian) { bytes.append(contentsOf: $0) }
 
-        let file = try OutboxFile.open(directory.path(of: Self.temporaryName), flags: O_WRONLY | O_CREAT | O_TRUNC)
-        do {
-            try file.write(bytes, at: 0)
-            try file.syncData()
+        do throws(SystemError) {
+            try DurableFile.write(directory.path(of: Self.fileName), bytes)
         } catch {
-            file.close()
-            throw error
+            throw OutboxError(error)
         }
-        file.close()
-        try directory.rename(Self.temporaryName, to: Self.fileName)
-        try directory.sync()
         limit = newLimit
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import System
 
 /// Webhooks that failed for good, one JSON line each with their last error, in
 /// `<data dir>/webhooks-dead-letter.jsonl`; `bridge webhooks replay` sends them again.
@@ -72,46 +73,32 @@ public struct DeadLetters: Sendable {
         try write(lines: letters.map(\.line), append: false)
     }
 
-    private func write(lines: [String], append: Bool) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    private func write(lines: [String], append: Bool) throws(DeadLetterError) {
+        let bytes = Array(lines.map { $0 + "\n" }.joined().utf8)
+        let appended: Bool
+        do throws(SystemError) {
+            let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
+            if !directory.isEmpty { try DurableFile.makeDirectory(directory) }
+            guard append else { return try DurableFile.write(path, bytes) }
+            appended = try appendDurably(bytes)
+        } catch {
+            throw .system(error)
         }
-        let text = lines.map { $0 + "\n" }.joined()
-        let target = append ? path : path + ".tmp"
-        let fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o600)
-        guard fd >= 0 else { throw DeadLetterError(operation: "open", path: target) }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        var size = stat()
-        guard fstat(fd, &size) == 0 else { throw DeadLetterError(operation: "fstat", path: target) }
-        let created = size.st_size == 0
-        if append && Int(size.st_size) > maxBytes - bytes.count {
-            throw DeadLetterError(operation: "append", path: target, code: EFBIG,
-                                  detail: "the file would pass its bound of \(maxBytes) bytes")
-        }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw DeadLetterError(operation: "write", path: target) }
-            written += n
-        }
-        guard fsync(fd) == 0 else { throw DeadLetterError(operation: "fsync", path: target) }
-        if !append {
-            guard rename(target, path) == 0 else { throw DeadLetterError(operation: "rename", path: path) }
-        }
-        // A new name (a rename, or a file created by this append) is durable once its directory is.
-        if !append || created {
-            try Self.syncDirectory(directory.isEmpty ? "." : directory)
-        }
+        if !appended { throw .full(path: path, maxBytes: maxBytes) }
     }
 
-    private static func syncDirectory(_ directory: String) throws {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw DeadLetterError(operation: "open", path: directory) }
+    /// Appends and fsyncs; false, writing nothing, when the file would pass `maxBytes`.
+    private func appendDurably(_ bytes: [UInt8]) throws(SystemError) -> Bool {
+        let fd = try Syscall.retrying("open", path: path) { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw DeadLetterError(operation: "fsync", path: directory) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw SystemError("fstat", path: path) }
+        guard Int(status.st_size) <= maxBytes - bytes.count else { return false }
+        try DurableFile.writeAll(fd, bytes, path: path)
+        guard fsync(fd) == 0 else { throw SystemError("fsync", path: path) }
+        // A file this append created is durable once its directory is.
+        if status.st_size == 0 { try DurableFile.syncDirectory(of: path) }
+        return true
     }
 
     private static func parse(_ line: String) -> Letter? {
@@ -131,21 +118,20 @@ public struct DeadLetters: Sendable {
     }
 }
 
-public struct DeadLetterError: Error, CustomStringConvertible {
-    public let operation: String
-    public let path: String
-    public let code: Int32
-    public let detail: String?
+public enum DeadLetterError: Error, CustomStringConvertible {
+    /// Appending would take the file past its bound (`DeadLetters.maxBytes`).
+    case full(path: String, maxBytes: Int)
+    case system(SystemError)
 
-    init(operation: String, path: String, code: Int32 = errno, detail: String? = nil) {
-        self.operation = operation
-        self.path = path
-        self.code = code
-        self.detail = detail
+    public var isFull: Bool {
+        if case .full = self { return true }
+        return false
     }
 
-    /// The file is at its bound (`DeadLetters.maxBytes`).
-    public var isFull: Bool { operation == "append" && code == EFBIG }
-
-    public var description: String { "\(operation) \(path): \(detail ?? String(cString: strerror(code)))" }
+    public var description: String {
+        switch self {
+        case .full(let path, let maxBytes): "append \(path): the file would pass its bound of \(maxBytes) bytes"
+        case .system(let error): error.description
+        }
+    }
 }

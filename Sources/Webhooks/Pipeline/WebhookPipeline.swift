@@ -1,6 +1,7 @@
 import Foundation
 import Support
 import Synchronization
+import System
 
 /// From channel events to delivered webhooks, on one thread of its own:
 ///
@@ -173,7 +174,7 @@ public final class WebhookPipeline: Sendable {
     /// Nil while webhooks can be written; else why not (for `/ready`).
     public var problem: String? {
         let error = state.withLock { $0.diskError }
-        guard let error, Self.nowMs() - error.atMs < Self.problemHoldMs else { return nil }
+        guard let error, MonotonicClock.milliseconds - error.atMs < Self.problemHoldMs else { return nil }
         return error.message
     }
 
@@ -214,7 +215,7 @@ public final class WebhookPipeline: Sendable {
         var grace = GraceWindow(delayMs: Int64(options.graceMs))
         var batches: [String: Batch] = [:]
         while true {
-            let now = Self.nowMs()
+            let now = MonotonicClock.milliseconds
             let next = [grace.nextDueMs, batches.values.map(\.deadlineMs).min()].compactMap { $0 }.min()
             let timeout: DispatchTime = next.map { .now() + .milliseconds(Int(max(0, $0 - now))) } ?? .now() + .seconds(1)
             _ = wake.wait(timeout: timeout)
@@ -223,7 +224,7 @@ public final class WebhookPipeline: Sendable {
                 defer { state.incoming.removeAll(keepingCapacity: true) }
                 return (state.incoming, state.apps, state.stopping)
             }
-            let nowMs = Self.nowMs()
+            let nowMs = MonotonicClock.milliseconds
             var written: [Written] = []
             for (appID, event) in incoming {
                 if let passed = grace.offer(event, app: appID, nowMs: nowMs) {
@@ -300,7 +301,7 @@ public final class WebhookPipeline: Sendable {
     /// Only a disk that cannot be written makes the server unready; a full outbox is a backlog.
     private func recordDiskError(_ error: Outbox.OutboxError) {
         if case .io = error {
-            state.withLock { $0.diskError = ("webhook outbox: \(error)", Self.nowMs()) }
+            state.withLock { $0.diskError = ("webhook outbox: \(error)", MonotonicClock.milliseconds) }
         }
     }
 
@@ -355,10 +356,6 @@ public final class WebhookPipeline: Sendable {
             // Kept in the outbox: it is retried after the next start rather than lost.
             log("webhooks: cannot write the dead letter for webhook \(id): \(error)")
         }
-    }
-
-    static func nowMs() -> Int64 {
-        Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000)
     }
 
     static func unixMs() -> Int64 {

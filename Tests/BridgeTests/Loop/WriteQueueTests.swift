@@ -1,5 +1,6 @@
 @testable import Bridge
 import Glibc
+import System
 import Testing
 
 @Suite struct WriteQueueTests {
