@@ -51,7 +51,7 @@ enum APIFuzz {
             var subscriber: FuzzConnection?
             if flags & 16 != 0 {
                 let socket = broker.openPusherSocket(seed: false)
-                if let session = socket.connection.userInfo as? PusherSession {
+                if let session = broker.session(of: socket) {
                     socket.send(FuzzConnection.clientFrame(SessionFuzz.signin(userData: #"{"id":"u1"}"#, session: session,
                                                                               app: broker.app)))
                     for channel in subscribedChannels {
