@@ -36,6 +36,8 @@ sources_http=(
     Sources/Bridge/HTTP/HTTPParseError.swift
     Sources/Bridge/HTTP/HTTPParseEvent.swift
     Sources/Bridge/HTTP/HTTPRequestParser.swift
+    Sources/Bridge/HTTP/HTTPRequestParser+Head.swift
+    Sources/Bridge/HTTP/HTTPRequestParser+Body.swift
     Sources/Bridge/HTTP/HTTPRequestParser+Target.swift
     Sources/Bridge/HTTP/HTTPRequestParser+Bytes.swift
     Tests/Fuzz/HTTPParserFuzz.swift

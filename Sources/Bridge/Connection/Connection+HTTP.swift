@@ -1,110 +1,58 @@
+/// Carries out the HTTP exchange's actions: answers requests (handlers, deferred answers,
+/// upgrades), keeps the deadlines, rejects what cannot be framed.
 extension Connection {
+    /// The first deadline: a connection that never sends a byte is cut off like a slow request.
     func startHTTP() {
-        http = HTTPExchange(limits: config.http)
-        // A connection that never sends a byte is cut off like a slow request.
-        loop.schedule(self, afterSeconds: requestTimeout)
+        guard let exchange = mode.httpExchange else { return }
+        loop.schedule(self, afterSeconds: exchange.requestTimeout)
     }
 
-    /// One past the connection limit only gets to say what it wanted, and quickly.
-    private var requestTimeout: Double {
-        counted ? config.requestTimeout : min(config.requestTimeout, config.closeTimeout)
-    }
-
-    func handleHTTP(_ input: UnsafeRawBufferPointer) {
-        if let exchange = http, exchange.deferred != nil {
-            hold(input, exchange)
-            return
-        }
+    func receiveHTTP(_ input: UnsafeRawBufferPointer) {
+        let router = loop.server.router
         var offset = 0
-        // Keep calling after every event, even with no input left: a request without a body
-        // completes on the call after `.headComplete`. Only a nil event means "need more bytes".
-        parsing: while phase == .open, let exchange = http {
-            let step: (consumed: Int, event: HTTPParseEvent?)
-            do {
-                step = try exchange.parser.parse(UnsafeRawBufferPointer(rebasing: input[offset...]))
-            } catch {
-                reject(status: error.status, message: error.message)
-                return
-            }
+        while let step = mode.updateHTTP({ $0.receive(UnsafeRawBufferPointer(rebasing: input[offset...]), router: router) }) {
             offset += step.consumed
-            switch step.event {
+            switch step.action {
             case nil:
-                break parsing
-            case .headComplete:
-                headComplete(exchange)
-            case .requestComplete(let request):
-                requestComplete(request, exchange)
-                if decoder != nil {
+                return
+            case .send(let bytes):
+                enqueue(bytes)
+            case .startRequestDeadline:
+                startHTTP()
+            case .reject(let status, let message):
+                reject(status: status, message: message)
+            case .request(let request, let route):
+                answer(request, route: route)
+                if case .webSocket = mode, offset < input.count {
                     // Frames pipelined right behind the upgrade request belong to the WebSocket.
-                    if offset < input.count { handleWebSocket(UnsafeRawBufferPointer(rebasing: input[offset...])) }
-                    return
-                }
-                if exchange.deferred != nil {
-                    // Answers leave in request order: what follows waits for the deferred answer.
-                    hold(UnsafeRawBufferPointer(rebasing: input[offset...]), exchange)
-                    return
+                    receiveWebSocket(UnsafeRawBufferPointer(rebasing: input[offset...]))
                 }
             }
-        }
-        if let exchange = http, phase == .open, !exchange.requestInProgress, !exchange.parser.isIdle {
-            // The first bytes of a request: from now on it must complete within the request timeout.
-            exchange.requestInProgress = true
-            loop.schedule(self, afterSeconds: requestTimeout)
         }
     }
 
-    /// Keeps input that arrives while a deferred answer is pending, at most what one request may hold.
-    private func hold(_ input: UnsafeRawBufferPointer, _ exchange: HTTPExchange) {
-        exchange.heldInput.append(contentsOf: input)
-        if exchange.heldInput.count > config.http.maxHeadBytes + config.http.maxBodyBytes {
-            reject(status: 413, message: "too much pipelined input while a response is pending")
-        }
+    /// Whether the connection waits for `responder`'s answer (a late one goes nowhere else).
+    func isAwaiting(_ responder: HTTPResponder) -> Bool {
+        mode.httpExchange?.awaited === responder
     }
 
     /// The deferred answer, back on this loop: queue it, then parse what was pipelined behind it.
     func answerDeferred(_ response: HTTPResponse, to request: HTTPRequest) {
-        guard let exchange = http else { return }
-        exchange.deferred = nil
+        guard let held = mode.updateHTTP({ $0.answerArrived() }) else { return }
         respond(response, to: request)
-        let held = exchange.heldInput
-        exchange.heldInput = []
-        if !held.isEmpty { held.withUnsafeBytes { handleHTTP($0) } }
+        if !held.isEmpty { held.withUnsafeBytes { receiveHTTP($0) } }
     }
 
-    private func headComplete(_ exchange: HTTPExchange) {
-        guard let head = exchange.parser.head else { return }
-        var limit = config.http.maxBodyBytes
-        let route = loop.server.router.match(method: head.method, path: head.path)
-        exchange.route = route
-        if case .found(_, _, let routeLimit?) = route {
-            limit = routeLimit
-        }
-        do {
-            try exchange.parser.setBodyLimit(limit)
-        } catch {
-            reject(status: error.status, message: error.message)
-            return
-        }
-        if exchange.parser.expectsContinue {
-            enqueue(Connection.continueResponse)
-        }
-    }
-
-    private static let continueResponse = OutboundBuffer("HTTP/1.1 100 Continue\r\n\r\n")
-
-    private func requestComplete(_ request: HTTPRequest, _ exchange: HTTPExchange) {
-        exchange.requestInProgress = false
+    private func answer(_ request: HTTPRequest, route: RouteMatch<Endpoint>) {
         let server = loop.server
         guard counted else {
-            refuseOverCapacity(request)
+            refuseOverCapacity(request, route: route)
             return
         }
         if CORSPolicy.isPreflight(request) {
             respond(server.cors.preflightResponse(for: request), to: request)
             return
         }
-        let route = exchange.route ?? server.router.match(method: request.method, path: request.path)
-        exchange.route = nil
         switch route {
         case .found(.http(let handler), let parameters, _):
             respond(handler(request, parameters), to: request)
@@ -114,10 +62,9 @@ extension Connection {
             if let response = responder.handlerReturned() {
                 // Answered within the handler: no trip through the loop's queue.
                 respond(response, to: request)
-            } else {
-                exchange.deferred = responder
+            } else if mode.updateHTTP({ $0.await(responder) }) != nil {
                 // A slow answer gets the request timeout, then 504.
-                loop.schedule(self, afterSeconds: requestTimeout)
+                startHTTP()
             }
         case .found(.webSocket(let service), let parameters, _):
             upgrade(request, to: service, parameters: parameters)
@@ -133,7 +80,7 @@ extension Connection {
     func respond(_ response: HTTPResponse, to request: HTTPRequest) {
         var response = response
         loop.server.cors.decorate(&response, for: request)
-        let keepAlive = request.keepAlive && !loop.isDraining && !(http?.closeAfterResponse ?? true)
+        let keepAlive = mode.httpExchange?.keepsAlive(after: request, serverDraining: loop.isDraining) ?? false
         enqueue(OutboundBuffer(response.serialized(date: loop.httpDate, keepAlive: keepAlive, headOnly: request.method == "HEAD")))
         if keepAlive {
             loop.schedule(self, afterSeconds: config.keepAliveTimeout)
@@ -147,7 +94,6 @@ extension Connection {
     /// no longer be framed.
     func reject(status: Int, message: String) {
         Log.debug("rejecting request: \(status) \(message)", conn: id)
-        http = nil
         enqueue(OutboundBuffer(HTTPResponse.error(status, message).serialized(date: loop.httpDate, keepAlive: false)))
         closeAfterFlush()
     }
@@ -155,38 +101,36 @@ extension Connection {
     /// A connection past `--max-connections` (or accepted while draining): 503, except that a
     /// WebSocket upgrade is accepted and closed at once, so that the client learns it in its own
     /// protocol (its service's code, e.g. Pusher's 4100 "back off and retry"; else 1013).
-    private func refuseOverCapacity(_ request: HTTPRequest) {
-        guard case .found(.webSocket(let service), _, _) = loop.server.router.match(method: request.method, path: request.path),
+    private func refuseOverCapacity(_ request: HTTPRequest, route: RouteMatch<Endpoint>) {
+        guard case .found(.webSocket(let service), _, _) = route,
               case .success(let accept) = WebSocketHandshake.validate(request) else {
             reject(status: 503, message: loop.isDraining ? "server shutting down"
                    : loop.group.memory.isOver ? "server over its memory threshold, retry later" : "server at connection limit, retry later")
             return
         }
-        switchToWebSocket(service, accept: accept)
-        let (code, reason) = service.closeReason(for: .overCapacity, on: self) ?? (.tryAgainLater, "server at connection limit")
+        switchToWebSocket(accept: accept)
+        let (code, reason) = service.overCapacityCloseReason(on: self) ?? (.tryAgainLater, "server at connection limit")
         close(code: code, reason: reason)
     }
 
-    /// Sends the 101 and hands the connection's input to the WebSocket decoder and `service`.
-    private func switchToWebSocket(_ service: any WebSocketService, accept: String) {
+    /// Sends the 101 and hands the connection's input to a WebSocket exchange.
+    private func switchToWebSocket(accept: String) {
         enqueue(OutboundBuffer(WebSocketHandshake.switchingProtocolsResponse(accept: accept)))
-        http = nil
-        decoder = WebSocketDecoder(limits: config.webSocket)
-        self.service = service
+        mode = .webSocket(WebSocketExchange(limits: config.webSocket, now: loop.now,
+                                            pingInterval: EventLoop.ticks(config.webSocketPingInterval)))
     }
 
     func httpDeadlineReached() {
-        guard let exchange = http else { return }
-        if let responder = exchange.deferred {
+        guard let expiry = mode.httpExchange?.deadlineReached() else { return }
+        switch expiry {
+        case .answerOverdue(let responder):
             // Claimed by `respond` just now: that answer is already on its way to this loop.
-            guard responder.claim() else { return }
-            exchange.deferred = nil
-            exchange.heldInput = []
-            exchange.closeAfterResponse = true
-            respond(.error(504, "no response within \(requestTimeout) seconds"), to: responder.request)
-        } else if exchange.requestInProgress {
-            reject(status: 408, message: "request not completed within \(requestTimeout) seconds")
-        } else {
+            guard responder.claim(), let timeout = mode.httpExchange?.requestTimeout else { return }
+            mode.updateHTTP { $0.gaveUpWaiting() }
+            respond(.error(504, "no response within \(timeout) seconds"), to: responder.request)
+        case .reject(let status, let message):
+            reject(status: status, message: message)
+        case .closeNow:
             closeNow()
         }
     }
@@ -202,12 +146,25 @@ extension Connection {
                 respond(refusal, to: request)
                 return
             }
-            switchToWebSocket(service, accept: accept)
-            lastActivity = loop.now
+            switchToWebSocket(accept: accept)
             Log.debug("websocket open on \(request.path)", conn: id)
-            service.didOpen(self, request: request, parameters: parameters)
-            // After didOpen: the service may have set its own ping interval, or closed already.
-            if !closeSent { loop.schedule(self, afterSeconds: pingInterval ?? config.webSocketPingInterval) }
+            if let session = service.open(self, request: request, parameters: parameters) {
+                opened(session)
+            }
+            // After open: the session may have its own ping interval, or the service closed already.
+            if let exchange = mode.webSocket, !exchange.closeSent {
+                loop.schedule(self, atTick: loop.now &+ exchange.pingInterval)
+            }
+        }
+    }
+
+    /// Keeps the session the service opened, with its keep-alive settings.
+    private func opened(_ session: any WebSocketSession) {
+        let interval = session.pingInterval.map(EventLoop.ticks)
+        let frame = session.pingFrame
+        if mode.updateWebSocket({ $0.opened(session, pingInterval: interval, pingFrame: frame) }) == nil {
+            // The connection closed while the service opened it: that session is over already.
+            session.closed(code: nil)
         }
     }
 }

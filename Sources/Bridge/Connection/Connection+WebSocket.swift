@@ -1,33 +1,34 @@
+/// Carries out the WebSocket exchange's actions: messages to the session, pongs, the closing
+/// handshake and the keep-alive.
 extension Connection {
-    func handleWebSocket(_ input: UnsafeRawBufferPointer) {
-        lastActivity = loop.now
-        pingOutstanding = false
+    func receiveWebSocket(_ input: UnsafeRawBufferPointer) {
+        let now = loop.now
         var offset = 0
-        while offset < input.count, phase == .open, decoder != nil {
-            let step: (consumed: Int, message: WebSocketMessage?)
-            do {
-                step = try decoder!.parse(UnsafeRawBufferPointer(rebasing: input[offset...]))
-            } catch {
-                fail(error)
-                return
-            }
+        // A session may close the connection while it handles a message: the mode says so.
+        while let step = mode.updateWebSocket({ $0.receive(UnsafeRawBufferPointer(rebasing: input[offset...]), now: now) }) {
             offset += step.consumed
-            guard let message = step.message else {
-                if step.consumed == 0 { return }
-                continue
+            switch step.action {
+            case nil:
+                return
+            case .deliver(let message, let session):
+                session.received(message)
+            case .pong(let frame):
+                enqueuePong(frame)
+            case .finish(let ending):
+                finish(ending)
+            case .fail(let error, let ending):
+                Log.debug("websocket protocol error \(error.closeCode.rawValue): \(error.reason)", conn: id)
+                finish(ending)
             }
-            switch message {
-            case .text, .binary:
-                // After our close frame, data is no longer delivered (RFC 6455 §5.5.1).
-                if !closeSent { service?.didReceive(message, on: self) }
-            case .ping(let payload):
-                if !closeSent { enqueuePong(.webSocketFrame(.pong, payload)) }
-            case .pong:
-                break
-            case .close(let code, let reason):
-                receivedClose(code, reason: reason)
-            }
+            if offset >= input.count { return }
         }
+    }
+
+    /// Our close frame if it is still owed, the session told, then the TCP close once flushed.
+    private func finish(_ ending: WebSocketExchange.Ending) {
+        if let frame = ending.closeFrame { enqueue(frame) }
+        ending.session?.closed(code: ending.code)
+        closeAfterFlush()
     }
 
     /// Sends a text or binary message, encoded here for this one connection.
@@ -41,72 +42,36 @@ extension Connection {
 
     /// Queues an already-encoded frame (shared by every recipient of a fan-out).
     public func sendWebSocketFrame(_ frame: OutboundBuffer) {
-        guard decoder != nil, !closeSent else { return }
+        guard case .webSocket(let exchange) = mode, exchange.acceptsOutput else { return }
         enqueue(frame)
     }
 
     /// Starts the closing handshake: our close frame now, the TCP close when the peer answers
     /// (or after `closeTimeout`).
     public func close(code: CloseCode, reason: String = "") {
-        guard phase == .open, decoder != nil, !closeSent else { return }
-        closeSent = true
-        enqueue(.webSocketFrame(.close, FrameEncoder.closePayload(code: code, reason: reason)))
+        guard let frame = mode.updateWebSocket({ $0.close(code: code, reason: reason) }) ?? nil else { return }
+        enqueue(frame)
         loop.schedule(self, afterSeconds: config.closeTimeout)
     }
 
-    private func receivedClose(_ code: CloseCode?, reason: [UInt8]) {
-        if !closeSent {
-            closeSent = true
-            // Echo the status code and reason, or an empty close when none was sent (RFC 6455 §5.5.1).
-            let payload = code.map { FrameEncoder.closePayload(code: $0, reason: String(decoding: reason, as: UTF8.self)) } ?? []
-            enqueue(.webSocketFrame(.close, payload))
-        }
-        notifyClosed(code)
-        closeAfterFlush()
-    }
-
-    /// The peer broke the protocol: close with the error's code and stop reading its frames.
-    private func fail(_ error: WebSocketError) {
-        Log.debug("websocket protocol error \(error.closeCode.rawValue): \(error.reason)", conn: id)
-        if !closeSent {
-            closeSent = true
-            enqueue(.webSocketFrame(.close, FrameEncoder.closePayload(code: error.closeCode, reason: error.reason)))
-        }
-        notifyClosed(error.closeCode)
-        decoder = nil
-        closeAfterFlush()
-    }
-
-    func notifyClosed(_ code: CloseCode?) {
-        guard !closeNotified, let service else { return }
-        closeNotified = true
-        service.didClose(self, code: code)
-    }
-
-    /// Silence for `webSocketPingInterval` earns a ping; silence for `webSocketPongTimeout` after
-    /// it drops the connection. Activity only stamps `lastActivity`: the deadline is corrected lazily here.
     func webSocketDeadlineReached() {
-        if closeSent {
+        let now = loop.now
+        guard let expiry = mode.updateWebSocket({ $0.deadlineReached(now: now) }) else { return }
+        switch expiry {
+        case .closeNow:
             closeNow()
-            return
-        }
-        if pingOutstanding {
+        case .pongOverdue:
             Log.info("no answer to ping within \(config.webSocketPongTimeout) seconds", conn: id)
-            if let (code, reason) = service?.closeReason(for: .pongTimeout, on: self) {
+            if let (code, reason) = mode.webSocket?.session?.closeReason(for: .pongTimeout) {
                 close(code: code, reason: reason)
             } else {
                 closeNow()
             }
-            return
-        }
-        let interval = EventLoop.ticks(pingInterval ?? config.webSocketPingInterval)
-        let idle = loop.now &- lastActivity
-        if idle >= interval {
-            pingOutstanding = true
-            enqueue(pingFrame ?? .webSocketFrame(.ping, []))
+        case .ping(let frame):
+            enqueue(frame)
             loop.schedule(self, afterSeconds: config.webSocketPongTimeout)
-        } else {
-            loop.schedule(self, atTick: lastActivity &+ interval)
+        case .wait(let tick):
+            loop.schedule(self, atTick: tick)
         }
     }
 }

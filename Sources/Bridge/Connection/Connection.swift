@@ -5,18 +5,6 @@ import System
 /// by its loop only. It reads through the loop's shared buffer and holds no input buffer itself;
 /// output goes through a `WriteQueue` that is flushed once per loop turn.
 public final class Connection {
-    /// Lifecycle of the TCP connection itself, whatever protocol runs on it.
-    enum Phase {
-        /// Reading and writing.
-        case open
-        /// No more input is processed; output is flushed, then the write side is shut down.
-        case draining
-        /// Write side shut down; input is read and discarded until the peer closes or the close timeout.
-        case lingering
-        /// Waiting to be released at the end of the loop turn.
-        case closed
-    }
-
     public let id: UInt64
     let fd: Int32
     let generation: UInt32
@@ -24,7 +12,8 @@ public final class Connection {
     /// Whether this connection counts against `--max-connections` (a refused one does not).
     let counted: Bool
 
-    var phase = Phase.open
+    /// HTTP, WebSocket or closing, with the state of each (see `ConnectionMode`).
+    var mode: ConnectionMode
     /// Set once the peer closed its side: epoll then watches for writability only.
     var readingStopped = false
     var awaitingFlush = false
@@ -37,42 +26,37 @@ public final class Connection {
     var timerNext: Int32 = -1
     var deadline: UInt32 = 0
 
-    /// HTTP state until the connection upgrades; nil afterwards.
-    var http: HTTPExchange?
-    /// WebSocket state after the upgrade.
-    var decoder: WebSocketDecoder?
-    var service: (any WebSocketService)?
-    var lastActivity: UInt32 = 0
-    var pingOutstanding = false
-    var closeSent = false
-    var closeNotified = false
-
-    /// Per-connection state of the WebSocket service (for example a Pusher session).
-    public var userInfo: AnyObject?
-    /// Keep-alive overrides a service may set: seconds of silence before a ping (else
-    /// `webSocketPingInterval`), and the frame sent as the ping (else a WebSocket ping frame).
-    public var pingInterval: Double?
-    public var pingFrame: OutboundBuffer?
-
     init(fd: Int32, generation: UInt32, id: UInt64, loop: EventLoop, counted: Bool) {
         self.fd = fd
         self.generation = generation
         self.id = id
         self.loop = loop
         self.counted = counted
+        let config = loop.server.config
+        // One past the connection limit only gets to say what it wanted, and quickly.
+        let requestTimeout = counted ? config.requestTimeout : min(config.requestTimeout, config.closeTimeout)
+        mode = .http(HTTPExchange(limits: config.http, requestTimeout: requestTimeout))
     }
 
     public var address: ConnectionAddress {
         ConnectionAddress(loop: loop.index, fd: fd, generation: generation)
     }
 
-    var isClosed: Bool { phase == .closed }
+    var isClosed: Bool {
+        if case .closed = mode { return true }
+        return false
+    }
+    var isOpen: Bool { mode.isOpen }
+    private var isLingering: Bool {
+        if case .lingering = mode { return true }
+        return false
+    }
     var config: ServerConfig { loop.server.config }
 
     // MARK: Input
 
     func readable() {
-        guard phase != .closed else { return }
+        guard !isClosed else { return }
         if readingStopped {
             // Only hang-up or error can be reported now; the flush finds out which and closes.
             flush()
@@ -91,26 +75,28 @@ public final class Connection {
             peerClosed()
             return
         }
-        // Draining and lingering connections read only to discard.
-        guard phase == .open else { return }
-        let input = UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<count])
-        if http != nil {
-            handleHTTP(input)
-        } else if decoder != nil {
-            handleWebSocket(input)
+        receive(UnsafeRawBufferPointer(rebasing: loop.readBuffer[0..<count]))
+    }
+
+    /// Input for whatever the connection speaks now; draining and lingering connections discard it.
+    func receive(_ input: UnsafeRawBufferPointer) {
+        switch mode {
+        case .http: receiveHTTP(input)
+        case .webSocket: receiveWebSocket(input)
+        case .draining, .lingering, .closed: break
         }
     }
 
     /// The peer closed its write side. Whatever we still owe it is flushed, then the fd is closed.
     private func peerClosed() {
-        notifyClosed(nil)
-        if output.isEmpty || phase == .lingering {
+        endSession(code: nil)
+        if output.isEmpty || isLingering {
             closeNow()
             return
         }
         readingStopped = true
         loop.setWritableInterest(self, writableArmed)
-        if phase == .open { closeAfterFlush() }
+        closeAfterFlush()
     }
 
     // MARK: Output
@@ -121,7 +107,10 @@ public final class Connection {
     /// echo of a message of the largest allowed size) trips it, and what a reader that never reads
     /// can pin stays below the bound plus one frame.
     func enqueue(_ buffer: OutboundBuffer) {
-        guard phase == .open || phase == .draining else { return }
+        switch mode {
+        case .http, .webSocket, .draining: break
+        case .lingering, .closed: return
+        }
         let queuedBefore = output.cost
         output.append(buffer)
         if !droppedAsSlow(queuedBefore) { requestFlush() }
@@ -129,7 +118,7 @@ public final class Connection {
 
     /// Queues the answer to a ping; past a few unsent answers the oldest is dropped (RFC 6455 §5.5.3).
     func enqueuePong(_ buffer: OutboundBuffer) {
-        guard phase == .open, !droppedAsSlow(output.cost) else { return }
+        guard isOpen, !droppedAsSlow(output.cost) else { return }
         output.addPong(buffer)
         requestFlush()
     }
@@ -142,17 +131,18 @@ public final class Connection {
         return true
     }
 
-    /// A WebSocket whose service names a close code gets that close frame after what is queued
+    /// A WebSocket whose session names a close code gets that close frame after what is queued
     /// (nothing more is accepted, so memory stays bounded); anything else is dropped at once.
     private func disconnectSlowConsumer() {
-        guard decoder != nil, !closeSent,
-              let (code, reason) = service?.closeReason(for: .slowConsumer, on: self) else {
+        guard let exchange = mode.webSocket, exchange.acceptsOutput,
+              let (code, reason) = exchange.session?.closeReason(for: .slowConsumer),
+              let ending = mode.updateWebSocket({ $0.end(sending: code, reason: reason) }) else {
             closeNow()
             return
         }
-        closeSent = true
-        output.append(.webSocketFrame(.close, FrameEncoder.closePayload(code: code, reason: reason)))
-        notifyClosed(code)
+        // Past the bound on purpose: the close frame is the last thing this peer gets.
+        if let frame = ending.closeFrame { output.append(frame) }
+        ending.session?.closed(code: ending.code)
         closeAfterFlush()
     }
 
@@ -164,7 +154,7 @@ public final class Connection {
     }
 
     func flush() {
-        guard phase != .closed else { return }
+        guard !isClosed else { return }
         do {
             switch try output.flush(to: fd, scratch: loop.iovecs, maxBatch: EventLoop.maxIOVecs) {
             case .blocked:
@@ -177,7 +167,7 @@ public final class Connection {
                     writableArmed = false
                     loop.setWritableInterest(self, false)
                 }
-                if phase == .draining { finishDraining() }
+                if case .draining = mode { finishDraining() }
             }
         } catch {
             Log.debug("write: \(error)", conn: id)
@@ -191,8 +181,10 @@ public final class Connection {
     /// (at most `closeTimeout`) for the peer to close: closing with unread input would make the
     /// kernel send RST and could destroy the response we just wrote.
     func closeAfterFlush() {
-        guard phase == .open else { return }
-        phase = .draining
+        guard isOpen else { return }
+        // Every path here told the session already; this only guards against one that did not.
+        endSession(code: nil)
+        mode = .draining
         loop.schedule(self, afterSeconds: config.closeTimeout)
         if output.isEmpty {
             finishDraining()
@@ -207,50 +199,46 @@ public final class Connection {
             return
         }
         shutdown(fd, Int32(SHUT_WR))
-        phase = .lingering
+        mode = .lingering
     }
 
     /// Drops the connection; the fd is released at the end of the loop turn.
     func closeNow() {
-        guard phase != .closed else { return }
-        phase = .closed
+        guard !isClosed else { return }
+        let session = mode.updateWebSocket { $0.takeSession() } ?? nil
+        mode = .closed
         output.removeAll()
-        notifyClosed(nil)
-        http = nil
-        decoder = nil
+        session?.closed(code: nil)
         loop.needsClose(self)
     }
 
+    /// Tells the WebSocket session, if there still is one, that the connection closed.
+    func endSession(code: CloseCode?) {
+        guard let session = mode.updateWebSocket({ $0.takeSession() }) ?? nil else { return }
+        session.closed(code: code)
+    }
+
     func deadlineReached() {
-        switch phase {
-        case .closed:
-            return
-        case .draining, .lingering:
-            closeNow()
-        case .open:
-            if http != nil {
-                httpDeadlineReached()
-            } else if decoder != nil {
-                webSocketDeadlineReached()
-            } else {
-                closeNow()
-            }
+        switch mode {
+        case .closed: return
+        case .draining, .lingering: closeNow()
+        case .http: httpDeadlineReached()
+        case .webSocket: webSocketDeadlineReached()
         }
     }
 
-    /// SIGTERM: WebSockets get close 1001 (or their service's code); HTTP connections finish the
+    /// SIGTERM: WebSockets get close 1001 (or their session's code); HTTP connections finish the
     /// request in flight.
     func drain() {
-        guard phase == .open else { return }
-        if decoder != nil {
-            let (code, reason) = service?.closeReason(for: .shutdown, on: self) ?? (.goingAway, "server shutting down")
+        switch mode {
+        case .webSocket(let exchange):
+            let (code, reason) = exchange.session?.closeReason(for: .shutdown) ?? (.goingAway, "server shutting down")
             close(code: code, reason: reason)
-        } else if let exchange = http {
-            if exchange.parser.isIdle && output.isEmpty && exchange.deferred == nil {
-                closeNow()
-            } else {
-                exchange.closeAfterResponse = true
-            }
+        case .http:
+            let outputEmpty = output.isEmpty
+            if mode.updateHTTP({ $0.drain(outputEmpty: outputEmpty) }) == true { closeNow() }
+        case .draining, .lingering, .closed:
+            return
         }
     }
 }

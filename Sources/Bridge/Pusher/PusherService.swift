@@ -2,7 +2,7 @@ import Glibc
 import System
 
 /// The Pusher WebSocket endpoint, `/app/{key}?protocol=7&client=…&version=…` (PROTOCOL.md §1.1):
-/// checks the app and the protocol version, then hands the connection to a `PusherSession`.
+/// checks the app and the protocol version, then hands the connection a `PusherSession`.
 final class PusherService: WebSocketService {
     let apps: AppRegistry
     /// Checks the `jwt` of seed-mode connections; nil when the server has no seed API.
@@ -15,7 +15,7 @@ final class PusherService: WebSocketService {
         self.seed = seed
     }
 
-    func didOpen(_ connection: Connection, request: HTTPRequest, parameters: [String: String]) {
+    func open(_ connection: Connection, request: HTTPRequest, parameters: [String: String]) -> (any WebSocketSession)? {
         let key = parameters["key"] ?? ""
         guard let app = apps.app(key: key) else {
             return refuse(connection, .appNotFound("App key \(key) does not exist"))
@@ -46,9 +46,6 @@ final class PusherService: WebSocketService {
         }
 
         let session = PusherSession(connection: connection, app: app, seed: seed)
-        connection.userInfo = session
-        connection.pingInterval = Double(config.activityTimeout)
-        connection.pingFrame = PusherSession.pingFrame
         let shard = app.hub.shard(session.loopIndex)
         shard.add(session)
         if config.enableUserAuthentication {
@@ -56,6 +53,7 @@ final class PusherService: WebSocketService {
         }
         let established = #"{"socket_id":"\#(session.socketID)","activity_timeout":\#(config.activityTimeout)}"#
         session.send(event: "pusher:connection_established", data: established)
+        return session
     }
 
     /// Seed mode when `jwt` speaks for the organization that owns the app; else the 4009 to close with.
@@ -87,34 +85,17 @@ final class PusherService: WebSocketService {
         return nil
     }
 
-    private func refuse(_ connection: Connection, _ error: PusherError) {
+    /// Turns the connection away: the error, then a close with its code; no session.
+    private func refuse(_ connection: Connection, _ error: PusherError) -> (any WebSocketSession)? {
         Log.info("refusing connection: \(error.message)", conn: connection.id)
         connection.sendWebSocketFrame(error.frame)
         connection.close(code: error.closeCode, reason: error.message)
+        return nil
     }
 
-    func didReceive(_ message: WebSocketMessage, on connection: Connection) {
-        guard let session = connection.userInfo as? PusherSession else { return }
-        switch message {
-        // Binary frames are not part of the protocol; like soketi, read them as JSON text anyway.
-        case .text(let bytes), .binary(let bytes): session.handle(bytes)
-        default: break
-        }
-    }
-
-    func didClose(_ connection: Connection, code: CloseCode?) {
-        (connection.userInfo as? PusherSession)?.end()
-    }
-
-    func closeReason(for cause: TransportCloseCause, on connection: Connection) -> (CloseCode, String)? {
-        let error = switch cause {
-        case .shutdown: PusherError.reconnectNow("Server is shutting down, reconnect shortly")
-        case .slowConsumer: PusherError.overCapacity("Over capacity: the client reads too slowly")
-        case .pongTimeout: PusherError.pongNotReceived("Pong reply not received in time")
-        case .overCapacity: PusherError.overCapacity("Over capacity: the server is at its connection limit")
-        }
-        // A slow consumer would not read the frame anyway; everyone else gets it before the close.
-        if cause != .slowConsumer { connection.sendWebSocketFrame(error.frame) }
+    func overCapacityCloseReason(on connection: Connection) -> (CloseCode, String)? {
+        let error = PusherError.overCapacity("Over capacity: the server is at its connection limit")
+        connection.sendWebSocketFrame(error.frame)
         return (error.closeCode, error.message)
     }
 }

@@ -2,8 +2,8 @@ import Support
 
 /// One Pusher connection: its socket id, subscriptions and signed-in user, and the dispatch of
 /// every event its client sends (PROTOCOL.md §1.6–§1.11) to its facet: subscriptions
-/// (PusherSession+Subscribe.swift), client events (+ClientEvents), signin (+Signin). Lives in
-/// `connection.userInfo` and is touched only on the connection's loop.
+/// (PusherSession+Subscribe.swift), client events (+ClientEvents), signin (+Signin). The
+/// connection keeps it as its `WebSocketSession` (+WebSocket) and calls it on its loop only.
 final class PusherSession {
     let connection: Connection
     let app: App
@@ -124,7 +124,6 @@ final class PusherSession {
         }
         hub.shard(loopIndex).remove(self)
         app.releaseConnection()
-        connection.userInfo = nil
     }
 
     static let pongFrame = PusherEvent.frame(event: "pusher:pong", data: "{}")

@@ -5,11 +5,10 @@ import Synchronization
 /// sent at once; a later one goes through the connection's loop, and is dropped when the
 /// connection has closed, timed out (504) or been replaced by another one on the same fd meanwhile.
 public final class HTTPResponder: Sendable {
-    private let loop: EventLoop
-    private let fd: Int32
-    private let generation: UInt32
     let request: HTTPRequest
     private let phase = Mutex(Phase.handling)
+    /// Carries an answer given after the handler returned to the connection's loop.
+    private let deliverLater: @Sendable (HTTPResponder, HTTPResponse) -> Void
 
     private enum Phase {
         /// The handler has not returned yet.
@@ -20,11 +19,24 @@ public final class HTTPResponder: Sendable {
         case done
     }
 
-    init(connection: Connection, request: HTTPRequest) {
-        loop = connection.loop
-        fd = connection.fd
-        generation = connection.generation
+    init(request: HTTPRequest, deliverLater: @escaping @Sendable (HTTPResponder, HTTPResponse) -> Void) {
         self.request = request
+        self.deliverLater = deliverLater
+    }
+
+    /// A responder for `connection`: a late answer goes through its loop and reaches it only
+    /// while it still waits for this very answer (the fd may hold another connection by then).
+    convenience init(connection: Connection, request: HTTPRequest) {
+        let loop = connection.loop
+        let fd = connection.fd
+        let generation = connection.generation
+        self.init(request: request) { responder, response in
+            loop.execute { loop in
+                guard let connection = loop.connections[fd], connection.generation == generation,
+                      connection.isAwaiting(responder) else { return }
+                connection.answerDeferred(response, to: responder.request)
+            }
+        }
     }
 
     public func respond(_ response: HTTPResponse) {
@@ -41,13 +53,7 @@ public final class HTTPResponder: Sendable {
             }
         }
         guard later else { return }
-        loop.execute { [self] loop in
-            // The connection is only reachable through its loop's table, and only while it still
-            // waits for this very answer.
-            guard let connection = loop.connections[fd], connection.generation == generation,
-                  connection.http?.deferred === self else { return }
-            connection.answerDeferred(response, to: request)
-        }
+        deliverLater(self, response)
     }
 
     /// Called once the handler returned: its answer, if it gave one; else answers come later.

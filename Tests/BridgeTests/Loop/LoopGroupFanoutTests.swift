@@ -7,11 +7,10 @@ import Testing
 private final class RecordingService: WebSocketService {
     let opened = Mutex<[ConnectionAddress]>([])
 
-    func didOpen(_ connection: Connection, request: HTTPRequest, parameters: [String: String]) {
+    func open(_ connection: Connection, request: HTTPRequest, parameters: [String: String]) -> (any WebSocketSession)? {
         opened.withLock { $0.append(connection.address) }
+        return SilentSession()
     }
-
-    func didReceive(_ message: WebSocketMessage, on connection: Connection) {}
 
     func waitForOpened(_ count: Int) -> [ConnectionAddress] {
         for _ in 0..<500 {
@@ -21,6 +20,11 @@ private final class RecordingService: WebSocketService {
         }
         return opened.withLock { $0 }
     }
+}
+
+/// Ignores what its client sends.
+private final class SilentSession: WebSocketSession {
+    func received(_ message: WebSocketMessage) {}
 }
 
 @Suite struct LoopGroupFanoutTests {

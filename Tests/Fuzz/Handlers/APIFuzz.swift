@@ -51,7 +51,7 @@ enum APIFuzz {
             var subscriber: FuzzConnection?
             if flags & 16 != 0 {
                 let socket = broker.openPusherSocket(seed: false)
-                if let session = socket.connection.userInfo as? PusherSession {
+                if let session = broker.session(of: socket) {
                     socket.send(FuzzConnection.clientFrame(SessionFuzz.signin(userData: #"{"id":"u1"}"#, session: session,
                                                                               app: broker.app)))
                     for channel in subscribedChannels {
@@ -75,7 +75,7 @@ enum APIFuzz {
             }
             if !statuses.contains(where: { $0 == 400 || $0 == 413 || $0 == 431 || $0 == 414 }) {
                 // A request the parser took whole gets one answer each (the parser's own errors close the stream).
-                fuzzCheck(statuses.count == times || client.connection.phase != .open,
+                fuzzCheck(statuses.count == times || !client.connection.isOpen,
                              "\(times) requests, \(statuses.count) answers")
             }
             client.close()

@@ -120,6 +120,11 @@ final class FuzzBroker: @unchecked Sendable {
         return FuzzConnection(connection: connection, peer: fds[1])
     }
 
+    /// The Pusher session the connection opened, found where the hub keeps it (nil when refused).
+    func session(of socket: FuzzConnection) -> PusherSession? {
+        liveApp.hub.shard(loop.index).sessions.values.first { $0.connection === socket.connection }
+    }
+
     /// After an input closed everything: the app's hub keeps no subscriber, member or signed-in
     /// user, and every connection slot was given back.
     func checkNothingLeft(in app: App) {
@@ -154,14 +159,8 @@ final class FuzzConnection {
 
     /// Feeds `bytes` as one read would, then flushes what the server queued and reads it.
     func send(_ bytes: [UInt8]) {
-        guard connection.phase == .open, !bytes.isEmpty else { return }
-        bytes.withUnsafeBytes { input in
-            if connection.http != nil {
-                connection.handleHTTP(input)
-            } else if connection.decoder != nil {
-                connection.handleWebSocket(input)
-            }
-        }
+        guard connection.isOpen, !bytes.isEmpty else { return }
+        bytes.withUnsafeBytes { connection.receive($0) }
         collect()
     }
 

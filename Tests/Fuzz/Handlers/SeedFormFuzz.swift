@@ -43,7 +43,7 @@ enum SeedFormFuzz {
             var listener: FuzzConnection?
             if flags & 16 != 0 {
                 let socket = broker.openPusherSocket(seed: false)
-                if let session = socket.connection.userInfo as? PusherSession {
+                if let session = broker.session(of: socket) {
                     socket.send(FuzzConnection.clientFrame(SessionFuzz.subscribe(broker.app.defaultChannel, channelData: nil,
                                                                                  session: session, app: broker.app)))
                 }

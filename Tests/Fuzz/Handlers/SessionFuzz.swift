@@ -32,7 +32,7 @@ enum SessionFuzz {
                 let index = Int(control & 1)
                 let socket = sockets[index]
                 var message = Array(line.dropFirst())
-                if control & 2 != 0, let session = socket.connection.userInfo as? PusherSession {
+                if control & 2 != 0, let session = broker.session(of: socket) {
                     message = signed(message, session: session, app: broker.app)
                 }
                 if let channel = subscribeChannel(message) { asked[index].insert(channel) }
@@ -123,7 +123,7 @@ enum SessionFuzz {
 
 extension FuzzBroker {
     /// A connection upgraded to a Pusher WebSocket on the fuzzed app (its session in
-    /// `connection.userInfo`), in seed mode with the organization's JWT when `seed` is set.
+    /// the app's hub), in seed mode with the organization's JWT when `seed` is set.
     func openPusherSocket(seed: Bool) -> FuzzConnection {
         let socket = connect()
         var target = "/app/\(app.key)?protocol=7&client=fuzz&version=1.0"
@@ -131,7 +131,7 @@ extension FuzzBroker {
         let request = "GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         socket.send(Array(request.utf8))
-        fuzzCheck(socket.connection.userInfo is PusherSession, "the Pusher upgrade was refused")
+        fuzzCheck(session(of: socket) != nil, "the Pusher upgrade was refused")
         return socket
     }
 }
