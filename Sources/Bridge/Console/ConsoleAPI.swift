@@ -152,8 +152,8 @@ public struct ConsoleAPI: Sendable {
         }
         let trigger = HTTPRequest(method: "POST", target: request.target, path: request.path, body: body.bytes)
         do throws(PusherAPI.APIError) {
-            // Without `info` the events handler answers at once, and only `{}`.
-            try PusherAPI(apps: apps).events(PusherAPI.Call(request: trigger, parameters: [:], app: app, config: config)) { _ in }
+            // Without `info` the events handler publishes and answers at once, and only `{}`.
+            _ = try PusherAPI(apps: apps).events(PusherAPI.Call(request: trigger, parameters: [:], app: app, config: config))
             return Self.json(200, JSONWriter.object { _ in })
         } catch {
             return Self.error(error.status, error.message)
