@@ -17,7 +17,7 @@ let package = Package(
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
-        // Digests, JSON string escaping and a FIFO queue, shared by the broker, the webhook sender
+        // Digests, the JSON writer and a FIFO queue, shared by the broker, the webhook sender
         // and the Redis client.
         .target(name: "Support", dependencies: ["COpenSSL"]),
         // The one system layer under the broker, the webhook sender and the Redis client: syscall

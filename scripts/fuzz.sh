@@ -56,7 +56,7 @@ sources_frame=(
 )
 # shellcheck disable=SC2034
 sources_json=(
-    Sources/Support/JSONString.swift
+    Sources/Support/JSONWriter.swift
     Sources/Bridge/JSON/JSON.swift
     Sources/Bridge/JSON/JSONObject.swift
     Sources/Bridge/JSON/JSONError.swift

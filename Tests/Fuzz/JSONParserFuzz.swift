@@ -1,7 +1,7 @@
 // libFuzzer target for JSONParser, compiled together with the parser's sources:
 //
 //   swiftc -sanitize=fuzzer,address -parse-as-library -O -wmo \
-//     Sources/Bridge/Bytes/JSONString.swift Sources/Bridge/JSON/JSON.swift Sources/Bridge/JSON/JSONObject.swift \
+//     Sources/Support/JSONWriter.swift Sources/Bridge/JSON/JSON.swift Sources/Bridge/JSON/JSONObject.swift \
 //     Sources/Bridge/JSON/JSONError.swift Sources/Bridge/JSON/JSONParser.swift \
 //     Tests/Fuzz/JSONParserFuzz.swift -o /tmp/fuzz-json
 //   SWIFT_BACKTRACE=enable=no /tmp/fuzz-json -max_total_time=60 /tmp/fuzz-json-corpus Tests/Fuzz/corpus/json

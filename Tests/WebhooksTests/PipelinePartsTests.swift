@@ -112,8 +112,8 @@ import Testing
         #expect(backlogs.admit(app: "a", cost: 1, isClientEvent: false) == .drop)
         #expect(backlogs.admit(app: "b", cost: 500, isClientEvent: true) == .accept)
         #expect(backlogs.admit(app: "b", cost: 500, isClientEvent: false) == .accept)
-        #expect(backlogs.json(of: "a") == #"{"backlog_bytes":1000,"dropped":1,"refused":1}"#)
-        #expect(backlogs.json(of: "b") == #"{"backlog_bytes":1000,"dropped":0,"refused":0}"#)
+        #expect(json(backlogs, "a") == #"{"backlog_bytes":1000,"dropped":1,"refused":1}"#)
+        #expect(json(backlogs, "b") == #"{"backlog_bytes":1000,"dropped":0,"refused":0}"#)
         // Refused until back under 7/8 of the client-event bound (700 bytes).
         backlogs.release(app: "a", cost: 250)
         #expect(backlogs.admit(app: "a", cost: 1, isClientEvent: true) == .refuse)

@@ -42,13 +42,14 @@ enum APISignature {
         let expected = stringToSign(method: request.method, path: request.path, query: request.query)
         let wanted = Digest.hex(Digest.hmacSHA256(key: Array(secret.utf8), message: Array(expected.utf8)))
         guard Digest.constantTimeEquals(Array(signature.utf8), Array(wanted.utf8)) else {
-            return "Invalid signature: you should have sent HmacSHA256Hex(\(Self.quoted(expected)), your_secret_key), but you sent \"\(signature)\""
+            return "Invalid signature: you should have sent HmacSHA256Hex(\(Self.inQuotesWithVisibleNewlines(expected)), your_secret_key), but you sent \"\(signature)\""
         }
         return nil
     }
 
-    /// The string to sign with its newlines visible, as Pusher shows it.
-    private static func quoted(_ text: String) -> String {
+    /// The string to sign with its newlines visible, as Pusher shows it (not JSON: nothing else
+    /// is escaped, and the whole message is escaped once more in the error body).
+    private static func inQuotesWithVisibleNewlines(_ text: String) -> String {
         "\"" + text.replacingNewlines() + "\""
     }
 }

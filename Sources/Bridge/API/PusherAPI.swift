@@ -9,20 +9,28 @@ struct PusherAPI: Sendable {
     static let maxChannelNameLength = 200
 
     func install(on server: Server) {
-        route(server, "POST", "/apps/:app_id/events", events)
-        route(server, "POST", "/apps/:app_id/batch_events", batchEvents)
-        route(server, "GET", "/apps/:app_id/channels", channels)
-        route(server, "GET", "/apps/:app_id/channels/:channel_name", channel)
-        route(server, "GET", "/apps/:app_id/channels/:channel_name/users", users)
-        route(server, "POST", "/apps/:app_id/users/:user_id/terminate_connections", terminateConnections)
+        mayAskTheAuthority(server, "POST", "/apps/:app_id/events", events)
+        mayAskTheAuthority(server, "POST", "/apps/:app_id/batch_events", batchEvents)
+        mayAskTheAuthority(server, "GET", "/apps/:app_id/channels", channels)
+        mayAskTheAuthority(server, "GET", "/apps/:app_id/channels/:channel_name", channel)
+        mayAskTheAuthority(server, "GET", "/apps/:app_id/channels/:channel_name/users", users)
+        answersAtOnce(server, "POST", "/apps/:app_id/users/:user_id/terminate_connections", terminateConnections)
         // pusher-http-python 3.3 leaves `/apps/{id}` out of this one path; its auth_key names the app.
-        route(server, "POST", "/users/:user_id/terminate_connections", terminateConnections)
+        answersAtOnce(server, "POST", "/users/:user_id/terminate_connections", terminateConnections)
     }
 
-    /// Answers with the JSON body, at once or later: in a cluster, questions about channels are
-    /// answered from the shared state. A nil body: the cluster's state cannot be reached (503).
-    typealias Handler = @Sendable (Call, _ answer: @escaping Answer) throws(APIError) -> Void
-    typealias Answer = @Sendable (String?) -> Void
+    /// What a request gets. Most answers are known at once; the counts and members of channels
+    /// come from the state authority, which in a cluster is Redis and answers later, from its own thread.
+    enum Reply: Sendable {
+        case now(HTTPResponse)
+        /// `ask` calls its argument once, from any thread, with the answer.
+        case fromAuthority(_ ask: @Sendable (_ respond: @escaping @Sendable (HTTPResponse) -> Void) -> Void)
+    }
+
+    /// A route whose answer is always known at once (`Endpoint.http`): its JSON body.
+    typealias ImmediateHandler = @Sendable (Call) throws(APIError) -> JSONWriter
+    /// A route that may need the authority's answer (`Endpoint.deferredHTTP`).
+    typealias Handler = @Sendable (Call) throws(APIError) -> Reply
 
     /// One authenticated request: the app it addresses, that app's settings, the route parameters.
     struct Call {
@@ -41,18 +49,38 @@ struct PusherAPI: Sendable {
         }
     }
 
-    private func route(_ server: Server, _ method: String, _ pattern: String, _ handler: @escaping Handler) {
+    private func answersAtOnce(_ server: Server, _ method: String, _ pattern: String, _ handler: @escaping ImmediateHandler) {
         let apps = self.apps
-        server.route(method, pattern, .deferredHTTP { request, parameters, responder in
+        server.route(method, pattern, .http { request, parameters in
             do throws(APIError) {
-                try handler(try Self.call(request, parameters, apps: apps)) { body in
-                    responder.respond(body.map { .json(200, $0) } ?? .error(503, "The cluster's shared state cannot be reached, try again"))
-                }
+                return .json(200, try handler(try Self.call(request, parameters, apps: apps)))
             } catch {
-                responder.respond(.error(error.status, error.message))
+                return .error(error.status, error.message)
             }
         })
     }
+
+    private func mayAskTheAuthority(_ server: Server, _ method: String, _ pattern: String, _ handler: @escaping Handler) {
+        let api = self
+        server.route(method, pattern, .deferredHTTP { request, parameters, responder in
+            switch api.reply(to: request, parameters, handler) {
+            case .now(let response): responder.respond(response)
+            case .fromAuthority(let ask): ask { responder.respond($0) }
+            }
+        })
+    }
+
+    /// The reply of `handler` to one request, authentication and refusals included.
+    func reply(to request: HTTPRequest, _ parameters: [String: String], _ handler: Handler) -> Reply {
+        do throws(APIError) {
+            return try handler(try Self.call(request, parameters, apps: apps))
+        } catch {
+            return .now(.error(error.status, error.message))
+        }
+    }
+
+    /// The answer when the authority cannot be reached.
+    static let authorityUnreachable = HTTPResponse.error(503, "The cluster's shared state cannot be reached, try again")
 
     /// Order: which app (404), then who asks (401), then whether the app may be used (403).
     private static func call(_ request: HTTPRequest, _ parameters: [String: String], apps: AppRegistry) throws(APIError) -> Call {
@@ -81,8 +109,9 @@ struct PusherAPI: Sendable {
         let info: Set<String>
     }
 
-    /// Also the debug console's way to send an event, so that it obeys the same rules.
-    func events(_ call: Call, answer: @escaping Answer) throws(APIError) {
+    /// Publishes at once; the counts `info` asks for come from the authority. Also the debug
+    /// console's way to send an event, so that it obeys the same rules.
+    func events(_ call: Call) throws(APIError) -> Reply {
         let (body, object) = try Self.jsonBody(call.request)
         let channelNames: [String]
         if let list = object["channels"] {
@@ -103,14 +132,25 @@ struct PusherAPI: Sendable {
             throw APIError(403, "Over the rate limit of \(call.config.maxBackendEventsPerSecond ?? 0) events per second")
         }
         publish(event, app: call.app, config: call.config)
-        guard !event.info.isEmpty else { return answer("{}") }
-        Self.info(event.channels.map { (event.info, $0) }, in: call.app.hub) { infos in
-            let entries = zip(event.channels, infos).map { "\"" + JSONString.escaped($0.name) + "\":" + $1 }
-            answer(#"{"channels":{"# + entries.joined(separator: ",") + "}}")
+        guard !event.info.isEmpty else { return .now(Self.published) }
+        let asked = event.channels.map { (attributes: event.info, channel: $0) }
+        return .fromAuthority { [hub = call.app.hub] respond in
+            Self.counts(asked, in: hub) { counts in
+                respond(.json(200, JSONWriter.object { json in
+                    json.objectField("channels") {
+                        for (question, state) in zip(asked, counts) {
+                            $0.objectField(question.channel.name) { Self.writeCounts(question, state, into: &$0) }
+                        }
+                    }
+                }))
+            }
         }
     }
 
-    private func batchEvents(_ call: Call, answer: @escaping Answer) throws(APIError) {
+    /// The answer to a publish that asks for no counts.
+    static let published = HTTPResponse.json(200, "{}")
+
+    func batchEvents(_ call: Call) throws(APIError) -> Reply {
         let (body, object) = try Self.jsonBody(call.request)
         guard let items = object["batch"]?.arrayValue else { throw APIError(400, "Missing batch: expected {\"batch\":[…]}") }
         guard items.count <= call.config.maxEventBatchSize else {
@@ -132,9 +172,16 @@ struct PusherAPI: Sendable {
             throw APIError(403, "Over the rate limit of \(call.config.maxBackendEventsPerSecond ?? 0) events per second")
         }
         for event in events { publish(event, app: call.app, config: call.config) }
-        guard events.contains(where: { !$0.info.isEmpty }) else { return answer("{}") }
-        Self.info(events.map { ($0.info, $0.channels[0]) }, in: call.app.hub) { infos in
-            answer(#"{"batch":["# + infos.joined(separator: ",") + "]}")
+        guard events.contains(where: { !$0.info.isEmpty }) else { return .now(Self.published) }
+        let asked = events.map { (attributes: $0.info, channel: $0.channels[0]) }
+        return .fromAuthority { [hub = call.app.hub] respond in
+            Self.counts(asked, in: hub) { counts in
+                respond(.json(200, JSONWriter.object { json in
+                    json.arrayField("batch") {
+                        for (question, state) in zip(asked, counts) { $0.object { Self.writeCounts(question, state, into: &$0) } }
+                    }
+                }))
+            }
         }
     }
 
@@ -196,80 +243,32 @@ struct PusherAPI: Sendable {
                      excludedSocketID: excluded, info: info)
     }
 
-    /// `{"user_count":…,"subscription_count":…}` for the attributes that apply to each channel, in
-    /// order (one question at a time: a trigger names a few channels at most). The event is
-    /// published by then, so while a cluster cannot answer, this node's own counts will do.
-    private static func info(_ asked: [(attributes: Set<String>, channel: ChannelName)], in hub: Hub, answered: [String] = [],
-                             completion: @escaping @Sendable ([String]) -> Void) {
+    /// The state of each channel asked about, in order (one question at a time: a trigger names a
+    /// few channels at most); nil where no attribute was asked. The event is published by then, so
+    /// while a cluster cannot answer, this node's own counts will do.
+    private static func counts(_ asked: [(attributes: Set<String>, channel: ChannelName)], in hub: Hub,
+                               answered: [Hub.ChannelInfo?] = [], completion: @escaping @Sendable ([Hub.ChannelInfo?]) -> Void) {
         guard let (attributes, channel) = asked.first else { return completion(answered) }
         let rest = Array(asked.dropFirst())
-        guard !attributes.isEmpty else { return info(rest, in: hub, answered: answered + ["{}"], completion: completion) }
+        guard !attributes.isEmpty else { return counts(rest, in: hub, answered: answered + [nil], completion: completion) }
         hub.channelInfo(channel.name) { state in
             let state = state ?? hub.channelInfoHere(channel.name)
-            info(rest, in: hub, answered: answered + [infoJSON(attributes, of: channel, state)], completion: completion)
+            counts(rest, in: hub, answered: answered + [state], completion: completion)
         }
     }
 
-    private static func infoJSON(_ attributes: Set<String>, of channel: ChannelName, _ state: Hub.ChannelInfo) -> String {
-        var fields: [String] = []
-        if attributes.contains("user_count") && channel.kind == .presence { fields.append(#""user_count":\#(state.userCount)"#) }
-        if attributes.contains("subscription_count") { fields.append(#""subscription_count":\#(state.subscriptionCount)"#) }
-        return "{" + fields.joined(separator: ",") + "}"
+    /// `"user_count":…,"subscription_count":…` for the attributes asked that apply to the channel.
+    private static func writeCounts(_ asked: (attributes: Set<String>, channel: ChannelName), _ state: Hub.ChannelInfo?,
+                                    into json: inout JSONWriter) {
+        guard let state else { return }
+        if asked.attributes.contains("user_count") && asked.channel.kind == .presence { json.field("user_count", state.userCount) }
+        if asked.attributes.contains("subscription_count") { json.field("subscription_count", state.subscriptionCount) }
     }
 
-    // MARK: Queries
-
-    private func channels(_ call: Call, answer: @escaping Answer) throws(APIError) {
-        let prefix = call.request.queryValue("filter_by_prefix") ?? ""
-        let attributes = try Self.attributes(call.request.queryValue("info") ?? "", allowed: ["user_count", "subscription_count"])
-        if attributes.contains("user_count") && !prefix.hasPrefix("presence-") {
-            throw APIError(400, "user_count is only available with filter_by_prefix=presence-")
-        }
-        call.app.hub.occupiedChannels(prefix: prefix) { channels in
-            let entries = channels?.map { channel in
-                var fields: [String] = []
-                if attributes.contains("user_count") { fields.append(#""user_count":\#(channel.userCount)"#) }
-                if attributes.contains("subscription_count") { fields.append(#""subscription_count":\#(channel.subscriptionCount)"#) }
-                return "\"" + JSONString.escaped(channel.name) + "\":{" + fields.joined(separator: ",") + "}"
-            }
-            answer(entries.map { #"{"channels":{"# + $0.joined(separator: ",") + "}}" })
-        }
-    }
-
-    private func channel(_ call: Call, answer: @escaping Answer) throws(APIError) {
-        let channel = try Self.channelName(call)
-        let attributes = try Self.attributes(call.request.queryValue("info") ?? "", allowed: ["user_count", "subscription_count", "cache"])
-        if attributes.contains("user_count") && channel.kind != .presence {
-            throw APIError(400, "user_count is only available for presence channels")
-        }
-        if attributes.contains("cache") && !channel.isCache {
-            throw APIError(400, "cache is only available for cache channels")
-        }
-        call.app.hub.channelInfo(channel.name) { state in
-            guard let state else { return answer(nil) }
-            var fields = [#""occupied":\#(state.occupied)"#]
-            if attributes.contains("user_count") { fields.append(#""user_count":\#(state.userCount)"#) }
-            if attributes.contains("subscription_count") { fields.append(#""subscription_count":\#(state.subscriptionCount)"#) }
-            if attributes.contains("cache"), let cached = state.lastEvent {
-                let ttl = max(0, cached.ttlMs / 1000 + (cached.ttlMs % 1000 > 0 ? 1 : 0))
-                fields.append(#""cache":{"data":"# + "\"" + JSONString.escaped(cached.data) + #"","ttl":\#(ttl)}"#)
-            }
-            answer("{" + fields.joined(separator: ",") + "}")
-        }
-    }
-
-    private func users(_ call: Call, answer: @escaping Answer) throws(APIError) {
-        let channel = try Self.channelName(call)
-        guard channel.kind == .presence else { throw APIError(400, "Users are only available for presence channels") }
-        call.app.hub.presenceUserIDs(channel.name) { users in
-            answer(users.map { #"{"users":["# + $0.map { #"{"id":"# + "\"" + JSONString.escaped($0) + "\"}" }.joined(separator: ",") + "]}" })
-        }
-    }
-
-    private func terminateConnections(_ call: Call, answer: @escaping Answer) throws(APIError) {
+    private func terminateConnections(_ call: Call) throws(APIError) -> JSONWriter {
         guard let userID = call.parameters["user_id"], !userID.isEmpty else { throw APIError(400, "Missing user id") }
         call.app.hub.terminateEverywhere(userID: userID)
-        answer("{}")
+        return JSONWriter.object { _ in }
     }
 
     // MARK: Parsing helpers
@@ -285,7 +284,7 @@ struct PusherAPI: Sendable {
         return (request.body, object)
     }
 
-    private static func channelName(_ call: Call) throws(APIError) -> ChannelName {
+    static func channelName(_ call: Call) throws(APIError) -> ChannelName {
         let name = call.parameters["channel_name"] ?? ""
         guard let channel = ChannelName(name, maxLength: max(maxChannelNameLength, call.config.maxChannelNameLength)) else {
             throw APIError(400, "Invalid channel name \"\(name)\"")
@@ -294,7 +293,7 @@ struct PusherAPI: Sendable {
     }
 
     /// The comma-separated `info` attributes; an unknown one is a 400.
-    private static func attributes(_ text: String, allowed: Set<String>) throws(APIError) -> Set<String> {
+    static func attributes(_ text: String, allowed: Set<String>) throws(APIError) -> Set<String> {
         var result: Set<String> = []
         for part in text.split(separator: ",") {
             let name = part.trimmingCharacters(in: " ")

@@ -52,7 +52,7 @@ extension AppConfig {
             case "allowed_origins": allowedOrigins = try field.origins()
             case "webhooks": webhooks = try field.webhooks()
             case "default_channel": defaultChannel = try field.channelName()
-            default: throw AppConfigError("\(path): unknown key \"\(JSONString.escaped(member.key))\"")
+            default: throw AppConfigError("\(path): unknown key \(JSONWriter.quoted(member.key))")
             }
         }
     }

@@ -23,7 +23,9 @@ public struct ConsoleAPI: Sendable {
         server.route("GET", "/console/api/apps", .http { request, _ in
             guard let credential = console.credential(of: request) else { return Self.unauthorized }
             let visible = console.apps.all.filter(credential.sees).sorted { ($0.id.count, $0.id) < ($1.id.count, $1.id) }
-            return Self.json(200, #"{"apps":["# + visible.map(Self.summary).joined(separator: ",") + "]}")
+            return Self.json(200, JSONWriter.object { json in
+                json.arrayField("apps") { for app in visible { Self.summary(app, into: &$0) } }
+            })
         })
         route(server, "GET", "/console/api/apps/:app_id/stats") { _, app in Self.stats(of: app) }
         route(server, "GET", "/console/api/apps/:app_id/log") { request, app in Self.log(request, app) }
@@ -89,21 +91,31 @@ public struct ConsoleAPI: Sendable {
 
     // MARK: Handlers
 
-    private static func summary(_ app: App) -> String {
+    private static func summary(_ app: App, into json: inout JSONWriter) {
         let config = app.config
-        return #"{"id":"# + quoted(config.id) + #","key":"# + quoted(config.key) + #","name":"# + quoted(config.name)
-            + #","organization":"# + (config.organization.map(quoted) ?? "null") + "}"
+        json.object {
+            $0.field("id", config.id)
+            $0.field("key", config.key)
+            $0.field("name", config.name)
+            $0.field("organization", orNull: config.organization)
+        }
     }
 
     private static func stats(of app: App) -> HTTPResponse {
         let occupied = app.hub.occupiedChannelsHere(prefix: "")
-        let channels = occupied.prefix(maxListedChannels).map { channel in
-            let isPresence = ChannelName(channel.name, maxLength: .max)?.kind == .presence
-            return #"{"name":"# + quoted(channel.name) + #","subscription_count":\#(channel.subscriptionCount)"#
-                + (isPresence ? #","user_count":\#(channel.userCount)}"# : "}")
-        }
-        return json(200, #"{"connections":\#(app.connectionCount),"channel_count":\#(occupied.count),"channels":["#
-                    + channels.joined(separator: ",") + "]}")
+        return json(200, JSONWriter.object {
+            $0.field("connections", app.connectionCount)
+            $0.field("channel_count", occupied.count)
+            $0.arrayField("channels") { channels in
+                for channel in occupied.prefix(maxListedChannels) {
+                    channels.object {
+                        $0.field("name", channel.name)
+                        $0.field("subscription_count", channel.subscriptionCount)
+                        if ChannelName(channel.name, maxLength: .max)?.kind == .presence { $0.field("user_count", channel.userCount) }
+                    }
+                }
+            }
+        })
     }
 
     /// Polling the log is what keeps the app's recording on.
@@ -115,7 +127,10 @@ public struct ConsoleAPI: Sendable {
         }
         app.debugLog.watch()
         let (entries, last) = app.debugLog.entries(after: after)
-        return json(200, #"{"next":\#(last),"entries":["# + entries.map(\.json).joined(separator: ",") + "]}")
+        return json(200, JSONWriter.object {
+            $0.field("next", last)
+            $0.arrayField("entries") { for entry in entries { entry.write(to: &$0) } }
+        })
     }
 
     /// `{"channel","event","data"}`: `data` a string sent as is, or any other JSON sent as its
@@ -130,13 +145,16 @@ public struct ConsoleAPI: Sendable {
         let data = member.value.stringValue ?? String(decoding: request.body[member.raw], as: UTF8.self)
         let config = app.config
         guard config.enabled else { return Self.error(403, "App \(config.id) is disabled") }
-        let body = #"{"name":"# + Self.quoted(event) + #","channel":"# + Self.quoted(channel)
-            + #","data":"# + Self.quoted(data) + "}"
-        let trigger = HTTPRequest(method: "POST", target: request.target, path: request.path, body: Array(body.utf8))
+        let body = JSONWriter.object {
+            $0.field("name", event)
+            $0.field("channel", channel)
+            $0.field("data", data)
+        }
+        let trigger = HTTPRequest(method: "POST", target: request.target, path: request.path, body: body.bytes)
         do throws(PusherAPI.APIError) {
-            // Without `info` the events handler answers at once, and only `{}`.
-            try PusherAPI(apps: apps).events(PusherAPI.Call(request: trigger, parameters: [:], app: app, config: config)) { _ in }
-            return Self.json(200, "{}")
+            // Without `info` the events handler publishes and answers at once, and only `{}`.
+            _ = try PusherAPI(apps: apps).events(PusherAPI.Call(request: trigger, parameters: [:], app: app, config: config))
+            return Self.json(200, JSONWriter.object { _ in })
         } catch {
             return Self.error(error.status, error.message)
         }
@@ -151,8 +169,8 @@ public struct ConsoleAPI: Sendable {
     }
 
     /// Console answers are live views: never cached.
-    private static func json(_ status: Int, _ text: String) -> HTTPResponse {
-        var response = HTTPResponse.json(status, text)
+    private static func json(_ status: Int, _ body: JSONWriter) -> HTTPResponse {
+        var response = HTTPResponse.json(status, body)
         response.headers.set("Cache-Control", "no-store")
         return response
     }
@@ -162,18 +180,20 @@ public struct ConsoleAPI: Sendable {
         response.headers.set("Cache-Control", "no-store")
         return response
     }
-
-    /// `text` as a JSON string literal, quotes included.
-    static func quoted(_ text: String) -> String { "\"" + JSONString.escaped(text) + "\"" }
 }
 
 extension DebugLog.Entry {
     /// `{"seq","time_ms","type","channel"?,"event"?,"data"?,"detail"?}`
-    var json: String {
-        var text = #"{"seq":\#(seq),"time_ms":\#(timeMs),"type":"\#(kind.rawValue)""#
-        for (name, value) in [("channel", channel), ("event", event), ("data", data), ("detail", detail)] {
-            if let value { text += #",""# + name + #"":"# + ConsoleAPI.quoted(value) }
+    func write(to json: inout JSONWriter) {
+        json.object {
+            $0.field("seq", seq)
+            $0.field("time_ms", timeMs)
+            $0.field("type", kind.rawValue)
+            if let channel { $0.field("channel", channel) }
+            if let event { $0.field("event", event) }
+            if let data { $0.field("data", data) }
+            if let detail { $0.field("detail", detail) }
         }
-        return text + "}"
     }
+
 }

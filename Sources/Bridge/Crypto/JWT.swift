@@ -42,11 +42,21 @@ public enum JWT {
     }
 
     static let issuer = "bridge"
-    private static let header = Base64.encodeURL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+    private static let header = Base64.encodeURL(JSONWriter.object {
+        $0.field("alg", "HS256")
+        $0.field("typ", "JWT")
+    }.bytes)
 
     public static func sign(_ claims: Claims, key: [UInt8]) -> String {
-        let payload = #"{"iss":"\#(issuer)","org":"\#(JSONString.escaped(claims.organization))","epoch":"\#(JSONString.escaped(claims.epoch))","gen":\#(claims.generation),"iat":\#(claims.issuedAt),"exp":\#(claims.expiresAt)}"#
-        let signingInput = header + "." + Base64.encodeURL(Array(payload.utf8))
+        let payload = JSONWriter.object {
+            $0.field("iss", issuer)
+            $0.field("org", claims.organization)
+            $0.field("epoch", claims.epoch)
+            $0.field("gen", claims.generation)
+            $0.field("iat", claims.issuedAt)
+            $0.field("exp", claims.expiresAt)
+        }
+        let signingInput = header + "." + Base64.encodeURL(payload.bytes)
         return signingInput + "." + Base64.encodeURL(Digest.hmacSHA256(key: key, message: Array(signingInput.utf8)))
     }
 

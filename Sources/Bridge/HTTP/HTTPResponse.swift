@@ -17,9 +17,14 @@ public struct HTTPResponse: Sendable {
         HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(jsonText.utf8))
     }
 
-    /// `{"error":"<message>"}` with the message JSON-escaped.
+    /// A response with what `json` wrote as its body and `Content-Type: application/json`.
+    public static func json(_ status: Int, _ json: JSONWriter) -> HTTPResponse {
+        HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", "application/json")]), body: json.bytes)
+    }
+
+    /// `{"error":"<message>"}`.
     public static func error(_ status: Int, _ message: String) -> HTTPResponse {
-        json(status, "{\"error\":\"\(JSONString.escaped(message))\"}")
+        json(status, JSONWriter.object(reservingCapacity: 16 + message.utf8.count) { $0.field("error", message) })
     }
 
     /// The reason phrase for `status` (RFC 9110 §15), empty for codes not in the table:

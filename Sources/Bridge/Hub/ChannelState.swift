@@ -74,17 +74,14 @@ struct ChannelState {
 
     /// `{"presence":{"ids":[…],"hash":{…},"count":N}}`, the data of a presence `subscription_succeeded`.
     static func presenceJSON(_ members: [(id: String, info: String)]) -> String {
-        var ids: [String] = []
-        var hash: [String] = []
-        ids.reserveCapacity(members.count)
-        hash.reserveCapacity(members.count)
-        for member in members.sorted(by: { $0.id < $1.id }) {
-            let quoted = "\"" + JSONString.escaped(member.id) + "\""
-            ids.append(quoted)
-            hash.append(quoted + ":" + member.info)
-        }
-        return #"{"presence":{"ids":["# + ids.joined(separator: ",") + #"],"hash":{"# + hash.joined(separator: ",")
-            + #"},"count":\#(members.count)}}"#
+        let sorted = members.sorted(by: { $0.id < $1.id })
+        return JSONWriter.object {
+            $0.objectField("presence") {
+                $0.arrayField("ids") { for member in sorted { $0.string(member.id) } }
+                $0.objectField("hash") { for member in sorted { $0.rawField(member.id, member.info) } }
+                $0.field("count", members.count)
+            }
+        }.text
     }
 
     /// This node's members, for the answer while the authority cannot be reached.

@@ -89,11 +89,11 @@ extension Hub {
 
     static func memberAddedFrame(_ channel: String, _ userID: String, _ info: String) -> OutboundBuffer {
         PusherEvent.frame(event: "pusher_internal:member_added", channel: channel,
-                          data: #"{"user_id":""# + JSONString.escaped(userID) + #"","user_info":"# + info + "}")
+                          data: JSONWriter.object { $0.field("user_id", userID); $0.rawField("user_info", info) }.text)
     }
 
     static func memberRemovedFrame(_ channel: String, _ userID: String) -> OutboundBuffer {
         PusherEvent.frame(event: "pusher_internal:member_removed", channel: channel,
-                          data: #"{"user_id":""# + JSONString.escaped(userID) + #""}"#)
+                          data: JSONWriter.object { $0.field("user_id", userID) }.text)
     }
 }

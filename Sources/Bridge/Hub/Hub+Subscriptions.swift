@@ -1,4 +1,6 @@
+import Support
 import System
+
 /// Subscribing and leaving. Every change of this node's share of a channel is recorded with the
 /// authority, whose answer says what it meant for the whole channel; only the writer that made a
 /// transition acts on it, so each lifecycle webhook is sent once. Member events are sent by the
@@ -162,7 +164,7 @@ extension Hub {
     func publishSubscriptionCount(_ count: Int, to channel: String) {
         emit(.subscriptionCount(channel: channel, count: count))
         let envelope = PusherEvent.encode(event: "pusher_internal:subscription_count", channel: channel,
-                                          data: #"{"subscription_count":\#(count)}"#)
+                                          data: JSONWriter.object { $0.field("subscription_count", count) }.text)
         publishEverywhere(envelope, to: channel, except: nil)
     }
 

@@ -63,13 +63,16 @@ extension Hub {
     }
 
     static func watchlistEvents(online: [String], offline: [String]) -> String {
-        func event(_ name: String, _ ids: [String]) -> String {
-            #"{"name":"\#(name)","user_ids":["# + ids.map { "\"" + JSONString.escaped($0) + "\"" }.joined(separator: ",") + "]}"
-        }
-        var events: [String] = []
-        if !online.isEmpty { events.append(event("online", online)) }
-        if !offline.isEmpty { events.append(event("offline", offline)) }
-        return #"{"events":["# + events.joined(separator: ",") + "]}"
+        JSONWriter.object {
+            $0.arrayField("events") { events in
+                for (name, ids) in [("online", online), ("offline", offline)] where !ids.isEmpty {
+                    events.object {
+                        $0.field("name", name)
+                        $0.arrayField("user_ids") { for id in ids { $0.string(id) } }
+                    }
+                }
+            }
+        }.text
     }
 
     /// `#server-to-user-{id}` events go to every connection here signed in as `id`, whatever it subscribed to.

@@ -54,43 +54,22 @@ public indirect enum JSON: Sendable, Equatable {
         return false
     }
 
-    /// Compact serialization: numbers as their raw text, strings escaped with JSONString.escaped, members in order.
+    /// Compact serialization: numbers as their raw text, strings escaped, members in order.
     public var serialized: String {
-        var out = ""
-        serialize(into: &out)
-        return out
+        var json = JSONWriter()
+        write(to: &json)
+        return json.text
     }
 
-    /// Appends to one buffer so nested values do not build and copy intermediate strings.
-    private func serialize(into out: inout String) {
+    /// Writes the value as one value of `json` (an element, a member's value, or the whole text).
+    public func write(to json: inout JSONWriter) {
         switch self {
-        case .null:
-            out += "null"
-        case .bool(let flag):
-            out += flag ? "true" : "false"
-        case .number(let text):
-            out += text
-        case .string(let text):
-            out += "\""
-            out += JSONString.escaped(text)
-            out += "\""
-        case .array(let elements):
-            out += "["
-            for (index, element) in elements.enumerated() {
-                if index > 0 { out += "," }
-                element.serialize(into: &out)
-            }
-            out += "]"
-        case .object(let object):
-            out += "{"
-            for (index, member) in object.members.enumerated() {
-                if index > 0 { out += "," }
-                out += "\""
-                out += JSONString.escaped(member.key)
-                out += "\":"
-                member.value.serialize(into: &out)
-            }
-            out += "}"
+        case .null: json.null()
+        case .bool(let flag): json.bool(flag)
+        case .number(let text): json.raw(text)
+        case .string(let text): json.string(text)
+        case .array(let elements): json.array { for element in elements { element.write(to: &$0) } }
+        case .object(let object): json.object { for member in object.members { $0.field(member.key) { member.value.write(to: &$0) } } }
         }
     }
 }

@@ -48,9 +48,13 @@ public struct PusherError: Sendable, Equatable, Error {
     /// `{"event":"pusher:error","data":{"code":…,"message":"…"}}`: unlike every other `pusher:`
     /// event, `data` is an object, which is what the native clients require (PROTOCOL.md §1.2).
     public var frameBytes: [UInt8] {
-        let code = self.code.map(String.init) ?? "null"
-        return Array(#"{"event":"pusher:error","data":{"code":\#(code),"message":""#.utf8)
-            + Array(JSONString.escaped(message).utf8) + Array(#""}}"#.utf8)
+        JSONWriter.object(reservingCapacity: 64 + message.utf8.count) {
+            $0.field("event", "pusher:error")
+            $0.objectField("data") {
+                $0.field("code", orNull: code)
+                $0.field("message", message)
+            }
+        }.bytes
     }
 
     public var frame: OutboundBuffer { .webSocketFrame(.text, frameBytes) }

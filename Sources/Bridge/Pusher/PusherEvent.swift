@@ -1,7 +1,7 @@
 import Support
 
-/// The Pusher wire envelope, encoded by hand: it is built once per published event and shared by
-/// every subscriber, and the key order (`event`, `channel`, `data`, `user_id`) stays stable so that
+/// The Pusher wire envelope: written once per published event into one buffer shared by every
+/// subscriber, and the key order (`event`, `channel`, `data`, `user_id`) stays stable so that
 /// tests can compare bytes (PROTOCOL.md §1.2).
 public enum PusherEvent {
     /// How `data` goes on the wire.
@@ -14,29 +14,18 @@ public enum PusherEvent {
     }
 
     public static func encode(event: String, channel: String? = nil, data: Payload?, userID: String? = nil) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(48 + event.utf8.count + (channel?.utf8.count ?? 0) + (data.map(Self.estimatedCount) ?? 0))
-        out.append(contentsOf: #"{"event":"#.utf8)
-        appendString(event, to: &out)
-        if let channel {
-            out.append(contentsOf: #","channel":"#.utf8)
-            appendString(channel, to: &out)
+        var json = JSONWriter(reservingCapacity: 48 + event.utf8.count + (channel?.utf8.count ?? 0) + (data.map(Self.estimatedCount) ?? 0))
+        json.object {
+            $0.field("event", event)
+            if let channel { $0.field("channel", channel) }
+            switch data {
+            case nil: break
+            case .string(let text): $0.field("data", text)
+            case .json(let raw): $0.rawField("data", raw)
+            }
+            if let userID { $0.field("user_id", userID) }
         }
-        switch data {
-        case nil: break
-        case .string(let text):
-            out.append(contentsOf: #","data":"#.utf8)
-            appendString(text, to: &out)
-        case .json(let raw):
-            out.append(contentsOf: #","data":"#.utf8)
-            out.append(contentsOf: raw)
-        }
-        if let userID {
-            out.append(contentsOf: #","user_id":"#.utf8)
-            appendString(userID, to: &out)
-        }
-        out.append(UInt8(ascii: "}"))
-        return out
+        return json.bytes
     }
 
     /// `data` given as a string (the usual case for events the server makes up).
@@ -51,12 +40,6 @@ public enum PusherEvent {
 
     public static func frame(event: String, channel: String? = nil, data: String?, userID: String? = nil) -> OutboundBuffer {
         frame(event: event, channel: channel, data: data.map(Payload.string), userID: userID)
-    }
-
-    private static func appendString(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        out.append(contentsOf: JSONString.escaped(text).utf8)
-        out.append(UInt8(ascii: "\""))
     }
 
     private static func estimatedCount(_ payload: Payload) -> Int {

@@ -1,4 +1,5 @@
 import Glibc
+import Support
 import System
 
 /// The Pusher WebSocket endpoint, `/app/{key}?protocol=7&client=…&version=…` (PROTOCOL.md §1.1):
@@ -51,7 +52,10 @@ final class PusherService: WebSocketService {
         if config.enableUserAuthentication {
             shard.requireAuthorization(of: session, by: MonotonicClock.seconds + config.userAuthenticationTimeout)
         }
-        let established = #"{"socket_id":"\#(session.socketID)","activity_timeout":\#(config.activityTimeout)}"#
+        let established = JSONWriter.object {
+            $0.field("socket_id", session.socketID)
+            $0.field("activity_timeout", config.activityTimeout)
+        }.text
         session.send(event: "pusher:connection_established", data: established)
         return session
     }

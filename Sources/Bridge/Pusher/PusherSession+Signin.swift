@@ -20,7 +20,7 @@ extension PusherSession {
             guard current == id else {
                 return report(.unauthorized("This connection is already signed in as user \(current)"))
             }
-            return send(event: "pusher:signin_success", data: #"{"user_data":""# + JSONString.escaped(userData) + #""}"#)
+            return send(event: "pusher:signin_success", data: Self.signinSuccessData(userData))
         }
 
         var watched = (user["watchlist"]?.arrayValue ?? []).compactMap { $0.stringValue ?? $0.numberText }
@@ -29,10 +29,15 @@ extension PusherSession {
         userID = id
         watchlist = watched
         hub.signIn(self, userID: id, watchlist: watched)
-        send(event: "pusher:signin_success", data: #"{"user_data":""# + JSONString.escaped(userData) + #""}"#)
+        send(event: "pusher:signin_success", data: Self.signinSuccessData(userData))
         if !watched.isEmpty { hub.tellWatchlist(to: self, watched) }
         if overflow {
             report(.watchlistLimit("Watchlist limit exceeded: only the first \(Self.maxWatchlist) user ids are watched"))
         }
+    }
+
+    /// `{"user_data":"<the signed user_data, as a string>"}`.
+    private static func signinSuccessData(_ userData: String) -> String {
+        JSONWriter.object { $0.field("user_data", userData) }.text
     }
 }

@@ -134,7 +134,11 @@ extension PusherSession {
     /// open (PROTOCOL.md §1.6).
     private func refuse(_ channel: String, _ refusal: SubscribeRefusal) {
         report(refusal.error)
-        let data = #"{"type":"\#(refusal.type)","error":""# + JSONString.escaped(refusal.message) + #"","status":\#(refusal.status)}"#
+        let data = JSONWriter.object {
+            $0.field("type", refusal.type)
+            $0.field("error", refusal.message)
+            $0.field("status", refusal.status)
+        }.text
         send(event: "pusher:subscription_error", channel: channel, data: data)
     }
 

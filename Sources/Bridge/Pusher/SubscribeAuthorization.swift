@@ -51,7 +51,7 @@ enum SubscribeAuthorization {
             return .success(granted)
         case .presence where credentials.seed:
             let channelData = request.channelData
-                ?? #"{"user_id":""# + JSONString.escaped(credentials.seedUserID ?? credentials.socketID) + #""}"#
+                ?? JSONWriter.object { $0.field("user_id", credentials.seedUserID ?? credentials.socketID) }.text
             return presenceMember(channelData, maxInfoBytes: config.maxPresenceMemberSizeBytes)
                 .map { Grant(channel: channel, member: $0) }
         case .presence:

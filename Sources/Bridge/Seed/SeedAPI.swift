@@ -29,7 +29,11 @@ struct SeedAPI: Sendable {
         }
         guard let token, !token.isEmpty else { return .error(401, "Missing token: send the organization's secret token as token=…") }
         guard let issued = authority.issue(secretToken: token, now: time(nil)) else { return .error(401, "Invalid token") }
-        return .json(200, #"{"jwt":"\#(issued.jwt)","organization":"\#(JSONString.escaped(issued.organization.slug))","expires_at":\#(issued.expiresAt)}"#)
+        return .json(200, JSONWriter.object {
+            $0.field("jwt", issued.jwt)
+            $0.field("organization", issued.organization.slug)
+            $0.field("expires_at", issued.expiresAt)
+        })
     }
 
     private func event(_ request: HTTPRequest, _ parameters: [String: String]) -> HTTPResponse {
@@ -89,10 +93,15 @@ struct SeedAPI: Sendable {
         guard app.admitBackendEvents(1, limit: config.maxBackendEventsPerSecond) else {
             return .error(403, "Over the rate limit of \(config.maxBackendEventsPerSecond ?? 0) events per second")
         }
-        let token = Array(("\"" + JSONString.escaped(data) + "\"").utf8)
-        app.hub.publishFromAPI(name: name, channel: channel, data: token[...], dataString: data,
+        // `data` goes out as a JSON string token, like a string `data` of the HTTP API.
+        var token = JSONWriter(reservingCapacity: data.utf8.count + 2)
+        token.string(data)
+        app.hub.publishFromAPI(name: name, channel: channel, data: token.bytes[...], dataString: data,
                                 except: socketID?.stringValue, cacheTTL: config.cacheTTL)
-        return .json(200, #"{"channel":"\#(JSONString.escaped(channel.name))","event":"\#(JSONString.escaped(name))"}"#)
+        return .json(200, JSONWriter.object {
+            $0.field("channel", channel.name)
+            $0.field("event", name)
+        })
     }
 
     /// Fields one event may carry: far above any chat message, and a bound on the work a body buys.

@@ -93,17 +93,21 @@ public final class Server {
     }
 
     private func addOperationalRoutes() {
-        router.add("GET", "/health", .http { _, _ in .json(200, #"{"status":"ok"}"#) })
+        router.add("GET", "/health", .http { _, _ in Self.status(200, "ok") })
         let group = loops
         let checks = readinessChecks
         router.add("GET", "/ready", .http { _, _ in
-            guard !group.isDraining else {
-                return .json(503, #"{"status":"draining"}"#)
-            }
-            if let problem = checks.firstProblem {
-                return .json(503, #"{"status":"unavailable","reason":""# + JSONString.escaped(problem) + #""}"#)
-            }
-            return .json(200, #"{"status":"ready"}"#)
+            guard !group.isDraining else { return Self.status(503, "draining") }
+            if let problem = checks.firstProblem { return Self.status(503, "unavailable", reason: problem) }
+            return Self.status(200, "ready")
+        })
+    }
+
+    /// `{"status":…,"reason":…}`, the reason only when something is wrong.
+    private static func status(_ code: Int, _ status: String, reason: String? = nil) -> HTTPResponse {
+        .json(code, JSONWriter.object {
+            $0.field("status", status)
+            if let reason { $0.field("reason", reason) }
         })
     }
 }

@@ -62,11 +62,12 @@ extension RESPValue: CustomStringConvertible {
         case .null: "nil"
         case .array(let elements):
             "[" + elements.prefix(8).map(\.description).joined(separator: ", ") + (elements.count > 8 ? ", …]" : "]")
-        case .bulkString(let bytes): Self.quoted(bytes)
+        case .bulkString(let bytes): Self.printable(bytes)
         }
     }
 
-    private static func quoted(_ bytes: [UInt8]) -> String {
+    /// In quotes, cut at 40 bytes, other bytes than printable ASCII as `\xNN` (a log rendering, not JSON).
+    private static func printable(_ bytes: [UInt8]) -> String {
         var text = "\""
         for byte in bytes.prefix(40) {
             switch byte {

@@ -1,3 +1,5 @@
+import Support
+
 /// One webhook to deliver to one target.
 public struct WebhookDelivery: Sendable {
     /// Stable delivery id, sent as `X-Bridge-Webhook-Id` on every attempt so receivers can de-duplicate.
@@ -34,11 +36,10 @@ public struct WebhookDelivery: Sendable {
     /// `{"time_ms":T,"events":<eventsJSON>}` exactly as sent for an attempt at `nowMs`.
     public func body(nowMs: Int64) -> [UInt8] {
         let timeMs = stampTimeAtDelivery ? nowMs : createdAtMs
-        var body = Array(#"{"time_ms":\#(timeMs),"events":"#.utf8)
-        body.reserveCapacity(body.count + eventsJSON.count + 1)
-        body += eventsJSON
-        body.append(UInt8(ascii: "}"))
-        return body
+        return JSONWriter.object(reservingCapacity: 32 + eventsJSON.count) {
+            $0.field("time_ms", timeMs)
+            $0.rawField("events", eventsJSON)
+        }.bytes
     }
 }
 

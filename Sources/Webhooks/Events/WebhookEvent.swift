@@ -34,13 +34,15 @@ public struct WebhookEvent: Sendable, Equatable {
 
     /// The event as it appears in the body's `events` array.
     public var json: String {
-        var text = #"{"name":"\#(kind.rawValue)","channel":"# + Self.quoted(channel)
-        if let event { text += #","event":"# + Self.quoted(event) }
-        if let data { text += #","data":"# + Self.quoted(data) }
-        if let socketID { text += #","socket_id":"# + Self.quoted(socketID) }
-        if let userID { text += #","user_id":"# + Self.quoted(userID) }
-        if let subscriptionCount { text += #","subscription_count":\#(subscriptionCount)"# }
-        return text + "}"
+        JSONWriter.object {
+            $0.field("name", kind.rawValue)
+            $0.field("channel", channel)
+            if let event { $0.field("event", event) }
+            if let data { $0.field("data", data) }
+            if let socketID { $0.field("socket_id", socketID) }
+            if let userID { $0.field("user_id", userID) }
+            if let subscriptionCount { $0.field("subscription_count", subscriptionCount) }
+        }.text
     }
 
     /// At least what the event takes in the outbox, for the backlog bound: the fixed keys, the
@@ -59,8 +61,4 @@ public struct WebhookEvent: Sendable, Equatable {
     }
 
     var isArrival: Bool { kind == .channelOccupied || kind == .memberAdded }
-
-    private static func quoted(_ text: String) -> String {
-        "\"" + JSONString.escaped(text) + "\""
-    }
 }

@@ -1,3 +1,5 @@
+import Support
+
 /// Each app's part of the webhook backlog, so that one app cannot take the room of the others.
 ///
 /// Every app may hold at most `shareBytes` of backlog (a fixed fraction of the outbox bound, the
@@ -113,8 +115,12 @@ struct AppBacklogs {
     }
 
     /// `{"backlog_bytes":…,"dropped":…,"refused":…}` for one app (zeros for an app never seen).
-    func json(of app: String) -> String {
+    func write(of app: String, to json: inout JSONWriter) {
         let account = accounts[app] ?? Account()
-        return #"{"backlog_bytes":\#(account.bytes),"dropped":\#(account.dropped),"refused":\#(account.refused)}"#
+        json.object {
+            $0.field("backlog_bytes", account.bytes)
+            $0.field("dropped", account.dropped)
+            $0.field("refused", account.refused)
+        }
     }
 }

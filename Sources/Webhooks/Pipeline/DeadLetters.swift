@@ -42,8 +42,16 @@ public struct DeadLetters: Sendable {
         }
 
         var line: String {
-            func quoted(_ text: String) -> String { "\"" + JSONString.escaped(text) + "\"" }
-            return #"{"id":\#(quoted(id)),"app":\#(quoted(appID)),"url":\#(quoted(url)),"created_ms":\#(createdAtMs),"failed_ms":\#(failedAtMs),"attempts":\#(attempts),"error":\#(quoted(error)),"events":\#(eventsJSON)}"#
+            JSONWriter.object {
+                $0.field("id", id)
+                $0.field("app", appID)
+                $0.field("url", url)
+                $0.field("created_ms", createdAtMs)
+                $0.field("failed_ms", failedAtMs)
+                $0.field("attempts", attempts)
+                $0.field("error", error)
+                $0.rawField("events", eventsJSON)
+            }.text
         }
     }
 

@@ -185,11 +185,18 @@ public final class WebhookPipeline: Sendable {
     /// `onlyApp` limits `apps` to that one app (for an app's own credential).
     public func statusJSON(onlyApp: String? = nil) -> String {
         let dead = (try? deadLetters.read().letters.count) ?? 0
-        let apps = state.withLock { state in
-            let ids = onlyApp.map { [$0] } ?? Set(state.apps.keys).union(state.backlogs.accounts.keys).sorted()
-            return ids.map { "\"" + JSONString.escaped($0) + "\":" + state.backlogs.json(of: $0) }.joined(separator: ",")
-        }
-        return #"{"pending":\#(outbox.pendingCount),"in_flight":\#(dispatcher.inFlightCount),"waiting":\#(dispatcher.queuedCount),"dead":\#(dead),"outbox_bytes":\#(outbox.diskBytes),"app_share_bytes":\#(options.appShareBytes),"apps":{\#(apps)}}"#
+        return JSONWriter.object { json in
+            json.field("pending", outbox.pendingCount)
+            json.field("in_flight", dispatcher.inFlightCount)
+            json.field("waiting", dispatcher.queuedCount)
+            json.field("dead", dead)
+            json.field("outbox_bytes", outbox.diskBytes)
+            json.field("app_share_bytes", options.appShareBytes)
+            state.withLock { state in
+                let ids = onlyApp.map { [$0] } ?? Set(state.apps.keys).union(state.backlogs.accounts.keys).sorted()
+                json.objectField("apps") { for id in ids { $0.field(id) { state.backlogs.write(of: id, to: &$0) } } }
+            }
+        }.text
     }
 
     /// Flushes held and batched events into the outbox, gives in-flight deliveries up to
@@ -288,7 +295,7 @@ public final class WebhookPipeline: Sendable {
     private func write(_ events: [String], cost: Int, key: String, written: inout [Written]) {
         let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
         let stored = StoredWebhook(appID: parts[0], url: parts[1], createdAtMs: Self.unixMs(),
-                                   eventsJSON: Array(("[" + events.joined(separator: ",") + "]").utf8))
+                                   eventsJSON: JSONWriter.array { for event in events { $0.raw(event) } }.bytes)
         do {
             written.append(Written(stored: stored, id: try outbox.append(stored.encoded), cost: cost))
         } catch {

@@ -1,4 +1,5 @@
 @testable import Bridge
+import Support
 import Synchronization
 import Testing
 
@@ -95,6 +96,8 @@ import Testing
     @Test func entryJSONLeavesOutWhatIsMissingAndEscapes() {
         let entry = DebugLog.Entry(seq: 4, timeMs: 1700, kind: .apiMessage, channel: "c", event: nil,
                                    data: "say \"hi\"\n", detail: nil)
-        #expect(entry.json == #"{"seq":4,"time_ms":1700,"type":"api_message","channel":"c","data":"say \"hi\"\n"}"#)
+        var json = JSONWriter()
+        entry.write(to: &json)
+        #expect(json.text == #"{"seq":4,"time_ms":1700,"type":"api_message","channel":"c","data":"say \"hi\"\n"}"#)
     }
 }

@@ -22,12 +22,6 @@ import Support
         #expect(text(response.serialized(date: date, keepAlive: false)).contains("\r\nConnection: close\r\n\r\n{"))
     }
 
-    @Test func jsonEscaping() {
-        #expect(JSONString.escaped("plain ✓") == "plain ✓")
-        #expect(JSONString.escaped("\u{8}\u{C}\r\u{1F}\u{7F}/") == #"\b\f\r\u001f"# + "\u{7F}/")
-        #expect(JSONString.escaped("") == "")
-    }
-
     @Test func headResponseKeepsTheLengthAndDropsTheBody() {
         let response = HTTPResponse(status: 200, body: Array("hello".utf8))
         #expect(response.serialized(date: date, keepAlive: true, headOnly: true) == Array(

@@ -55,8 +55,8 @@ import Testing
     private static func signin(_ client: PusherTestClient, userData: String, secret: String = "app-secret") {
         let auth = ChannelAuth(appKey: "app-key", secret: secret)
         let signature = auth.signature(of: ChannelAuth.signinStringToSign(socketID: client.socketID, userData: userData))
-        client.send(#"{"event":"pusher:signin","data":{"auth":"app-key:\#(signature)","user_data":""#
-                    + JSONString.escaped(userData) + #""}}"#)
+        client.send(#"{"event":"pusher:signin","data":{"auth":"app-key:\#(signature)","user_data":"#
+                    + JSONWriter.quoted(userData) + "}}")
     }
 
     @Test func aSignedInUserGetsEventsSentToIt() throws {

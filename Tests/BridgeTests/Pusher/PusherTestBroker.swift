@@ -92,7 +92,7 @@ final class PusherTestClient {
         if let userID {
             let channelData = #"{"user_id":"\#(userID)"}"#
             let signature = auth.signature(of: ChannelAuth.stringToSign(socketID: socketID, channel: channel, channelData: channelData))
-            fields += #","auth":"\#(auth.appKey):\#(signature)","channel_data":""# + JSONString.escaped(channelData) + "\""
+            fields += #","auth":"\#(auth.appKey):\#(signature)","channel_data":"# + JSONWriter.quoted(channelData)
         } else if channel.hasPrefix("private-") {
             let signature = auth.signature(of: ChannelAuth.stringToSign(socketID: socketID, channel: channel))
             fields += #","auth":"\#(auth.appKey):\#(signature)""#
