@@ -19,6 +19,7 @@ REV_B=$(git -C "$ROOT" rev-parse --short "${2:-HEAD}")
 TAG=ab
 source "$ROOT/bench/lib.sh"
 mkdir -p "$AB"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # binary REV: builds REV in its own worktree (once) and prints the path of its release binary.
 binary() {
@@ -33,13 +34,17 @@ BIN_A=$(binary "$REV_A")
 BIN_B=$(binary "$REV_B")
 
 # measure LABEL BINARY: one run of each benchmark; keeps its results and report as LABEL-*.
+# A benchmark that reports a problem (a noisy machine, a lost delivery) exits 1: its report says
+# which, and the A/B goes on; the report lists every run that did.
 measure() {
     log "run $1"
-    "$ROOT/bench/fanout.sh" "${QUICK[@]}" --targets bridge --bridge "$2" >"$AB/$1-fanout.md"
+    "$ROOT/bench/fanout.sh" "${QUICK[@]}" --targets bridge --bridge "$2" >"$AB/$1-fanout.md" || FLAGGED+=("$1-fanout.md")
     cp "$WORK/fanout-results.txt" "$AB/$1-fanout.txt"
-    "$ROOT/bench/pusher_bench.sh" "${QUICK[@]}" --bridge "$2" >"$AB/$1-pusher.md"
+    "$ROOT/bench/pusher_bench.sh" "${QUICK[@]}" --bridge "$2" >"$AB/$1-pusher.md" || FLAGGED+=("$1-pusher.md")
     cp "$WORK/pusher-results.txt" "$AB/$1-pusher.txt"
 }
+
+FLAGGED=()
 
 measure A1 "$BIN_A"
 measure B1 "$BIN_B"
@@ -60,12 +65,12 @@ row() {
     echo
     echo "| figure | A1 | A2 | B1 | B2 |"
     echo "| --- | --- | --- | --- | --- |"
-    for key in $(grep -o '^bridge_[0-9]*_[0-9]*_server_cpu_us_per_delivery' "$AB/A1-fanout.txt"); do
+    for key in $(grep -o '^bridge_[0-9]*_[0-9]*_server_cpu_us_per_delivery' "$AB/A1-fanout.txt" | sort -u -t_ -k2,2n -k3,3n); do
         step=${key%_server_cpu_us_per_delivery}
         row "fan-out ${step#bridge_}: server µs per delivery" fanout "$key"
         row "fan-out ${step#bridge_}: latency p99 µs" fanout "${step}_latency_p99_us"
     done
-    for key in $(grep -o '^api_s[01]_c[0-9]*_d[0-9]*_api_requests_per_sec' "$AB/A1-pusher.txt"); do
+    for key in $(grep -o '^api_s[01]_c[0-9]*_d[0-9]*_api_requests_per_sec' "$AB/A1-pusher.txt" | sort -u); do
         run=${key%_requests_per_sec}
         row "publish API ${run#api_}: requests/s" pusher "$key"
         row "publish API ${run#api_}: server CPU %" pusher "${run}_server_cpu_pct"
@@ -74,4 +79,10 @@ row() {
     row "many channels, closed loop: server CPU %" pusher channels_closed_server_cpu_pct
     row "presence churn: joins + leaves/s" pusher presence_joins_leaves_per_sec
     row "presence churn: server CPU %" pusher presence_server_cpu_pct
+    echo
+    if [ ${#FLAGGED[@]} -gt 0 ]; then
+        echo "Runs whose benchmark reported a problem (see its report in .build-bench/ab/): ${FLAGGED[*]}."
+    else
+        echo "No run reported a problem."
+    fi
 } | tee "$AB/report.md"
