@@ -42,6 +42,11 @@ public final class EventLoop: @unchecked Sendable {
     static let maxIOVecs = 64
 
     private let tasks = Mutex<[@Sendable (EventLoop) -> Void]>([])
+    /// The loop queued a task for itself this turn: run at the end of the turn, with no wake-up
+    /// (an eventfd write and read and one more epoll_wait per presence answer, otherwise).
+    private var tasksQueuedHere = false
+    /// Turns (epoll_wait returns) so far: tells work done in one turn from work done in the next.
+    private(set) var turn: UInt64 = 0
     private var threadID: pthread_t?
     private(set) var isDraining = false
 
@@ -99,7 +104,12 @@ public final class EventLoop: @unchecked Sendable {
             queue.append(task)
             return queue.count == 1
         }
-        if wasEmpty { wake.wake() }
+        guard wasEmpty else { return }
+        if inLoop {
+            tasksQueuedHere = true
+        } else {
+            wake.wake()
+        }
     }
 
     public var inLoop: Bool {
@@ -109,6 +119,10 @@ public final class EventLoop: @unchecked Sendable {
 
     private func runTasks() {
         wake.drain()
+        runQueuedTasks()
+    }
+
+    private func runQueuedTasks() {
         let batch = tasks.withLock { queue in
             let taken = queue
             queue = []
@@ -126,6 +140,7 @@ public final class EventLoop: @unchecked Sendable {
         defer { events.deallocate() }
         while !group.isStopped {
             let count = epoll.wait(events, capacity: capacity, timeoutMs: 1000)
+            turn &+= 1
             for i in 0..<count {
                 var event = events[i]
                 dispatch(token: bridge_epoll_event_data(&event), events: bridge_epoll_event_events(&event))
@@ -154,6 +169,15 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func endTurn() {
+        if tasksQueuedHere {
+            tasksQueuedHere = false
+            runQueuedTasks()
+            // Tasks those queued run next turn, which the wake-up makes come at once.
+            if tasksQueuedHere {
+                tasksQueuedHere = false
+                wake.wake()
+            }
+        }
         // Flushing may close (write error), closing never queues output: flush first.
         while !pendingFlush.isEmpty {
             let batch = pendingFlush

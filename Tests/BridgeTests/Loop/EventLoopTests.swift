@@ -56,6 +56,20 @@ private final class Record: Sendable {
         #expect(record.wait(for: 5) == ["task begins", "executed inline", "task ends", "enqueued first", "enqueued second"])
     }
 
+    @Test func aTaskTheLoopQueuesForItselfRunsInTheSameTurn() throws {
+        let (_, loop, _) = try startLoop()
+        let record = Record()
+        loop.execute { loop in
+            let turn = loop.turn
+            loop.enqueue { loop in
+                record.add(loop.turn == turn ? "same turn" : "turn \(loop.turn - turn) later")
+                // What that task queues runs at once too, in the next turn (the loop wakes itself).
+                loop.enqueue { loop in record.add(loop.turn == turn + 1 ? "next turn" : "turn \(loop.turn - turn) later") }
+            }
+        }
+        #expect(record.wait(for: 2) == ["same turn", "next turn"])
+    }
+
     @Test func enqueuedTasksKeepTheirOrderAcrossTurns() throws {
         let (_, loop, _) = try startLoop()
         let record = Record()
