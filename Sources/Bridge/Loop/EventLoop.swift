@@ -168,16 +168,23 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Flushes and closes what the turn left, then runs the tasks the loop queued for itself
+    /// (which may take along tasks other threads queued meanwhile: those find this turn's closed
+    /// connections gone, as in any later turn) and flushes and closes what they left.
     private func endTurn() {
+        flushAndRelease()
+        guard tasksQueuedHere else { return }
+        tasksQueuedHere = false
+        runQueuedTasks()
+        // Tasks those queued run next turn, which the wake-up makes come at once.
         if tasksQueuedHere {
             tasksQueuedHere = false
-            runQueuedTasks()
-            // Tasks those queued run next turn, which the wake-up makes come at once.
-            if tasksQueuedHere {
-                tasksQueuedHere = false
-                wake.wake()
-            }
+            wake.wake()
         }
+        flushAndRelease()
+    }
+
+    private func flushAndRelease() {
         // Flushing may close (write error), closing never queues output: flush first.
         while !pendingFlush.isEmpty {
             let batch = pendingFlush
