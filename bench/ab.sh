@@ -5,15 +5,20 @@
 # figures the redesigns must keep (server CPU per delivery and per publish, latency) with each
 # run's value, and leaves every report in .build-bench/ab/.
 #
-# Usage: bench/ab.sh [--quick] REV_A [REV_B]      (REV_B defaults to the working tree's HEAD)
+# Usage: bench/ab.sh [--quick] [--no-fanout] REV_A [REV_B]   (REV_B defaults to HEAD)
+#   --no-fanout  the Pusher benchmarks only (about 10 minutes instead of 25)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK="$ROOT/.build-bench"
 AB="$WORK/ab"
 QUICK=()
-if [ "${1:-}" = --quick ]; then QUICK=(--quick); shift; fi
-[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+FANOUT=1
+while [ "${1:-}" = --quick ] || [ "${1:-}" = --no-fanout ]; do
+    if [ "$1" = --quick ]; then QUICK=(--quick); else FANOUT=0; fi
+    shift
+done
+[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 REV_A=$(git -C "$ROOT" rev-parse --short "$1")
 REV_B=$(git -C "$ROOT" rev-parse --short "${2:-HEAD}")
 TAG=ab
@@ -38,8 +43,10 @@ BIN_B=$(binary "$REV_B")
 # which, and the A/B goes on; the report lists every run that did.
 measure() {
     log "run $1"
-    "$ROOT/bench/fanout.sh" "${QUICK[@]}" --targets bridge --bridge "$2" >"$AB/$1-fanout.md" || FLAGGED+=("$1-fanout.md")
-    cp "$WORK/fanout-results.txt" "$AB/$1-fanout.txt"
+    if [ "$FANOUT" = 1 ]; then
+        "$ROOT/bench/fanout.sh" "${QUICK[@]}" --targets bridge --bridge "$2" >"$AB/$1-fanout.md" || FLAGGED+=("$1-fanout.md")
+        cp "$WORK/fanout-results.txt" "$AB/$1-fanout.txt"
+    fi
     "$ROOT/bench/pusher_bench.sh" "${QUICK[@]}" --bridge "$2" >"$AB/$1-pusher.md" || FLAGGED+=("$1-pusher.md")
     cp "$WORK/pusher-results.txt" "$AB/$1-pusher.txt"
 }
@@ -61,10 +68,11 @@ row() {
 {
     echo "## A/B: $REV_A (A) against $REV_B (B), $(date -u +%Y-%m-%d)"
     echo
-    echo "Command: \`bench/ab.sh ${QUICK[*]} $REV_A $REV_B\`; runs in the order A1 B1 B2 A2 on one machine: $(machine)."
+    echo "Command: \`bench/ab.sh ${QUICK[*]} $([ "$FANOUT" = 1 ] || echo --no-fanout) $REV_A $REV_B\`; runs in the order A1 B1 B2 A2 on one machine: $(machine)."
     echo
     echo "| figure | A1 | A2 | B1 | B2 |"
     echo "| --- | --- | --- | --- | --- |"
+    [ "$FANOUT" = 1 ] || : >"$AB/A1-fanout.txt"
     for key in $(grep -o '^bridge_[0-9]*_[0-9]*_server_cpu_us_per_delivery' "$AB/A1-fanout.txt" | sort -u -t_ -k2,2n -k3,3n); do
         step=${key%_server_cpu_us_per_delivery}
         row "fan-out ${step#bridge_}: server µs per delivery" fanout "$key"
