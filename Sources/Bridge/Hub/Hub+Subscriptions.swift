@@ -82,9 +82,10 @@ extension Hub {
         shards[loop].unsubscribe(session, from: channel.name)
         let now = MonotonicClock.seconds
         directory.withLock { d in
-            guard d.channels[channel.name] != nil else { return }
-            let lastHere = d.channels[channel.name]!.leave(loop: loop, memberID: memberID)
-            let share = d.channels[channel.name]!.share(appID: appID, channel: channel.name, member: memberID)
+            guard var state = d.channels[channel.name] else { return }
+            let lastHere = state.leave(loop: loop, memberID: memberID)
+            let share = state.share(appID: appID, channel: channel.name, member: memberID)
+            d.channels[channel.name] = state
             d.removeIfEmpty(channel.name, now: now)
             handoff.queue(share) { [self] change in
                 guard let change else {
