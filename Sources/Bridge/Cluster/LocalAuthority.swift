@@ -75,10 +75,12 @@ public final class LocalAuthority: StateAuthority {
     /// set the node's counts, and report the transitions and the member events they make.
     private static func apply(_ share: ChannelShare, to state: inout State, now: Double) -> (ChannelChange, [ClusterMessage]) {
         let key = ChannelKey(appID: share.appID, channel: share.channel)
-        var channel = state.channels[key] ?? Channel()
+        // Taken out of the table while it changes, so its member dictionary is edited, not copied.
+        var channel = state.channels.removeValue(forKey: key) ?? Channel()
         let member = share.members.first
         if let member, let cap = share.memberCap, member.connections > 0, channel.members[member.userID] == nil,
            channel.members.count >= cap {
+            if !channel.isEmpty(now: now) { state.channels[key] = channel }
             return (.presenceFull(appID: share.appID, channel: share.channel), [])
         }
 

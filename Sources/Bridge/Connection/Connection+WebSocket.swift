@@ -42,7 +42,7 @@ extension Connection {
 
     /// Queues an already-encoded frame (shared by every recipient of a fan-out).
     public func sendWebSocketFrame(_ frame: OutboundBuffer) {
-        guard case .webSocket(let exchange) = mode, exchange.acceptsOutput else { return }
+        guard mode.acceptsWebSocketOutput else { return }
         enqueue(frame)
     }
 

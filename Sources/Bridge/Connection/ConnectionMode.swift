@@ -26,6 +26,15 @@ enum ConnectionMode {
         return nil
     }
 
+    /// A WebSocket that has not sent its close frame. Asked once per frame of a fan-out, so it
+    /// reads the flag in place rather than copying the exchange out.
+    var acceptsWebSocketOutput: Bool {
+        switch self {
+        case .webSocket(let exchange): exchange.acceptsOutput
+        default: false
+        }
+    }
+
     var webSocket: WebSocketExchange? {
         if case .webSocket(let exchange) = self { return exchange }
         return nil

@@ -65,7 +65,8 @@ final class HubShard: @unchecked Sendable {
     /// A cluster's member event: each subscriber decides by the version of the member list it got.
     func deliverMemberEvent(_ frame: OutboundBuffer, to channel: String, except socketID: String?, version: Int) {
         guard let subscribers = channels[channel] else { return }
-        for session in subscribers.values where session.socketID != socketID {
+        let excluded = socketID.flatMap { sessions[$0] }.map(ObjectIdentifier.init)
+        for (id, session) in subscribers where id != excluded {
             session.memberEvent(frame, on: channel, version: version)
         }
     }

@@ -83,21 +83,27 @@ extension PusherSession {
         guard !ended, let subscription = subscriptions[channel], subscription.serial == answer.serial else { return }
         acknowledge(subscription.channel, succeededData: answer.succeededData, lastEventFrame: answer.lastEventFrame)
         guard subscription.channel.kind == .presence else { return }
+        var newerSent = false
         if case .awaited(let events)? = memberLists[channel] {
-            for event in events where event.version > answer.membersVersion { send(event.frame) }
+            for event in events where event.version > answer.membersVersion {
+                send(event.frame)
+                newerSent = true
+            }
         }
-        memberLists[channel] = .received(version: answer.membersVersion)
+        memberLists[channel] = newerSent ? nil : .received(version: answer.membersVersion)
     }
 
     /// A member event from the authority: sent unless the member list this client got already has it.
     func memberEvent(_ frame: OutboundBuffer, on channel: String, version: Int) {
-        switch memberLists[channel] {
-        case .awaited(var events)?:
+        guard !memberLists.isEmpty, let list = memberLists[channel] else { return send(frame) }
+        switch list {
+        case .awaited(var events):
             events.append((version, frame))
             memberLists[channel] = .awaited(events: events)
-        case .received(let listVersion)? where version <= listVersion:
+        case .received(let listVersion) where version <= listVersion:
             break
-        default:
+        case .received:
+            memberLists[channel] = nil
             send(frame)
         }
     }

@@ -15,8 +15,10 @@ final class PusherSession {
     var clientEvents = (second: -1, count: 0)
     var subscribeTokens: TokenBucket?
     var subscriptionSerials = 0
-    /// Per presence channel: the version of the member list this client got, or the member events
-    /// that arrived while it is still awaited.
+    /// Per presence channel: the version of the member list this client got, until a newer member
+    /// event has followed it (member events arrive in version order, so from then on every one is
+    /// sent), or the member events that arrived while the list is still awaited. Empty for most
+    /// sessions most of the time, so a member event's fan-out does not look a channel up per subscriber.
     var memberLists: [String: MemberList] = [:]
 
     enum MemberList {
