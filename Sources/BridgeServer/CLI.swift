@@ -16,6 +16,35 @@ struct ServeSettings {
     var webhooks = WebhookOptions()
     var seed = SeedOptions()
     var cluster = ClusterOptions()
+    var tls = TLSOptions()
+}
+
+/// The TLS listener, as the options give it; `settings` checks that they go together.
+struct TLSOptions {
+    var port: Int?
+    var host: String?
+    var certificatePath: String?
+    var keyPath: String?
+    var ticketKeyHours = 12.0
+    /// Certificates by host name (SNI), from the config file's "tls-certificates".
+    var certificates: [TLSCertificateFiles] = []
+
+    func settings() throws(CLIError) -> TLSSettings? {
+        guard let port else {
+            guard certificatePath == nil, keyPath == nil, host == nil, certificates.isEmpty else {
+                throw CLIError(message: "--tls-cert, --tls-key, --tls-host and \"tls-certificates\" need --tls-port")
+            }
+            return nil
+        }
+        guard let certificatePath, let keyPath else {
+            throw CLIError(message: "--tls-port needs --tls-cert (PEM certificate chain) and --tls-key (PEM private key)")
+        }
+        var settings = TLSSettings(host: host, port: port,
+                                   defaultCertificate: TLSCertificateFiles(certificatePath: certificatePath, keyPath: keyPath),
+                                   certificates: certificates)
+        settings.ticketKeyLifetimeSeconds = ticketKeyHours * 3600
+        return settings
+    }
 }
 
 /// How this node finds the others: alone, or through Redis.
@@ -73,6 +102,17 @@ enum CLI {
         Option(name: "host", placeholder: "ADDR", help: "bind address (default 0.0.0.0)") { c, v throws(CLIError) in c.server.host = v },
         Option(name: "port", placeholder: "N", help: "TCP port, 0 for any free one (default 6001)") { c, v throws(CLIError) in
             c.server.port = try integer(v, "port", 0...65535)
+        },
+        Option(name: "tls-port", placeholder: "N", help: "also serve TLS (wss://, https://) on this port, 0 for any free one (off by default)") { c, v throws(CLIError) in
+            c.tls.port = try integer(v, "tls-port", 0...65535)
+        },
+        Option(name: "tls-host", placeholder: "ADDR", help: "bind address of the TLS listener (default: --host)") { c, v throws(CLIError) in c.tls.host = v },
+        Option(name: "tls-cert", placeholder: "FILE", help: "PEM certificate chain for --tls-port (reloaded on SIGHUP)") { c, v throws(CLIError) in
+            c.tls.certificatePath = v
+        },
+        Option(name: "tls-key", placeholder: "FILE", help: "PEM private key for --tls-cert") { c, v throws(CLIError) in c.tls.keyPath = v },
+        Option(name: "tls-ticket-key-hours", placeholder: "H", help: "session ticket keys are replaced this often (default 12)") { c, v throws(CLIError) in
+            c.tls.ticketKeyHours = try seconds(v, "tls-ticket-key-hours")
         },
         Option(name: "threads", placeholder: "N", help: "event loop threads (default: number of cores)") { c, v throws(CLIError) in
             c.server.threads = try integer(v, "threads", 1...256)
@@ -273,6 +313,7 @@ enum CLI {
         if let configPath {
             let file = try readConfigFile(configPath)
             fileApps = file.apps
+            settings.tls.certificates = file.tlsCertificates
             for (option, value) in file.settings { try option.apply(&settings, value) }
         }
         for option in options {
@@ -297,12 +338,14 @@ enum CLI {
             settings.apps = [app]
         }
         _ = try WebhookSettings.apps(settings.apps)
+        settings.server.tls = try settings.tls.settings()
         return settings
     }
 
     /// Reads the JSON config file: the option settings, and the apps when it has an "apps" key.
     /// Unknown keys are refused.
-    static func readConfigFile(_ path: String) throws(CLIError) -> (settings: [(Option, String)], apps: [AppConfig]?) {
+    static func readConfigFile(_ path: String) throws(CLIError)
+        -> (settings: [(Option, String)], apps: [AppConfig]?, tlsCertificates: [TLSCertificateFiles]) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError(message: "cannot read config file \(path)")
         }
@@ -317,7 +360,12 @@ enum CLI {
         }
         var settings: [(Option, String)] = []
         var apps: [AppConfig]?
+        var tlsCertificates: [TLSCertificateFiles] = []
         for member in object.members {
+            if member.key == "tls-certificates" {
+                tlsCertificates = try parseTLSCertificates(member.value, path: path)
+                continue
+            }
             if member.key == "apps" {
                 do { apps = try AppConfig.parseApps(member.value) } catch {
                     throw CLIError(message: "config file \(path): \(error.message)")
@@ -336,7 +384,30 @@ enum CLI {
             default: throw CLIError(message: "config file \(path): \"\(member.key)\" must be a string or a number")
             }
         }
-        return (settings, apps)
+        return (settings, apps, tlsCertificates)
+    }
+
+    /// `"tls-certificates": [{"hostnames": ["chat.example.com", "*.example.org"], "cert": FILE, "key": FILE}, …]`
+    private static func parseTLSCertificates(_ value: JSON, path: String) throws(CLIError) -> [TLSCertificateFiles] {
+        guard let list = value.arrayValue else { throw CLIError(message: "config file \(path): \"tls-certificates\" must be an array") }
+        var certificates: [TLSCertificateFiles] = []
+        for (index, entry) in list.enumerated() {
+            let field = "config file \(path): tls-certificates[\(index)]"
+            guard let object = entry.objectValue else { throw CLIError(message: "\(field) must be an object") }
+            for member in object.members where !["hostnames", "cert", "key"].contains(member.key) {
+                throw CLIError(message: "\(field): unknown key \"\(member.key)\"")
+            }
+            guard let names = object["hostnames"]?.arrayValue, !names.isEmpty,
+                  case let hostnames = names.compactMap(\.stringValue), hostnames.count == names.count,
+                  hostnames.allSatisfy({ !$0.isEmpty && !$0.contains(" ") }) else {
+                throw CLIError(message: "\(field).hostnames must be a non-empty array of host names")
+            }
+            guard let cert = object["cert"]?.stringValue, let key = object["key"]?.stringValue else {
+                throw CLIError(message: "\(field) needs \"cert\" and \"key\" (PEM file paths)")
+            }
+            certificates.append(TLSCertificateFiles(hostnames: hostnames, certificatePath: cert, keyPath: key))
+        }
+        return certificates
     }
 
     static func integer(_ text: String, _ name: String, _ range: ClosedRange<Int>) throws(CLIError) -> Int {

@@ -134,6 +134,7 @@ case "serve":
         do throws(CLIError) {
             guard let reloaded = try CLI.parseServe(serveArguments, environment: CLI.environment()) else { return }
             sources.replaceConfigApps(reloaded.apps)
+            if let tls = reloaded.server.tls { server.reloadTLS(tls) }
         } catch {
             Log.error("reload failed, keeping the current config: \(error.message)")
         }

@@ -73,9 +73,31 @@ struct WriteQueue {
         return .drained
     }
 
+    /// The first `length` unsent bytes (at most `pendingBytes`) as one span: in place when one
+    /// buffer holds them, else gathered into `scratch` (at least `length` bytes). For TLS, which
+    /// takes one contiguous buffer per `SSL_write`.
+    func withFirstBytes<Result>(_ length: Int, scratch: UnsafeMutableRawBufferPointer,
+                                _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        let first = buffers[head]
+        if first.count - headOffset >= length {
+            return body(UnsafeRawBufferPointer(start: first.base + headOffset, count: length))
+        }
+        var gathered = 0
+        var index = head
+        while gathered < length {
+            let buffer = buffers[index]
+            let skip = index == head ? headOffset : 0
+            let take = min(buffer.count - skip, length - gathered)
+            (scratch.baseAddress! + gathered).copyMemory(from: buffer.base + skip, byteCount: take)
+            gathered += take
+            index += 1
+        }
+        return body(UnsafeRawBufferPointer(start: scratch.baseAddress, count: length))
+    }
+
     /// Puts the pongs ahead of every frame not yet begun: a control frame may go between any two
     /// frames, and they then leave with the next write instead of after a backlog.
-    private mutating func placePongs() {
+    mutating func placePongs() {
         guard !pongs.isEmpty else { return }
         if headOffset == 0 && head >= pongs.count {
             head -= pongs.count
@@ -86,7 +108,8 @@ struct WriteQueue {
         pongs = []
     }
 
-    private mutating func consume(_ written: Int) {
+    /// Drops the first `written` bytes, which the socket (or TLS) took.
+    mutating func consume(_ written: Int) {
         var left = written
         pendingBytes -= written
         while left > 0 {

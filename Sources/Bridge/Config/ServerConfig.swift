@@ -7,6 +7,8 @@ public struct ServerConfig: Sendable {
     public var host = "0.0.0.0"
     /// 6001 is the port Pusher-compatible servers (soketi, Reverb) listen on by default. 0 = ephemeral.
     public var port = 6001
+    /// A TLS listener beside the plain one (wss://, https://); nil: none.
+    public var tls: TLSSettings?
     /// Event loop threads; one per core keeps every core busy without lock contention.
     public var threads = ServerConfig.coreCount
     /// Where later parts keep their state (outbox, stores).

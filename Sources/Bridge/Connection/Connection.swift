@@ -19,6 +19,9 @@ public final class Connection {
     var awaitingFlush = false
     var writableArmed = false
     var output = WriteQueue()
+    /// TLS between the exchanges and the socket (Connection+TLS.swift); nil on the plain listener
+    /// (and once plain text on the TLS port is being refused).
+    var tls: TLSStream?
 
     // Timer wheel links (see TimerWheel).
     var timerSlot: Int32 = -1
@@ -26,8 +29,9 @@ public final class Connection {
     var timerNext: Int32 = -1
     var deadline: UInt32 = 0
 
-    init(fd: Int32, generation: UInt32, id: UInt64, loop: EventLoop, counted: Bool) {
+    init(fd: Int32, generation: UInt32, id: UInt64, loop: EventLoop, counted: Bool, tls: TLSStream? = nil) {
         self.fd = fd
+        self.tls = tls
         self.generation = generation
         self.id = id
         self.loop = loop
@@ -62,6 +66,10 @@ public final class Connection {
             flush()
             return
         }
+        if let tls, !isLingering {
+            readTLS(tls)
+            return
+        }
         let count: Int
         do {
             guard case .done(let n) = try Syscall.read(fd, into: loop.readBuffer) else { return }
@@ -88,7 +96,7 @@ public final class Connection {
     }
 
     /// The peer closed its write side. Whatever we still owe it is flushed, then the fd is closed.
-    private func peerClosed() {
+    func peerClosed() {
         endSession(code: nil)
         if output.isEmpty || isLingering {
             closeNow()
@@ -155,24 +163,29 @@ public final class Connection {
 
     func flush() {
         guard !isClosed else { return }
+        if let tls {
+            flushTLS(tls)
+            return
+        }
         do {
             switch try output.flush(to: fd, scratch: loop.iovecs, maxBatch: EventLoop.maxIOVecs) {
             case .blocked:
-                if !writableArmed {
-                    writableArmed = true
-                    loop.setWritableInterest(self, true)
-                }
+                watchWritable(true)
             case .drained:
-                if writableArmed {
-                    writableArmed = false
-                    loop.setWritableInterest(self, false)
-                }
+                watchWritable(false)
                 if case .draining = mode { finishDraining() }
             }
         } catch {
             Log.debug("write: \(error)", conn: id)
             closeNow()
         }
+    }
+
+    /// Arms EPOLLOUT while output (or a TLS read) waits for the socket to take more.
+    func watchWritable(_ on: Bool) {
+        guard writableArmed != on else { return }
+        writableArmed = on
+        loop.setWritableInterest(self, on)
     }
 
     // MARK: Closing
@@ -193,11 +206,12 @@ public final class Connection {
         }
     }
 
-    private func finishDraining() {
+    func finishDraining() {
         if readingStopped {
             closeNow()
             return
         }
+        tls?.sendCloseNotify()
         shutdown(fd, Int32(SHUT_WR))
         mode = .lingering
     }
@@ -222,6 +236,10 @@ public final class Connection {
         switch mode {
         case .closed: return
         case .draining, .lingering: closeNow()
+        case .http where tls?.isEstablished == false:
+            // The handshake did not finish within the request timeout: nothing to answer in.
+            Log.debug("TLS handshake not finished in time", conn: id)
+            closeNow()
         case .http: httpDeadlineReached()
         case .webSocket: webSocketDeadlineReached()
         }

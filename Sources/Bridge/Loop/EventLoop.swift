@@ -3,8 +3,8 @@ import Glibc
 import Synchronization
 import System
 
-/// One thread, one epoll instance, one listening socket (SO_REUSEPORT) and every connection that
-/// socket accepted. A turn is: wait → handle readiness → run posted tasks → expire deadlines →
+/// One thread, one epoll instance, one listening socket (SO_REUSEPORT) — two with TLS on — and
+/// every connection they accepted. A turn is: wait → handle readiness → run posted tasks → expire deadlines →
 /// flush every connection that queued output (one `writev` each) → close what asked to close.
 /// Connections are touched by their loop only, so nothing on the per-connection path takes a lock.
 public final class EventLoop: @unchecked Sendable {
@@ -15,6 +15,7 @@ public final class EventLoop: @unchecked Sendable {
     private let wake: WakeSignal
     private let timerFD: Int32
     private(set) var listenFD: Int32 = -1
+    private(set) var tlsListenFD: Int32 = -1
     /// Kept open so that at the fd limit (EMFILE) one pending connection can still be accepted
     /// and closed, instead of spinning on a listener that stays readable.
     private var spareFD: Int32 = -1
@@ -40,6 +41,9 @@ public final class EventLoop: @unchecked Sendable {
     static let readBufferSize = 64 * 1024
     let iovecs: UnsafeMutablePointer<iovec>
     static let maxIOVecs = 64
+    /// Where a TLS connection's queued frames are gathered for one `SSL_write` (four full records);
+    /// allocated by the first TLS connection's first flush.
+    private(set) lazy var tlsScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
 
     private let tasks = Mutex<[@Sendable (EventLoop) -> Void]>([])
     /// The loop queued a task for itself this turn: run at the end of the turn, with no wake-up
@@ -77,11 +81,13 @@ public final class EventLoop: @unchecked Sendable {
     private static let wakeToken: UInt64 = 1
     private static let timerToken: UInt64 = 2
     private static let listenToken: UInt64 = 3
+    private static let tlsListenToken: UInt64 = 4
 
-    func listen(host: String, port: Int) throws(SystemError) -> Int {
+    /// Binds this loop's listener (`tls`: the TLS one); returns the bound port.
+    func listen(host: String, port: Int, tls: Bool = false) throws(SystemError) -> Int {
         let (fd, bound) = try ListeningSocket.open(host: host, port: port)
-        listenFD = fd
-        try epoll.add(fd, events: UInt32(EPOLLIN.rawValue), token: Self.listenToken)
+        if tls { tlsListenFD = fd } else { listenFD = fd }
+        try epoll.add(fd, events: UInt32(EPOLLIN.rawValue), token: tls ? Self.tlsListenToken : Self.listenToken)
         return bound
     }
 
@@ -153,7 +159,8 @@ public final class EventLoop: @unchecked Sendable {
         switch token {
         case Self.wakeToken: runTasks()
         case Self.timerToken: expireDeadlines()
-        case Self.listenToken: acceptConnections()
+        case Self.listenToken: acceptConnections(from: listenFD, tls: false)
+        case Self.tlsListenToken: acceptConnections(from: tlsListenFD, tls: true)
         default:
             let fd = Int32(truncatingIfNeeded: token & 0xFFFF_FFFF)
             let generation = UInt32(truncatingIfNeeded: token >> 32)
@@ -203,24 +210,24 @@ public final class EventLoop: @unchecked Sendable {
 
     // MARK: Accepting
 
-    private func acceptConnections() {
+    private func acceptConnections(from listener: Int32, tls: Bool) {
         // Bounded per turn so a connection storm cannot starve established connections.
         for _ in 0..<256 {
             let fd: Int32
             do {
-                switch try Syscall.accept(listenFD) {
+                switch try Syscall.accept(listener) {
                 case .wouldBlock: return
                 case .done(let accepted): fd = accepted
                 }
             } catch {
                 if error.errno == EMFILE || error.errno == ENFILE {
-                    shedOneConnection()
+                    shedOneConnection(from: listener)
                 } else {
                     Log.warn("accept: \(error)")
                 }
                 return
             }
-            register(fd)
+            register(fd, tls: tls)
         }
     }
 
@@ -228,12 +235,12 @@ public final class EventLoop: @unchecked Sendable {
     /// back. Loops share the process's fds, so another loop may take the freed number first; when
     /// nothing could be shed, accepting pauses for a tick instead of spinning on a listener that
     /// stays readable.
-    private func shedOneConnection() {
+    private func shedOneConnection(from listener: Int32) {
         Log.warn("out of file descriptors: refusing a connection")
         var shed = false
         if spareFD >= 0 {
             close(spareFD)
-            if case .done(let fd)? = try? Syscall.accept(listenFD) {
+            if case .done(let fd)? = try? Syscall.accept(listener) {
                 close(fd)
                 shed = true
             }
@@ -245,8 +252,9 @@ public final class EventLoop: @unchecked Sendable {
     private var acceptPausedUntil: UInt32?
 
     private func pauseAccepting() {
-        guard listenFD >= 0, acceptPausedUntil == nil else { return }
-        try? epoll.modify(listenFD, events: 0, token: Self.listenToken)
+        guard acceptPausedUntil == nil else { return }
+        if listenFD >= 0 { try? epoll.modify(listenFD, events: 0, token: Self.listenToken) }
+        if tlsListenFD >= 0 { try? epoll.modify(tlsListenFD, events: 0, token: Self.tlsListenToken) }
         acceptPausedUntil = now &+ 2
     }
 
@@ -255,14 +263,25 @@ public final class EventLoop: @unchecked Sendable {
         acceptPausedUntil = nil
         if spareFD < 0 { spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC) }
         if listenFD >= 0 { try? epoll.modify(listenFD, events: UInt32(EPOLLIN.rawValue), token: Self.listenToken) }
+        if tlsListenFD >= 0 { try? epoll.modify(tlsListenFD, events: UInt32(EPOLLIN.rawValue), token: Self.tlsListenToken) }
     }
 
-    private func register(_ fd: Int32) {
+    private func register(_ fd: Int32, tls: Bool) {
         try? Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        var stream: TLSStream?
+        if tls {
+            stream = server.tls?.stream(fd: fd)
+            guard stream != nil else {
+                Log.warn("cannot start a TLS session: connection dropped")
+                close(fd)
+                return
+            }
+        }
         let admitted = !isDraining && group.admitConnection()
         let generation = nextGeneration
         nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
-        let connection = Connection(fd: fd, generation: generation, id: group.nextConnectionID(), loop: self, counted: admitted)
+        let connection = Connection(fd: fd, generation: generation, id: group.nextConnectionID(), loop: self, counted: admitted,
+                                    tls: stream)
         do {
             try epoll.add(fd, events: Epoll.readable, token: Epoll.token(fd: fd, generation: generation))
         } catch {
@@ -369,11 +388,12 @@ public final class EventLoop: @unchecked Sendable {
     /// SIGTERM: stop accepting, ask every connection to finish (WebSocket: close 1001).
     func beginDrain() {
         isDraining = true
-        if listenFD >= 0 {
-            epoll.remove(listenFD)
-            close(listenFD)
-            listenFD = -1
+        for listener in [listenFD, tlsListenFD] where listener >= 0 {
+            epoll.remove(listener)
+            close(listener)
         }
+        listenFD = -1
+        tlsListenFD = -1
         for connection in connections.all where !connection.isClosed {
             connection.drain()
         }

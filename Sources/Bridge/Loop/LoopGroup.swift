@@ -31,15 +31,19 @@ public final class LoopGroup: Sendable {
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
     var isStopped: Bool { stopped.load(ordering: .relaxed) }
 
-    /// Creates the loops, binds their listeners to one port, and starts their threads.
-    /// Returns the bound port (useful with port 0).
-    func start(count: Int, server: ServerContext) throws -> Int {
+    /// Creates the loops, binds their listeners, and starts their threads. Returns the bound ports
+    /// (useful with port 0); `tls` is nil without a TLS listener.
+    func start(count: Int, server: ServerContext) throws -> (plain: Int, tls: Int?) {
         var created: [EventLoop] = []
         var port = server.config.port
+        var tlsPort = server.config.tls?.port
         for index in 0..<count {
             let loop = try EventLoop(index: index, group: self, server: server)
             // The first bind picks the port (maybe ephemeral); the others share it via SO_REUSEPORT.
             port = try loop.listen(host: server.config.host, port: port)
+            if let settings = server.config.tls, let requested = tlsPort {
+                tlsPort = try loop.listen(host: settings.host ?? server.config.host, port: requested, tls: true)
+            }
             created.append(loop)
         }
         storage.withLock { $0 = created }
@@ -48,7 +52,7 @@ public final class LoopGroup: Sendable {
             thread.name = "bridge-loop-\(loop.index)"
             thread.start()
         }
-        return port
+        return (port, tlsPort)
     }
 
     /// Takes a connection slot; false past `--max-connections` or while over the memory threshold.

@@ -41,11 +41,36 @@ public final class Server {
         signal(SIGPIPE, SIG_IGN)
         var signals = Server.handledSignals
         pthread_sigmask(SIG_BLOCK, &signals, nil)
-        let port = try loops.start(count: config.threads, server: ServerContext(config: config, router: router))
+        if let settings = config.tls {
+            SessionTicketKeys.setLifetime(settings.ticketKeyLifetimeSeconds)
+            tls = try TLSServer(settings)
+        }
+        let ports = try loops.start(count: config.threads, server: ServerContext(config: config, router: router, tls: tls))
         loops.memory.start()
-        Log.info("listening on http://\(config.host):\(port) threads=\(config.threads) max-connections=\(config.maxConnections)"
+        Log.info("listening on http://\(config.host):\(ports.plain) threads=\(config.threads) max-connections=\(config.maxConnections)"
                  + (config.echoPath.map { " echo=\($0)" } ?? ""))
-        return port
+        if let tlsPort = ports.tls, let settings = config.tls {
+            self.tlsPort = tlsPort
+            Log.info("listening on https://\(settings.host ?? config.host):\(tlsPort) (TLS 1.2/1.3, \(settings.certificates.count + 1) certificate(s))")
+        }
+        return ports.plain
+    }
+
+    /// The TLS listener's certificates, once started with one.
+    public private(set) var tls: TLSServer?
+    /// The TLS listener's bound port, once started with one.
+    public private(set) var tlsPort: Int?
+
+    /// Loads new certificates for new handshakes (SIGHUP); on any error the old ones stay in use
+    /// and the one log line says why.
+    public func reloadTLS(_ settings: TLSSettings) {
+        guard let tls else { return }
+        do {
+            try tls.reload(settings)
+            Log.info("TLS: certificates reloaded (\(settings.certificates.count + 1) certificate(s))")
+        } catch {
+            Log.error("TLS: certificates not reloaded, the previous ones stay in use: \(error)")
+        }
     }
 
     /// Called on SIGHUP, on the thread that runs `runUntilSignalled`.
