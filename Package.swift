@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(name: "BridgeServer", dependencies: ["Bridge", "Webhooks", "Support", "System", "Redis", "RedisCluster"],
                           resources: [.copy("Static")]),
         .testTarget(name: "SystemTests", dependencies: ["System"]),
-        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Support", "System"]),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Support", "System", "COpenSSL"]),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "Support", "System"]),
         // A real redis-server per test or suite, for the two Redis test targets.
         .target(name: "RedisServerSupport", dependencies: ["Redis", "System"], path: "Tests/RedisServerSupport"),

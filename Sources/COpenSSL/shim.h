@@ -31,5 +31,6 @@ static inline long bridge_SSL_CTX_set_ticket_key_callback(
     return SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, callback);
 }
 static inline long bridge_SSL_set_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
+static inline long bridge_SSL_set_msg_callback_arg(SSL *ssl, void *arg) { return SSL_set_msg_callback_arg(ssl, arg); }
 static inline long bridge_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_session_cache_mode(ctx, mode); }
 #endif

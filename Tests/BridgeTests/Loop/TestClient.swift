@@ -1,11 +1,15 @@
 import Glibc
 
 /// A blocking loopback client for in-process server tests: raw bytes in, raw bytes out.
-final class TestClient {
+final class TestClient: StreamTestClient {
     let fd: Int32
 
-    init(port: Int) throws {
+    /// `receiveBuffer`: a small one makes the server's writes block while the test does not read.
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
@@ -29,9 +33,6 @@ final class TestClient {
         }
     }
 
-    func send(_ text: String) { send(Array(text.utf8)) }
-
-    /// Reads exactly `count` bytes, or fewer if the peer closes or 5 s pass.
     func read(exactly count: Int) -> [UInt8] {
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -42,6 +43,18 @@ final class TestClient {
         }
         return result
     }
+}
+
+/// A blocking test client over some byte stream (plain TCP or TLS): the HTTP and WebSocket
+/// framing the tests speak, on top of `send` and `read(exactly:)`.
+protocol StreamTestClient: AnyObject {
+    func send(_ bytes: [UInt8])
+    /// Reads exactly `count` bytes, or fewer if the peer closes or 5 s pass.
+    func read(exactly count: Int) -> [UInt8]
+}
+
+extension StreamTestClient {
+    func send(_ text: String) { send(Array(text.utf8)) }
 
     /// Reads up to and including the blank line ending an HTTP head.
     func readHead() -> String {
@@ -62,15 +75,16 @@ final class TestClient {
         return readHead()
     }
 
-    /// Reads one unfragmented server frame with a payload under 64 KiB: (opcode, payload).
+    /// Reads one unfragmented server frame: (opcode, payload).
     func readFrame() -> (opcode: UInt8, payload: [UInt8])? {
         let header = read(exactly: 2)
         guard header.count == 2 else { return nil }
         var length = Int(header[1] & 0x7F)
-        if length == 126 {
-            let extended = read(exactly: 2)
-            guard extended.count == 2 else { return nil }
-            length = Int(extended[0]) << 8 | Int(extended[1])
+        if length >= 126 {
+            let size = length == 126 ? 2 : 8
+            let extended = read(exactly: size)
+            guard extended.count == size else { return nil }
+            length = extended.reduce(0) { $0 << 8 | Int($1) }
         }
         let payload = read(exactly: length)
         guard payload.count == length else { return nil }
@@ -83,8 +97,11 @@ final class TestClient {
         var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         if payload.count < 126 {
             frame.append(0x80 | UInt8(payload.count))
-        } else {
+        } else if payload.count <= 0xFFFF {
             frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+        } else {
+            frame.append(0x80 | 127)
+            for shift in stride(from: 56, through: 0, by: -8) { frame.append(UInt8(payload.count >> shift & 0xFF)) }
         }
         frame += mask
         frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
