@@ -492,10 +492,13 @@
 
     get url() {
       const options = this.options;
-      let host = options.host || (scriptOrigin && scriptOrigin.host) || root.location.host;
-      const ssl = options.ssl !== undefined ? !!options.ssl
+      let host = options.host || options.wsHost || (scriptOrigin && scriptOrigin.host) || root.location.host;
+      // pusher-js's names for the same switch (forceTLS, useTLS, encrypted) are understood too.
+      const tls = [options.ssl, options.forceTLS, options.useTLS, options.encrypted].find(function (v) { return v !== undefined; });
+      const ssl = tls !== undefined ? !!tls
         : (scriptOrigin ? scriptOrigin.ssl : root.location && root.location.protocol === "https:");
-      if (options.port && !/:\d+$/.test(host)) host += ":" + options.port;
+      const port = (ssl ? options.wssPort : options.wsPort) || options.port;
+      if (port && !/:\d+$/.test(host)) host += ":" + port;
       let query = "protocol=" + PROTOCOL + "&client=pusher-lite&version=" + VERSION;
       if (options.jwt) query += "&jwt=" + encodeURIComponent(options.jwt);
       if (options.uniqueUserId) query += "&user_id=" + encodeURIComponent(options.uniqueUserId);
