@@ -109,6 +109,7 @@ case "serve":
     broker.start()
     webhooks.start()
     sources.watchStore(every: 1)
+    server.watchTLSFiles(every: 2)
     if let cluster {
         let url = cluster.url
         Log.info("cluster: node \(cluster.nodeID) through redis \(url.host):\(url.port)/\(url.database) prefix \(settings.cluster.redisPrefix)")

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Support
 import Synchronization
@@ -60,6 +61,22 @@ public final class Server {
     public private(set) var tls: TLSServer?
     /// The TLS listener's bound port, once started with one.
     public private(set) var tlsPort: Int?
+
+    /// Checks the certificate and key files every `interval` seconds and reloads them when one
+    /// changed (a renewal), as SIGHUP does; a failed reload is logged once per change.
+    public func watchTLSFiles(every interval: Double) {
+        guard let tls else { return }
+        Thread.detachNewThread {
+            while true {
+                Thread.sleep(forTimeInterval: interval)
+                do {
+                    if try tls.reloadIfFilesChanged() { Log.info("TLS: certificate files changed on disk: reloaded") }
+                } catch {
+                    Log.error("TLS: certificate files changed on disk but did not load, the previous ones stay in use: \(error)")
+                }
+            }
+        }
+    }
 
     /// Loads new certificates for new handshakes (SIGHUP); on any error the old ones stay in use
     /// and the one log line says why.

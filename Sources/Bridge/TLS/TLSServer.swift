@@ -1,4 +1,5 @@
 import COpenSSL
+import Glibc
 import Synchronization
 
 /// The certificates the TLS listener serves, replaceable while it runs: a reload loads every file
@@ -6,6 +7,8 @@ import Synchronization
 /// old ones in use. New handshakes use the set current when they start; open connections keep theirs.
 public final class TLSServer: Sendable {
     private let current: Mutex<TLSCertificateSet?> = Mutex(nil)
+    /// The files' stamps when a reload from them last failed: not tried again until they change.
+    private let failedStamps = Mutex<[FileStamp]?>(nil)
 
     public init(_ settings: TLSSettings) throws(OpenSSLError) {
         let loaded = try TLSCertificateSet(settings, server: self)
@@ -14,8 +17,24 @@ public final class TLSServer: Sendable {
 
     /// Loads `settings`' files; on success they serve every handshake from now on.
     public func reload(_ settings: TLSSettings) throws(OpenSSLError) {
-        let loaded = try TLSCertificateSet(settings, server: self)
-        current.withLock { $0 = loaded }
+        do {
+            let loaded = try TLSCertificateSet(settings, server: self)
+            current.withLock { $0 = loaded }
+            failedStamps.withLock { $0 = nil }
+        } catch {
+            failedStamps.withLock { $0 = FileStamp.of(settings.allFiles) }
+            throw error
+        }
+    }
+
+    /// Reloads when a certificate or key file changed on disk since it was loaded (a renewal),
+    /// unless a reload of exactly these files failed already. True when it reloaded.
+    public func reloadIfFilesChanged() throws(OpenSSLError) -> Bool {
+        guard let loaded = current.withLock({ $0 }) else { return false }
+        let stamps = FileStamp.of(loaded.settings.allFiles)
+        guard stamps != loaded.stamps, stamps != failedStamps.withLock({ $0 }) else { return false }
+        try reload(loaded.settings)
+        return true
     }
 
     /// A server-side TLS session for an accepted socket, starting with the default certificate
@@ -44,12 +63,17 @@ public final class TLSServer: Sendable {
 
 /// One generation of loaded certificates: the default, and the others by host name.
 struct TLSCertificateSet: Sendable {
+    let settings: TLSSettings
+    /// The files as they were just before loading: a later change means a renewal to load.
+    let stamps: [FileStamp]
     let defaultContext: TLSContext
     private let byName: [String: TLSContext]
     /// `*.example.com` entries, by `example.com`.
     private let byWildcardParent: [String: TLSContext]
 
     init(_ settings: TLSSettings, server: TLSServer) throws(OpenSSLError) {
+        self.settings = settings
+        stamps = FileStamp.of(settings.allFiles)
         defaultContext = try TLSContext.load(settings.defaultCertificate, server: server)
         var byName: [String: TLSContext] = [:]
         var byWildcardParent: [String: TLSContext] = [:]
@@ -72,5 +96,22 @@ struct TLSCertificateSet: Sendable {
         if let exact = byName[name] { return exact }
         guard let dot = name.firstIndex(of: ".") else { return nil }
         return byWildcardParent[String(name[name.index(after: dot)...])]
+    }
+}
+
+/// What tells a changed file apart: its inode (a renewal that replaces the file), size and mtime.
+struct FileStamp: Equatable, Sendable {
+    let inode: UInt64
+    let size: Int64
+    let modified: Int64
+
+    /// One stamp per path; a missing file gets a zero stamp (its return is a change too).
+    static func of(_ paths: [String]) -> [FileStamp] {
+        paths.map { path in
+            var info = stat()
+            guard stat(path, &info) == 0 else { return FileStamp(inode: 0, size: 0, modified: 0) }
+            return FileStamp(inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                             modified: Int64(info.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(info.st_mtim.tv_nsec))
+        }
     }
 }

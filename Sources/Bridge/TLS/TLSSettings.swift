@@ -11,6 +11,11 @@ public struct TLSSettings: Sendable, Equatable {
     /// How often new session tickets get a new key; tickets of the previous key still resume.
     public var ticketKeyLifetimeSeconds: Double = 12 * 3600
 
+    /// Every certificate and key file, for the watch that notices renewals.
+    var allFiles: [String] {
+        ([defaultCertificate] + certificates).flatMap { [$0.certificatePath, $0.keyPath] }
+    }
+
     public init(host: String? = nil, port: Int, defaultCertificate: TLSCertificateFiles, certificates: [TLSCertificateFiles] = []) {
         self.host = host
         self.port = port
