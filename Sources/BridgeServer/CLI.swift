@@ -339,6 +339,10 @@ enum CLI {
         }
         _ = try WebhookSettings.apps(settings.apps)
         settings.server.tls = try settings.tls.settings()
+        // Both listeners use SO_REUSEPORT: on one port they would share connections at random.
+        if let tls = settings.server.tls, tls.port != 0, tls.port == settings.server.port {
+            throw CLIError(message: "--tls-port must differ from --port (\(tls.port))")
+        }
         return settings
     }
 
