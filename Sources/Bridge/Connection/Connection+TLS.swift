@@ -99,6 +99,8 @@ extension Connection {
             case .wantRead:
                 tls.unfinishedWrite = length
                 tls.writeWaitsForReadable = true
+                // Input resumes the write (readTLS); a writable socket would only wake us for nothing.
+                watchWritable(tls.readWaitsForWritable)
                 return
             case .closed:
                 closeNow()
