@@ -31,8 +31,8 @@ RETRY_LINE = r"webhooks: attempt \d+ to {url} failed, retrying: curl error (\d+)
 
 @dataclass
 class Certificates:
-    ca: Path             # the test CA's certificate (PEM)
-    server: tuple[str, str]   # (cert, key) for 127.0.0.1 and localhost, signed by the CA
+    ca: Path                      # the test CA's certificate (PEM)
+    server: tuple[str, str]       # (cert, key) for 127.0.0.1 and localhost, signed by the CA
     wrong_host: tuple[str, str]   # (cert, key) for wrong.example only, signed by the CA
 
 
@@ -41,12 +41,12 @@ def _openssl(*args: str, cwd: Path) -> None:
     assert result.returncode == 0, f"openssl {' '.join(args)}: {result.stderr.decode(errors='replace')}"
 
 
-def _signed(directory: Path, name: str, subject: str, alt_names: str) -> tuple[str, str]:
+def _signed(directory: Path, name: str, serial: int, subject: str, alt_names: str) -> tuple[str, str]:
     key, request, cert, extensions = (directory / f"{name}.{ext}" for ext in ("key", "csr", "pem", "ext"))
     extensions.write_text(f"subjectAltName={alt_names}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
     _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
              "-keyout", str(key), "-out", str(request), "-subj", subject, cwd=directory)
-    _openssl("x509", "-req", "-in", str(request), "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", str(abs(hash(name))),
+    _openssl("x509", "-req", "-in", str(request), "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", str(serial),
              "-days", "2", "-extfile", str(extensions), "-out", str(cert), cwd=directory)
     return str(cert), str(key)
 
@@ -60,8 +60,8 @@ def certs(tmp_path_factory) -> Certificates:
              cwd=directory)
     return Certificates(
         ca=directory / "ca.pem",
-        server=_signed(directory, "server", "/CN=127.0.0.1", "IP:127.0.0.1,DNS:localhost"),
-        wrong_host=_signed(directory, "wrong", "/CN=wrong.example", "DNS:wrong.example"),
+        server=_signed(directory, "server", 2, "/CN=127.0.0.1", "IP:127.0.0.1,DNS:localhost"),
+        wrong_host=_signed(directory, "wrong", 3, "/CN=wrong.example", "DNS:wrong.example"),
     )
 
 
@@ -90,10 +90,10 @@ def occupy(server, channel: str) -> None:
         ws.subscribe_ok(channel)
 
 
-def refused_twice(hooks: WebhookReceiver, timeout: float = 10) -> list[str]:
-    """Wait until the sender refused the receiver's certificate at least twice (a retry), and return why."""
-    return hooks.wait_for(lambda _: hooks.tls_failures if len(hooks.tls_failures) >= 2 else None,
-                          timeout, "two refused TLS handshakes")
+def refused(hooks: WebhookReceiver, times: int = 2, timeout: float = 10) -> list[str]:
+    """Wait until the sender refused the receiver's certificate `times` times (retries), and return why."""
+    return hooks.wait_for(lambda _: hooks.tls_failures if len(hooks.tls_failures) >= times else None,
+                          timeout, f"{times} refused TLS handshakes")
 
 
 def retry_lines(server, url: str) -> list[re.Match]:
@@ -114,14 +114,14 @@ def test_unknown_ca_is_retried_and_logged_then_delivered_once_the_ca_is_configur
     server = start_server(pusher_bridge, data, [app])
     occupy(server, "before-fix")
 
-    failures = refused_twice(hooks)
+    failures = refused(hooks)
     assert all("UNKNOWN_CA" in failure for failure in failures), failures
     assert hooks.requests == [], "a request arrived over a certificate that does not verify"
     lines = retry_until(lambda: retry_lines(server, hooks.url()), 5)
     assert lines, f"no TLS retry line in the log:\n{server.proc.stderr_text}"
     assert lines[0].group(1) == "60" and "certificate" in lines[0].group(2), lines[0].group(0)
     # Retried several times, said once (at most one line per target per 10 s).
-    refused_twice(hooks)
+    refused(hooks, 4)
     assert len(retry_lines(server, hooks.url())) < len(hooks.tls_failures), hooks.tls_failures
     status, report = webhook_status(server.port, ADMIN)
     assert status == 200 and report["pending"] == 1 and report["dead"] == 0, report
@@ -197,7 +197,7 @@ def test_tls_verify_false_delivers_warns_once_per_target_and_leaves_other_target
     for n in range(3):
         occupy(server, f"room-{n}")
     hooks.wait_for(lambda _: len(hooks.delivered("/open")) >= 3, 10, "three webhooks to /open")
-    refused_twice(hooks)
+    refused(hooks)
     assert hooks.delivered("/checked") == [] and [r for r in hooks.requests if r.path == "/checked"] == []
     for request in hooks.delivered("/open"):
         check_webhook(request, app)
@@ -214,11 +214,14 @@ def test_tls_verify_false_delivers_warns_once_per_target_and_leaves_other_target
     assert len(warnings) == 2 and added_url in warnings[1], warnings
 
 
-def test_a_verified_target_after_an_unverified_one_is_still_verified(pusher_bridge, tls_receiver, certs, tmp_path):
-    """The handles and the kept-alive connection that served the unverified target are the ones
-    at hand for the next: they must not carry its setting over."""
+@pytest.mark.parametrize("first", ["tls_verify", "tls_ca_file"])
+def test_a_target_on_the_system_store_after_another_setting_is_still_verified(
+        pusher_bridge, tls_receiver, certs, tmp_path, first):
+    """The handle and the kept-alive connection that served a target with its own setting are the
+    ones at hand for the next target: they must not carry that setting over."""
     hooks = tls_receiver(certs.server)
-    app = make_app("1", webhooks=[{"url": hooks.url("/open"), "event_types": ["channel_occupied"], "tls_verify": False}])
+    setting = {"tls_verify": False} if first == "tls_verify" else {"tls_ca_file": str(certs.ca)}
+    app = make_app("1", webhooks=[{"url": hooks.url("/open"), "event_types": ["channel_occupied"], **setting}])
     server = start_server(pusher_bridge, tmp_path / "data", [app])
     occupy(server, "first")
     hooks.wait_for(lambda _: hooks.delivered("/open"), 10, "a webhook to /open")
