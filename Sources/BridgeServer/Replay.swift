@@ -51,7 +51,8 @@ enum Replay {
             dispatcher.submit(WebhookDelivery(
                 id: letter.id, target: letter.url, url: letter.url, appKey: app.key, secret: app.secret,
                 eventsJSON: Array(letter.eventsJSON.utf8), createdAtMs: letter.createdAtMs, stampTimeAtDelivery: true,
-                extraHeaders: (target?.headers ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+                extraHeaders: (target?.headers ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                tls: target?.tls ?? .systemTrust))
             submitted += 1
         }
         for _ in 0..<submitted { done.wait() }

@@ -5,13 +5,16 @@ import Webhooks
 /// The webhook side of the configuration: each app's `webhooks` list read into targets, and the
 /// hand-over of channel events from the broker to the webhook pipeline.
 enum WebhookSettings {
-    /// Reads `apps[i].webhooks` (soketi's shape plus `batching` and `time_ms`); errors name the field.
+    /// Reads `apps[i].webhooks` (soketi's shape plus `batching`, `time_ms`, `tls_ca_file` and
+    /// `tls_verify`); errors name the field.
     static func targets(of app: AppConfig, index: Int) throws(CLIError) -> [WebhookTarget] {
         try app.webhooks.enumerated().map { position, entry throws(CLIError) in
             let path = "apps[\(index)].webhooks[\(position)]"
             guard let object = entry.objectValue else { throw CLIError(message: "\(path) must be an object") }
             guard let url = object["url"]?.stringValue else { throw CLIError(message: "\(path).url is required") }
             var target = WebhookTarget(url: url)
+            var caFile: String?
+            var verify: Bool?
             for member in object.members {
                 let field = "\(path).\(member.key)"
                 switch member.key {
@@ -52,9 +55,22 @@ enum WebhookSettings {
                     case "delivery": target.stampTimeAtDelivery = true
                     default: throw CLIError(message: "\(field) must be \"created\" or \"delivery\"")
                     }
+                case "tls_ca_file":
+                    guard let file = member.value.stringValue, !file.isEmpty else {
+                        throw CLIError(message: "\(field) must be the path of a PEM file of CA certificates")
+                    }
+                    caFile = file
+                case "tls_verify":
+                    guard let flag = member.value.boolValue else { throw CLIError(message: "\(field) must be true or false") }
+                    verify = flag
                 default:
                     throw CLIError(message: "\(path): unknown key \"\(member.key)\"")
                 }
+            }
+            do throws(WebhookTLS.Refusal) {
+                target.tls = try WebhookTLS.configured(url: url, caFile: caFile, verify: verify)
+            } catch {
+                throw CLIError(message: "\(path): \(error.reason)")
             }
             return target
         }

@@ -54,9 +54,12 @@ case "serve":
     // not only after the store's first change.
     let webhooks: WebhookPipeline
     let webhookOutcomes = WebhookOutcomeRelay()
+    let unverifiedTargets = UnverifiedTargets()
     do {
+        let webhookApps = try WebhookSettings.apps(sources.all)
         webhooks = try WebhookPipeline(options: WebhookSettings.pipelineOptions(settings, outcomes: webhookOutcomes),
-                                       apps: try WebhookSettings.apps(sources.all), log: { Log.info($0) })
+                                       apps: webhookApps, log: { Log.info($0) })
+        unverifiedTargets.warn(about: webhookApps)
     } catch {
         Log.error("cannot open the webhook outbox in \(settings.server.dataDir): \(error)")
         exit(1)
@@ -85,7 +88,9 @@ case "serve":
     sources.onApply { apps in
         broker.reload(apps)
         do throws(CLIError) {
-            webhooks.configure(apps: try WebhookSettings.apps(apps))
+            let webhookApps = try WebhookSettings.apps(apps)
+            webhooks.configure(apps: webhookApps)
+            unverifiedTargets.warn(about: webhookApps)
         } catch {
             Log.error("webhooks not reconfigured: \(error.message)")
         }

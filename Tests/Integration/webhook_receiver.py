@@ -13,6 +13,11 @@ headers) and answers from a script the test sets:
 
 `stop()` closes the listener and every open connection (connections are refused while it is
 down); `start()` listens again on the SAME port. Every wait has a deadline, and hangs are bounded.
+
+`WebhookReceiver(tls=(cert_file, key_file))` serves HTTPS instead (the same script and records);
+`url()` then says https://; `tls_handshakes` counts the handshakes that completed, and every one
+that failed (the sender refused the certificate) is kept in `tls_failures`. A sender that checks
+the host name only after the handshake (libcurl with OpenSSL) completes it and then hangs up.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import hmac
 import json
 import re
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -117,14 +123,37 @@ class _Server(ThreadingHTTPServer):
         self.owner = owner
         super().__init__(address, _Handler)
 
+    def get_request(self):
+        conn, address = super().get_request()
+        if self.owner._tls is not None:
+            # The handshake happens on the connection's own thread (`_Handler.setup`), so a slow
+            # or refused one never holds up the accept loop.
+            conn = self.owner._tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        return conn, address
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive, and 100-continue handled by the base class
     server: _Server
 
+    handshake_failed = False
+
     def setup(self) -> None:
         super().setup()
         self.server.owner._track(self.connection, True)
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.settimeout(10)
+            try:
+                self.connection.do_handshake()
+                self.server.owner._record_tls_handshake(None)
+            except (ssl.SSLError, OSError) as error:
+                self.handshake_failed = True
+                self.server.owner._record_tls_handshake(error)
+            self.connection.settimeout(None)
+
+    def handle(self) -> None:
+        if not self.handshake_failed:
+            super().handle()
 
     def finish(self) -> None:
         try:
@@ -162,8 +191,14 @@ class _Handler(BaseHTTPRequestHandler):
 class WebhookReceiver:
     """The receiver; thread-safe. Use `start()`, `url(path)`, `reply(...)`, `wait_for(...)`, `stop()`."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, tls: tuple[str, str] | None = None):
         self.port = port
+        self._tls: ssl.SSLContext | None = None
+        if tls is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(*tls)
+        self._tls_failures: list[str] = []
+        self._tls_handshakes = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._cond = threading.Condition()
@@ -216,9 +251,10 @@ class WebhookReceiver:
     def running(self) -> bool:
         return self._server is not None
 
-    def url(self, path: str = "/hook") -> str:
+    def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
         assert self.port, "start() the receiver first"
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}{path}"
 
     # --- the script ---
 
@@ -248,6 +284,18 @@ class WebhookReceiver:
     def requests(self) -> list[Received]:
         with self._cond:
             return list(self._requests)
+
+    @property
+    def tls_failures(self) -> list[str]:
+        """Why each failed TLS handshake failed (the sender's alert, as the ssl module words it)."""
+        with self._cond:
+            return list(self._tls_failures)
+
+    @property
+    def tls_handshakes(self) -> int:
+        """TLS handshakes completed so far."""
+        with self._cond:
+            return self._tls_handshakes
 
     def delivered(self, path: str | None = None) -> list[Received]:
         """Requests answered 2xx (optionally to one path)."""
@@ -308,6 +356,14 @@ class WebhookReceiver:
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)
+
+    def _record_tls_handshake(self, error: Exception | None) -> None:
+        with self._cond:
+            if error is None:
+                self._tls_handshakes += 1
+            else:
+                self._tls_failures.append(str(error))
+            self._cond.notify_all()
 
     def _choose(self, request: Received) -> Reply:
         with self._cond:

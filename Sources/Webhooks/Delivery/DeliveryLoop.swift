@@ -45,6 +45,8 @@ final class DeliveryLoop {
 
     private let options: DispatcherOptions
     private let onOutcome: @Sendable (WebhookDelivery, DeliveryOutcome) -> Void
+    private let log: (@Sendable (String) -> Void)?
+    private var retryLog: RetryLog
     private let inbox: DispatcherInbox
     private let policy: RetryPolicy
     private let maxInFlight: Int
@@ -64,9 +66,11 @@ final class DeliveryLoop {
     private var random = SystemRandomNumberGenerator()
 
     init(options: DispatcherOptions, onOutcome: @escaping @Sendable (WebhookDelivery, DeliveryOutcome) -> Void,
-         inbox: DispatcherInbox) {
+         log: (@Sendable (String) -> Void)?, inbox: DispatcherInbox) {
         self.options = options
         self.onOutcome = onOutcome
+        self.log = log
+        retryLog = RetryLog(intervalMs: options.retryLogIntervalMs)
         self.inbox = inbox
         policy = RetryPolicy(options)
         maxInFlight = max(1, options.maxInFlight)
@@ -188,7 +192,7 @@ final class DeliveryLoop {
             return
         }
         do {
-            try transfer.prepare(url: job.delivery.url, headerLines: headerLines, body: body)
+            try transfer.prepare(url: job.delivery.url, headerLines: headerLines, body: body, tls: job.delivery.tls)
         } catch {
             idleTransfers.append(transfer)
             settle(job, .transportFailed(error))
@@ -272,6 +276,10 @@ final class DeliveryLoop {
         }
         retries.insert(job, dueMs: MonotonicClock.milliseconds + Int64(delayMs))
         inbox.queued.add(1, ordering: .relaxed)
+        if let log, let line = retryLog.line(target: job.delivery.target, error: lastError, attempts: job.attempts,
+                                             nowMs: MonotonicClock.milliseconds) {
+            log(line)
+        }
     }
 
     private func report(_ delivery: WebhookDelivery, _ outcome: DeliveryOutcome) {

@@ -11,6 +11,8 @@ public struct DispatcherOptions: Sendable {
     /// validate_webhook rejects time_ms older than 300 s, PROTOCOL.md §1.16).
     public var maxAgeMs: Int64 = 290_000
     public var userAgent = "Bridge-Webhooks/1.0"
+    /// A failed attempt that will be retried is logged at most once per target per this many ms.
+    public var retryLogIntervalMs: Int64 = 10_000
 
     public init() {}
 }

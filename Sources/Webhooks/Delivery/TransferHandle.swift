@@ -17,11 +17,20 @@ final class TransferHandle {
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private let errorBuffer: UnsafeMutablePointer<CChar>
     fileprivate var bodySnippet: [UInt8] = []
+    /// libcurl's built-in CA bundle (nil when it has none), put back when a target without a CA
+    /// file of its own follows one with it on this handle.
+    private let defaultCAFile: String?
+    /// The TLS setting the handle holds now (nil: unknown, after a failed change); the handle
+    /// serves targets of every setting.
+    private var tls: WebhookTLS? = .systemTrust
 
     init(connectTimeoutMs: Int, requestTimeoutMs: Int) throws(CurlError) {
         guard Self.globalInitResult == CURLE_OK else { throw CurlError(Self.globalInitResult) }
         guard let handle = curl_easy_init() else { throw CurlError(CURLE_FAILED_INIT) }
         self.handle = handle
+        var caFile: UnsafeMutablePointer<CChar>?
+        let caInfo = bridge_curl_easy_getinfo_string(handle, CURLINFO_CAINFO, &caFile)
+        defaultCAFile = caInfo == CURLE_OK ? caFile.map { String(cString: $0) } : nil
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         // From here on a throw runs deinit, which releases the handle and the buffer.
@@ -37,7 +46,10 @@ final class TransferHandle {
         try check(bridge_curl_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, max(1, requestTimeoutMs)))
         try check(bridge_curl_easy_setopt_write_callback(handle, CURLOPT_WRITEFUNCTION, transferHandleWriteBody))
         try check(bridge_curl_easy_setopt_ptr(handle, CURLOPT_WRITEDATA, Unmanaged.passUnretained(self).toOpaque()))
-        // TLS verification stays at curl's defaults: CURLOPT_SSL_VERIFYPEER and VERIFYHOST on.
+        // curl's defaults, said out loud: the certificate and the host name are verified unless a
+        // target's `"tls_verify": false` asks otherwise (`apply(_:)`).
+        try check(bridge_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1))
+        try check(bridge_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2))
     }
 
     deinit {
@@ -47,10 +59,12 @@ final class TransferHandle {
         errorBuffer.deallocate()
     }
 
-    /// Sets up the next attempt: a POST of exactly `body` to `url` with these header lines.
-    func prepare(url: String, headerLines: [String], body: [UInt8]) throws(CurlError) {
+    /// Sets up the next attempt: a POST of exactly `body` to `url` with these header lines,
+    /// the receiver's certificate checked as `tls` says.
+    func prepare(url: String, headerLines: [String], body: [UInt8], tls: WebhookTLS) throws(CurlError) {
         bodySnippet.removeAll(keepingCapacity: true)
         errorBuffer[0] = 0
+        try apply(tls)
         try check(bridge_curl_easy_setopt_ptr(handle, CURLOPT_URL, url))
         try setHeaderLines(headerLines)
         // The size first, so that COPYPOSTFIELDS copies that many bytes, NULs included.
@@ -62,6 +76,21 @@ final class TransferHandle {
             }
         }
         try check(code)
+    }
+
+    /// Every setting of every case is set, so none is left over from the previous target. curl
+    /// reuses a cached connection only for a transfer with the same TLS settings, so a connection
+    /// opened without verification never carries a verified target's webhook.
+    private func apply(_ tls: WebhookTLS) throws(CurlError) {
+        guard tls != self.tls else { return }
+        // Unknown until every option is set: a throw part-way leaves the handle to be set again.
+        self.tls = nil
+        let verify: Int = tls == .unverified ? 0 : 1
+        let caFile: String? = if case .extraCA(let file) = tls { file } else { defaultCAFile }
+        try check(bridge_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, verify))
+        try check(bridge_curl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, verify * 2))
+        try check(bridge_curl_easy_setopt_ptr(handle, CURLOPT_CAINFO, caFile))
+        self.tls = tls
     }
 
     /// What the finished transfer came to, given the code curl reported for it.

@@ -19,9 +19,12 @@ public struct WebhookDelivery: Sendable {
     public var stampTimeAtDelivery: Bool
     /// The target's configured headers. They never replace the headers the dispatcher sets itself.
     public var extraHeaders: [(String, String)]
+    /// How the receiver's certificate is checked, when the URL is `https://`.
+    public var tls: WebhookTLS
 
     public init(id: String, target: String, url: String, appKey: String, secret: String, eventsJSON: [UInt8],
-                createdAtMs: Int64, stampTimeAtDelivery: Bool, extraHeaders: [(String, String)]) {
+                createdAtMs: Int64, stampTimeAtDelivery: Bool, extraHeaders: [(String, String)],
+                tls: WebhookTLS = .systemTrust) {
         self.id = id
         self.target = target
         self.url = url
@@ -31,6 +34,7 @@ public struct WebhookDelivery: Sendable {
         self.createdAtMs = createdAtMs
         self.stampTimeAtDelivery = stampTimeAtDelivery
         self.extraHeaders = extraHeaders
+        self.tls = tls
     }
 
     /// `{"time_ms":T,"events":<eventsJSON>}` exactly as sent for an attempt at `nowMs`.

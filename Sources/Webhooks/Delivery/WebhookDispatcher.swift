@@ -20,13 +20,18 @@ import System
 public final class WebhookDispatcher: Sendable {
     private let options: DispatcherOptions
     private let onOutcome: @Sendable (WebhookDelivery, DeliveryOutcome) -> Void
+    private let log: (@Sendable (String) -> Void)?
     private let inbox = DispatcherInbox()
 
     /// `onOutcome` runs on the dispatcher thread, at most once per delivery:
     /// when it is delivered or will not be retried. It must return quickly
     /// and must not call `stop`. Deliveries still pending at `stop` get no outcome.
-    public init(options: DispatcherOptions, onOutcome: @escaping @Sendable (WebhookDelivery, DeliveryOutcome) -> Void) {
+    /// `log` hears failed attempts that will be retried (at most one line per target per
+    /// `retryLogIntervalMs`), on the dispatcher thread.
+    public init(options: DispatcherOptions, log: (@Sendable (String) -> Void)? = nil,
+                onOutcome: @escaping @Sendable (WebhookDelivery, DeliveryOutcome) -> Void) {
         self.options = options
+        self.log = log
         self.onOutcome = onOutcome
     }
 
@@ -39,10 +44,10 @@ public final class WebhookDispatcher: Sendable {
             return true
         }
         guard shouldStart else { return }
-        let (options, onOutcome, inbox) = (self.options, self.onOutcome, self.inbox)
+        let (options, onOutcome, log, inbox) = (self.options, self.onOutcome, self.log, self.inbox)
         inbox.finished.enter()
         let thread = Thread {
-            DeliveryLoop(options: options, onOutcome: onOutcome, inbox: inbox).run()
+            DeliveryLoop(options: options, onOutcome: onOutcome, log: log, inbox: inbox).run()
             inbox.finished.leave()
         }
         thread.name = "bridge-webhook-delivery"

@@ -1,5 +1,5 @@
 /// Where one app's webhooks go and which of them (the entries of an app's `webhooks` list,
-/// soketi's shape: `{url, event_types, filter, headers, batching}`).
+/// soketi's shape: `{url, event_types, filter, headers, batching}`, plus `time_ms` and the TLS keys).
 public struct WebhookTarget: Sendable, Equatable {
     public var url: String
     /// The event kinds this target wants; all of them when empty.
@@ -15,6 +15,8 @@ public struct WebhookTarget: Sendable, Equatable {
     /// a target may ask for the delivery time instead (then a late webhook still verifies, but its
     /// `time_ms` no longer tells when the event happened).
     public var stampTimeAtDelivery = false
+    /// How an `https://` receiver's certificate is checked (`tls_ca_file`, `tls_verify`).
+    public var tls = WebhookTLS.systemTrust
 
     public struct Batching: Sendable, Equatable {
         public var windowMs: Int

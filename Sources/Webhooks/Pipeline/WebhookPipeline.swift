@@ -88,7 +88,7 @@ public final class WebhookPipeline: Sendable {
         outbox = try Outbox(options: outboxOptions, log: log)
         deadLetters = DeadLetters(path: options.deadLetterPath, maxBytes: options.deadLetterMaxBytes)
         let outcomes = OutcomeSink()
-        dispatcher = WebhookDispatcher(options: options.dispatcher) { delivery, outcome in
+        dispatcher = WebhookDispatcher(options: options.dispatcher, log: log) { delivery, outcome in
             outcomes.pipeline?.finished(delivery, outcome)
         }
         outcomes.pipeline = self
@@ -159,7 +159,8 @@ public final class WebhookPipeline: Sendable {
     }
 
     /// New app settings (SIGHUP). Webhooks already in the outbox keep their URL; they are
-    /// signed with the app's current secret.
+    /// signed with the app's current secret. One already handed to the dispatcher keeps the
+    /// headers and TLS setting it was handed over with; the next start reads the current ones.
     public func configure(apps: [WebhookApp]) {
         state.withLock { state in
             state.apps = Dictionary(apps.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
@@ -326,7 +327,7 @@ public final class WebhookPipeline: Sendable {
             id: String(id), target: stored.url, url: stored.url, appKey: app.key, secret: app.secret,
             eventsJSON: stored.eventsJSON, createdAtMs: stored.createdAtMs,
             stampTimeAtDelivery: target.stampTimeAtDelivery,
-            extraHeaders: target.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+            extraHeaders: target.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, tls: target.tls))
     }
 
     /// The dispatcher's verdict (on its thread): delivered webhooks leave the outbox; failed
