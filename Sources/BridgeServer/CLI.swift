@@ -47,17 +47,6 @@ struct TLSOptions {
     }
 }
 
-/// How this node finds the others: alone, or through Redis.
-struct ClusterOptions {
-    enum Adapter: String { case local, redis }
-    var adapter = Adapter.local
-    var redisURL = "redis://127.0.0.1:6379/0"
-    /// Namespaces every key and channel, so two clusters can share one Redis.
-    var redisPrefix = "bridge"
-    /// A node that has not renewed its lease for this long is taken for dead: the others remove its clients.
-    var leaseSeconds = 15
-}
-
 /// The seed and admin APIs' settings.
 struct SeedOptions {
     /// Turns the admin API on; nil leaves it off.
@@ -236,9 +225,12 @@ enum CLI {
             }
             c.cluster.adapter = adapter
         },
-        Option(name: "redis-url", placeholder: "URL", help: "redis://[[user]:password@]host[:port][/db] (default redis://127.0.0.1:6379/0)") { c, v throws(CLIError) in
+        Option(name: "redis-url", placeholder: "URL", help: "redis://[[user]:password@]host[:port][/db], rediss://… for TLS (default redis://127.0.0.1:6379/0)") { c, v throws(CLIError) in
             do { _ = try RedisURL(v) } catch { throw CLIError(message: "--redis-url: \(error)") }
             c.cluster.redisURL = v
+        },
+        Option(name: "redis-ca-file", placeholder: "FILE", help: "PEM CA certificates trusted for a rediss:// server besides the system's") { c, v throws(CLIError) in
+            c.cluster.redisCAFile = v
         },
         Option(name: "redis-prefix", placeholder: "PREFIX", help: "prefix of every Redis key and channel (default bridge)") { c, v throws(CLIError) in
             guard !v.isEmpty, !v.contains(" ") else { throw CLIError(message: "--redis-prefix must be non-empty without spaces") }
@@ -339,6 +331,7 @@ enum CLI {
         }
         _ = try WebhookSettings.apps(settings.apps)
         settings.server.tls = try settings.tls.settings()
+        try settings.cluster.check()
         return settings
     }
 

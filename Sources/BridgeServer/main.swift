@@ -69,7 +69,8 @@ case "serve":
     var cluster: RedisClusterAdapter?
     if settings.cluster.adapter == .redis {
         do {
-            cluster = try RedisClusterAdapter(url: try RedisURL(settings.cluster.redisURL), prefix: settings.cluster.redisPrefix,
+            cluster = try RedisClusterAdapter(url: try RedisURL(settings.cluster.redisURL), tlsCAFile: settings.cluster.redisCAFile,
+                                              prefix: settings.cluster.redisPrefix,
                                               leaseSeconds: settings.cluster.leaseSeconds, graceMs: Int(settings.webhooks.graceSeconds * 1000),
                                               log: { Log.info($0) })
         } catch {
