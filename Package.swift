@@ -26,9 +26,10 @@ let package = Package(
         .target(name: "System", dependencies: ["CSystem"]),
         .target(name: "Bridge", dependencies: ["CSystem", "COpenSSL", "Support", "System"]),
         .target(name: "Webhooks", dependencies: ["CCurl", "COpenSSL", "Support", "System"]),
-        // The Redis client (RESP, pipelining, reconnects, pub/sub). The broker core does not
-        // import it: RedisCluster adapts it to the core's ClusterAdapter seam.
-        .target(name: "Redis", dependencies: ["Support", "System"]),
+        // The Redis client (RESP, pipelining, reconnects, pub/sub, TLS for rediss:// through
+        // libssl). The broker core does not import it: RedisCluster adapts it to the core's
+        // ClusterAdapter seam.
+        .target(name: "Redis", dependencies: ["COpenSSL", "Support", "System"]),
         .target(name: "RedisCluster", dependencies: ["Bridge", "Redis", "Support", "System"]),
         // Static/ (the JS client, the console page) is copied beside the binary as
         // Bridge_BridgeServer.resources and read once at start through Bundle.module.

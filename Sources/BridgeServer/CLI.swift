@@ -6,83 +6,6 @@ struct CLIError: Error {
     let message: String
 }
 
-/// What `bridge serve` runs with: the transport settings and the apps.
-struct ServeSettings {
-    var server = ServerConfig()
-    var apps: [AppConfig] = []
-    /// Set by `--app-id`/`--app-key`/`--app-secret`, used when the config file names no apps.
-    var defaultApp = AppConfig.defaultApp
-    var defaultAppChanged = false
-    var webhooks = WebhookOptions()
-    var seed = SeedOptions()
-    var cluster = ClusterOptions()
-    var tls = TLSOptions()
-}
-
-/// The TLS listener, as the options give it; `settings` checks that they go together.
-struct TLSOptions {
-    var port: Int?
-    var host: String?
-    var certificatePath: String?
-    var keyPath: String?
-    var ticketKeyHours = 12.0
-    /// Certificates by host name (SNI), from the config file's "tls-certificates".
-    var certificates: [TLSCertificateFiles] = []
-
-    func settings() throws(CLIError) -> TLSSettings? {
-        guard let port else {
-            guard certificatePath == nil, keyPath == nil, host == nil, certificates.isEmpty else {
-                throw CLIError(message: "--tls-cert, --tls-key, --tls-host and \"tls-certificates\" need --tls-port")
-            }
-            return nil
-        }
-        guard let certificatePath, let keyPath else {
-            throw CLIError(message: "--tls-port needs --tls-cert (PEM certificate chain) and --tls-key (PEM private key)")
-        }
-        var settings = TLSSettings(host: host, port: port,
-                                   defaultCertificate: TLSCertificateFiles(certificatePath: certificatePath, keyPath: keyPath),
-                                   certificates: certificates)
-        settings.ticketKeyLifetimeSeconds = ticketKeyHours * 3600
-        return settings
-    }
-}
-
-/// How this node finds the others: alone, or through Redis.
-struct ClusterOptions {
-    enum Adapter: String { case local, redis }
-    var adapter = Adapter.local
-    var redisURL = "redis://127.0.0.1:6379/0"
-    /// Namespaces every key and channel, so two clusters can share one Redis.
-    var redisPrefix = "bridge"
-    /// A node that has not renewed its lease for this long is taken for dead: the others remove its clients.
-    var leaseSeconds = 15
-}
-
-/// The seed and admin APIs' settings.
-struct SeedOptions {
-    /// Turns the admin API on; nil leaves it off.
-    var adminToken: String?
-    /// Signs session JWTs; nil: the key in `<data-dir>/jwt.key`, generated on first start.
-    var jwtSecret: String?
-    var jwtTTLSeconds = 86_400
-    var eventsPerSecond = 100
-}
-
-/// The webhook pipeline's knobs (the per-target ones live in each app's `webhooks` list).
-struct WebhookOptions {
-    var graceSeconds = 3.0
-    /// Nil: fdatasync on every append; else at most every this many milliseconds.
-    var fsyncIntervalMs: Int? = 100
-    var outboxMaxBytes = 256 << 20
-    /// The percentage of `outboxMaxBytes` one app's backlog may take.
-    var appSharePercent = 50
-    var deadLetterMaxBytes = 64 << 20
-    var timeoutSeconds = 10.0
-    var maxAgeSeconds = 290.0
-    var retryDelaySeconds = 1.0
-    var retryMaxDelaySeconds = 60.0
-}
-
 /// The command line of `bridge serve`. Every option is a flag, an environment variable
 /// (`--max-connections` ⇔ `BRIDGE_MAX_CONNECTIONS`) and a key of the JSON config file
 /// (`"max-connections"`). Precedence: flags, then environment, then the file, then defaults.
@@ -236,9 +159,12 @@ enum CLI {
             }
             c.cluster.adapter = adapter
         },
-        Option(name: "redis-url", placeholder: "URL", help: "redis://[[user]:password@]host[:port][/db] (default redis://127.0.0.1:6379/0)") { c, v throws(CLIError) in
+        Option(name: "redis-url", placeholder: "URL", help: "redis://[[user]:password@]host[:port][/db], rediss://… for TLS (default redis://127.0.0.1:6379/0)") { c, v throws(CLIError) in
             do { _ = try RedisURL(v) } catch { throw CLIError(message: "--redis-url: \(error)") }
             c.cluster.redisURL = v
+        },
+        Option(name: "redis-ca-file", placeholder: "FILE", help: "PEM CA certificates trusted for a rediss:// server besides the system's") { c, v throws(CLIError) in
+            c.cluster.redisCAFile = v
         },
         Option(name: "redis-prefix", placeholder: "PREFIX", help: "prefix of every Redis key and channel (default bridge)") { c, v throws(CLIError) in
             guard !v.isEmpty, !v.contains(" ") else { throw CLIError(message: "--redis-prefix must be non-empty without spaces") }
@@ -343,6 +269,7 @@ enum CLI {
         if let tls = settings.server.tls, tls.port != 0, tls.port == settings.server.port {
             throw CLIError(message: "--tls-port must differ from --port (\(tls.port))")
         }
+        try settings.cluster.check()
         return settings
     }
 

@@ -72,8 +72,9 @@ case "serve":
     var cluster: RedisClusterAdapter?
     if settings.cluster.adapter == .redis {
         do {
-            cluster = try RedisClusterAdapter(url: try RedisURL(settings.cluster.redisURL), prefix: settings.cluster.redisPrefix,
-                                              leaseSeconds: settings.cluster.leaseSeconds, graceMs: Int(settings.webhooks.graceSeconds * 1000),
+            cluster = try RedisClusterAdapter(url: try RedisURL(settings.cluster.redisURL), tlsCAFile: settings.cluster.redisCAFile,
+                                              prefix: settings.cluster.redisPrefix, leaseSeconds: settings.cluster.leaseSeconds,
+                                              graceMs: Int(settings.webhooks.graceSeconds * 1000),
                                               log: { Log.info($0) })
         } catch {
             CLI.fail("cannot start the Redis adapter: \(error)", status: 1)
@@ -117,7 +118,8 @@ case "serve":
     server.watchTLSFiles(every: 2)
     if let cluster {
         let url = cluster.url
-        Log.info("cluster: node \(cluster.nodeID) through redis \(url.host):\(url.port)/\(url.database) prefix \(settings.cluster.redisPrefix)")
+        let tls = url.usesTLS ? " over TLS" + (settings.cluster.redisCAFile.map { " (CA file \($0))" } ?? "") : ""
+        Log.info("cluster: node \(cluster.nodeID) through redis \(url.host):\(url.port)/\(url.database)\(tls) prefix \(settings.cluster.redisPrefix)")
     }
     let directory = sources.store.directory
     Log.info("organizations: \(directory.organizations.count) with \(directory.appConfigs.count) apps (\(sources.store.path))"

@@ -20,6 +20,8 @@ import Synchronization
 public final class RedisClusterAdapter: ClusterAdapter {
     public let nodeID: String
     public let url: RedisURL
+    /// For `rediss://`: CA certificates trusted besides the system's (`RedisOptions.tlsCAFile`).
+    private let tlsCAFile: String?
     private let keys: SharedStateKeys
     private let leaseMs: Int
     private let graceMs: Int
@@ -55,18 +57,19 @@ public final class RedisClusterAdapter: ClusterAdapter {
     /// Node ids are 16 hex characters: fixed length, so a payload's id needs no delimiter.
     static let nodeIDLength = 16
 
-    public init(url: RedisURL, prefix: String, leaseSeconds: Int = 15, graceMs: Int = 3_000,
+    public init(url: RedisURL, tlsCAFile: String? = nil, prefix: String, leaseSeconds: Int = 15, graceMs: Int = 3_000,
                 nodeID: String = SecureRandom.hex(8), log: @escaping @Sendable (String) -> Void) throws(RedisError) {
         precondition(nodeID.utf8.count == Self.nodeIDLength, "node ids are \(Self.nodeIDLength) characters")
         self.nodeID = nodeID
         self.url = url
+        self.tlsCAFile = tlsCAFile
         self.keys = SharedStateKeys(prefix: prefix)
         self.leaseMs = leaseSeconds * 1000
         self.graceMs = graceMs
         self.log = log
         let state = self.state
         let loaded = Mutex<RedisClient?>(nil)
-        redis = try RedisClient(url: url, options: RedisOptions(threadName: "redis-cmd")) { event in
+        redis = try RedisClient(url: url, options: RedisOptions(threadName: "redis-cmd", tlsCAFile: tlsCAFile)) { event in
             state.withLock { $0.commandsUp = event == .connected }
             log("redis commands: \(event)")
             // Nothing else is queued on a fresh connection: the scripts are loaded before any EVALSHA.
@@ -85,7 +88,7 @@ public final class RedisClusterAdapter: ClusterAdapter {
         let state = self.state
         let log = self.log
         do {
-            let subscriber = try RedisSubscriber(url: url, options: RedisOptions(threadName: "redis-sub"), onMessage: { message in
+            let subscriber = try RedisSubscriber(url: url, options: RedisOptions(threadName: "redis-sub", tlsCAFile: tlsCAFile), onMessage: { message in
                 let payload = message.payload
                 guard payload.count > nodeID.count, !payload.starts(with: nodeID) else { return }
                 guard let decoded = ClusterMessage(decoding: Array(payload[nodeID.count...])) else {

@@ -6,23 +6,45 @@ import System
 // What the Redis client's tests and the cluster adapter's tests both need: a real redis-server
 // of their own, a plain connection to check it with, and bounded waits.
 
+/// How a TLS server is set up: its certificate chain and key (PEM files).
+public struct RedisServerTLS: Sendable {
+    public var certificate: String
+    public var key: String
+    /// The CA file redis-server insists on having; clients are not asked for certificates.
+    public var caFile: String
+
+    public init(certificate: String, key: String, caFile: String) {
+        self.certificate = certificate
+        self.key = key
+        self.caFile = caFile
+    }
+}
+
 /// A real `redis-server` on a free loopback port, killed when released (or by `kill()`, as a
 /// crash would be). Nothing is persisted (`--save '' --appendonly no`); its output goes to /dev/null.
 public final class RedisServerProcess: @unchecked Sendable {
-    // `port` is set once in `init`; `pid` changes only in `kill`/`start`, which the tests that
+    // The ports are set once in `init`; `pid` changes only in `kill`/`start`, which the tests that
     // call them do not run concurrently with other users of the same server.
+    /// Where clients connect: plain text, or TLS only when the server was started with `tls`.
     public private(set) var port = 0
+    /// A plain-text port: `port` itself without TLS; with TLS a second port of the same server, for
+    /// the checks of the tests themselves (`BlockingConnection` speaks no TLS).
+    public private(set) var plainPort = 0
     public private(set) var pid: pid_t = 0
     private let extraArguments: [String]
+    private let tls: RedisServerTLS?
 
-    /// Starts a server; `arguments` are extra config, such as `["--requirepass", "pw"]`.
-    public init(_ arguments: [String] = []) throws {
+    /// Starts a server; `arguments` are extra config, such as `["--requirepass", "pw"]`; with
+    /// `tls`, `port` takes TLS connections only (`--tls-port`, clients not authenticated).
+    public init(_ arguments: [String] = [], tls: RedisServerTLS? = nil) throws {
         extraArguments = arguments
+        self.tls = tls
         // A port can be taken by another test between the pick and redis binding it; try a few.
         var lastError: Error = TestFailure("redis-server never started")
         for _ in 0..<5 {
             do {
                 port = try RedisPorts.next()
+                plainPort = tls == nil ? port : try RedisPorts.next()
                 try start()
                 return
             } catch {
@@ -34,7 +56,7 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     deinit { kill() }
 
-    public var url: RedisURL { RedisURL(host: "127.0.0.1", port: port) }
+    public var url: RedisURL { RedisURL(host: "127.0.0.1", port: port, usesTLS: tls != nil) }
 
     /// Starts (again, empty) on the same port, after `kill()`.
     public func start() throws {
@@ -42,9 +64,13 @@ public final class RedisServerProcess: @unchecked Sendable {
         guard let binary = candidates.first(where: { access($0, X_OK) == 0 }) else {
             throw TestFailure("redis-server is not installed (scripts/install-deps.sh test installs it)")
         }
-        let arguments = [binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        var arguments = [binary, "--port", String(plainPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                          "--daemonize", "no", "--dir", "/tmp"] + extraArguments
-        pid = try spawn(arguments)
+        if let tls {
+            arguments += ["--tls-port", String(port), "--tls-cert-file", tls.certificate, "--tls-key-file", tls.key,
+                          "--tls-ca-cert-file", tls.caFile, "--tls-auth-clients", "no"]
+        }
+        pid = try spawnQuietly(arguments)
         try waitUntilServing()
     }
 
@@ -65,38 +91,23 @@ public final class RedisServerProcess: @unchecked Sendable {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 pid = 0
-                throw TestFailure("redis-server on port \(port) exited at start")
+                throw TestFailure("redis-server on port \(plainPort) exited at start")
             }
             if let text = try? serverInfo(), text.contains("process_id:\(pid)\r\n") { return }
             usleep(5000)
         }
         kill()
-        throw TestFailure("redis-server on port \(port) did not answer within 5 s")
+        throw TestFailure("redis-server on port \(plainPort) did not answer within 5 s")
     }
 
     /// `INFO server` over a fresh connection, logging in first when the server has a password.
     private func serverInfo() throws -> String {
-        let connection = try BlockingConnection(port: port)
+        let connection = try BlockingConnection(port: plainPort)
         if let index = extraArguments.firstIndex(of: "--requirepass"), index + 1 < extraArguments.count {
             _ = try connection.roundTrip(["AUTH", extraArguments[index + 1]])
         }
         guard case .bulkString(let bytes) = try connection.roundTrip(["INFO", "server"]) else { return "" }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private func spawn(_ arguments: [String]) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var argv = arguments.map { strdup($0) }
-        argv.append(nil)
-        defer { for pointer in argv { free(pointer) } }
-        var child: pid_t = 0
-        let status = posix_spawn(&child, arguments[0], &actions, nil, argv, environ)
-        guard status == 0 else { throw TestFailure("posix_spawn redis-server: \(String(cString: strerror(status)))") }
-        return child
     }
 }
 

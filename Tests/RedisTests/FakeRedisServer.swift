@@ -43,6 +43,12 @@ final class FakeRedisServer: Sendable {
         }
     }
 
+    /// A server that relays every connection to `port` on loopback, both ways: a real server
+    /// whose connection attempts can be counted.
+    convenience init(relayingTo port: Int) throws {
+        try self.init { fd in relay(fd, toPort: port) }
+    }
+
     var connections: Int { accepted.load(ordering: .relaxed) }
 
     /// Stops accepting and waits (bounded) for the current connection's behaviour to end.
@@ -81,6 +87,21 @@ func readSome(_ fd: Int32) -> [UInt8] {
     var buffer = [UInt8](repeating: 0, count: 65536)
     let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
     return count > 0 ? Array(buffer[..<count]) : []
+}
+
+/// Copies bytes between `fd` and a new connection to `port` until either side closes.
+private func relay(_ fd: Int32, toPort port: Int) {
+    guard let upstream = try? BlockingConnection(port: port) else { return }
+    var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: upstream.fd, events: Int16(POLLIN), revents: 0)]
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while poll(&fds, 2, 10_000) > 0 {
+        for (from, to) in [(0, 1), (1, 0)] where fds[from].revents != 0 {
+            let count = buffer.withUnsafeMutableBytes { recv(fds[from].fd, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { return }
+            let sent = buffer.withUnsafeBytes { send(fds[to].fd, $0.baseAddress, count, Int32(MSG_NOSIGNAL)) }
+            guard sent == count else { return }
+        }
+    }
 }
 
 func writeAll(_ fd: Int32, _ text: String) {

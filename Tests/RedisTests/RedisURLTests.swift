@@ -17,6 +17,15 @@ import Testing
         #expect(try RedisURL("redis://[::1]") == RedisURL(host: "::1"))
     }
 
+    @Test func redissIsTheSameURLOverTLS() throws {
+        #expect(try RedisURL("rediss://localhost") == RedisURL(host: "localhost", usesTLS: true))
+        #expect(try RedisURL("REDISS://alice:pw@10.0.0.5:6380/2")
+            == RedisURL(host: "10.0.0.5", port: 6380, user: "alice", password: "pw", database: 2, usesTLS: true))
+        #expect(try RedisURL("rediss://[::1]:7000") == RedisURL(host: "::1", port: 7000, usesTLS: true))
+        #expect(try RedisURL("redis://h").usesTLS == false)
+        #expect(try RedisURL("rediss://h") != RedisURL("redis://h"))
+    }
+
     @Test func credentialsArePercentDecoded() throws {
         let url = try RedisURL("redis://b%C3%B6b:p%40ss%2Fw%3Ard@h")
         #expect(url.user == "böb" && url.password == "p@ss/w:rd")
@@ -28,7 +37,8 @@ import Testing
     @Test func badURLsSayWhatIsWrong() {
         let cases: [(String, RedisURLError)] = [
             ("localhost:6379", .missingScheme),
-            ("rediss://h", .unsupportedScheme("rediss")),
+            ("redisss://h", .unsupportedScheme("redisss")),
+            ("rediss://h h", .invalidHost("h h")),
             ("unix:///tmp/redis.sock", .unsupportedScheme("unix")),
             ("redis://h/0?password=x", .queryNotSupported),
             ("redis://h#x", .fragmentNotSupported),
@@ -63,6 +73,7 @@ import Testing
         #expect(try RedisURL("redis://:secret@h:1/2").description == "redis://:***@h:1/2")
         #expect(try RedisURL("redis://al%20ice:secret@h").description == "redis://al%20ice:***@h:6379/0")
         #expect(try RedisURL("redis://[::1]").description == "redis://[::1]:6379/0")
+        #expect(try RedisURL("rediss://:secret@h").description == "rediss://:***@h:6379/0")
         #expect(!RedisURLError.queryNotSupported.description.isEmpty)
     }
 }

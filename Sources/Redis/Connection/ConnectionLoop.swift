@@ -1,16 +1,18 @@
 import Glibc
 import System
 
-/// One connection to Redis, driven by its own thread: connect with a timeout, AUTH and
-/// SELECT, then move commands out and replies in through a non-blocking socket and
-/// `poll`; after any failure, pause (exponential backoff with jitter) and start over.
-/// What the commands and replies mean is the `ConnectionSession`'s business.
+/// One connection to Redis, driven by its own thread: connect with a timeout (TLS handshake
+/// included for `rediss://`), AUTH and SELECT, then move commands out and replies in through a
+/// non-blocking `RedisStream` and `poll`; after any failure, pause (exponential backoff with
+/// jitter) and start over. What the commands and replies mean is the `ConnectionSession`'s business.
 final class ConnectionLoop {
     private enum Phase {
         /// Backing off until this time (monotonic ms) before the next attempt.
         case waiting(untilMs: Int64)
-        /// TCP connect in progress on `socket`.
+        /// TCP connect in progress on `stream`.
         case connecting
+        /// `rediss://`: TLS handshake in progress, the server's certificate checked at its end.
+        case securing
         /// AUTH / SELECT sent, their replies awaited.
         case handshaking
         case ready
@@ -23,7 +25,8 @@ final class ConnectionLoop {
     private let onEvent: @Sendable (RedisConnectionEvent) -> Void
 
     private var phase = Phase.waiting(untilMs: 0)
-    private var socket: TCPSocket?
+    /// The TCP socket (`.plain` while it connects), then TLS over it for `rediss://`.
+    private var stream: RedisStream?
     /// Addresses of the host not yet tried in this attempt, and why the last one failed.
     private var untried: [SocketAddress] = []
     private var lastConnectFailure: RedisDisconnectReason?
@@ -56,12 +59,12 @@ final class ConnectionLoop {
     func run() {
         while !session.isClosing {
             var fds = [pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
-            if let socket { fds.append(pollfd(fd: socket.fd, events: socketEvents(), revents: 0)) }
+            if let stream { fds.append(pollfd(fd: stream.fd, events: socketEvents(), revents: 0)) }
             _ = poll(&fds, nfds_t(fds.count), pollTimeoutMs())
             if fds[0].revents != 0 { wake.drain() }
             if session.isClosing { break }
             do throws(RedisDisconnectReason) {
-                if fds.count > 1, fds[1].revents != 0 { try handleSocket(fds[1].revents) }
+                if fds.count > 1, fds[1].revents != 0 || stream?.hasBufferedInput == true { try handleSocket(fds[1].revents) }
                 try handleTimers()
                 if case .ready = phase {
                     session.takeQueued(into: &output)
@@ -76,18 +79,21 @@ final class ConnectionLoop {
     }
 
     private func socketEvents() -> Int16 {
-        switch phase {
-        case .connecting: Int16(POLLOUT)
-        case .handshaking, .ready: Int16(POLLIN) | (output.isEmpty ? 0 : Int16(POLLOUT))
-        case .waiting: 0
+        switch (phase, stream) {
+        case (.connecting, _): Int16(POLLOUT)
+        case (.securing, .tls(let session)?): session.handshakeAwaits
+        case (.handshaking, let stream?), (.ready, let stream?): stream.pollEvents(reading: true, writing: !output.isEmpty)
+        default: 0
         }
     }
 
     private func pollTimeoutMs() -> Int32 {
+        // Input TLS holds already is read at once: poll would not report it.
+        if stream?.hasBufferedInput == true { return 0 }
         let untilMs: Int64
         switch phase {
         case .waiting(let until): untilMs = until
-        case .connecting, .handshaking: untilMs = deadlineMs
+        case .connecting, .securing, .handshaking: untilMs = deadlineMs
         case .ready: return -1
         }
         return Int32(clamping: max(0, untilMs - MonotonicClock.milliseconds))
@@ -98,7 +104,7 @@ final class ConnectionLoop {
         switch phase {
         case .waiting(let until) where now >= until:
             try startAttempt()
-        case .connecting, .handshaking:
+        case .connecting, .securing, .handshaking:
             if now >= deadlineMs { throw .connectTimedOut(afterMs: options.connectTimeoutMs) }
         default:
             break
@@ -109,9 +115,11 @@ final class ConnectionLoop {
         switch phase {
         case .connecting:
             try finishConnect()
+        case .securing:
+            try continueTLSHandshake()
         case .handshaking, .ready:
-            if events & Int16(POLLIN | POLLERR | POLLHUP) != 0 { try readReplies() }
-            if events & Int16(POLLOUT) != 0 { try flush() }
+            if stream?.canRead(events) == true { try readReplies() }
+            if stream?.canWrite(events) == true { try flush() }
         case .waiting:
             break
         }
@@ -133,7 +141,7 @@ final class ConnectionLoop {
             let address = untried.removeFirst()
             connectingTo = address.text
             do throws(SystemError) {
-                socket = try TCPSocket.startConnect(to: address)
+                stream = .plain(try TCPSocket.startConnect(to: address))
                 phase = .connecting
                 return
             } catch {
@@ -144,7 +152,7 @@ final class ConnectionLoop {
     }
 
     private func finishConnect() throws(RedisDisconnectReason) {
-        guard let socket else { return }
+        guard case .plain(let socket)? = stream else { return }
         let error = socket.connectError()
         guard error == 0 else {
             lastConnectFailure = .connectFailed(address: connectingTo, message: String(cString: strerror(error)))
@@ -152,6 +160,23 @@ final class ConnectionLoop {
             try connectNextAddress()
             return
         }
+        if url.usesTLS {
+            let context = try TLSClientContext.make(caFile: options.tlsCAFile)
+            stream = .tls(try TLSClientSession(context: context, socket: socket, host: url.host))
+            phase = .securing
+            try continueTLSHandshake()
+        } else {
+            try startHandshake()
+        }
+    }
+
+    private func continueTLSHandshake() throws(RedisDisconnectReason) {
+        guard case .tls(let session)? = stream, try session.handshake() else { return }
+        try startHandshake()
+    }
+
+    /// Sends AUTH and SELECT as the URL asks, or is ready at once.
+    private func startHandshake() throws(RedisDisconnectReason) {
         phase = .handshaking
         if let password = url.password {
             let user: [any RedisArgument] = url.user.map { [$0] } ?? []
@@ -178,29 +203,20 @@ final class ConnectionLoop {
     // MARK: moving bytes
 
     private func flush() throws(RedisDisconnectReason) {
-        guard let socket, !output.isEmpty else { return }
-        do throws(SystemError) {
-            if try output.write(to: socket) > 0 {
-                session.unsentBytesChanged(output.count)
-            }
-        } catch {
-            throw .socketError(error.description)
+        guard let stream, !output.isEmpty else { return }
+        if try output.write(to: stream) > 0 {
+            session.unsentBytesChanged(output.count)
         }
     }
 
-    /// Reads until the socket has nothing more, or for at most `readsPerTurn` reads, handing
+    /// Reads until the stream has nothing more, or for at most `readsPerTurn` reads, handing
     /// each complete reply on. The cap returns to `poll` now and then under a flood of
-    /// messages, so queued commands still go out and `close()` is still noticed.
+    /// messages, so queued commands still go out and `close()` is still noticed; what TLS
+    /// then holds is read on the next turn (`pollTimeoutMs`).
     private func readReplies() throws(RedisDisconnectReason) {
         for _ in 0..<Self.readsPerTurn {
-            guard let socket else { return }
-            let result: IOResult<Int>
-            do throws(SystemError) {
-                result = try socket.read(into: readBuffer)
-            } catch {
-                throw .socketError(error.description)
-            }
-            guard case .done(let count) = result else { return }
+            guard let stream else { return }
+            guard case .done(let count) = try stream.read(into: readBuffer) else { return }
             guard count > 0 else { throw .closedByServer }
             var offset = 0
             while offset < count {
@@ -238,8 +254,8 @@ final class ConnectionLoop {
     }
 
     private func closeSocket() {
-        socket?.close()
-        socket = nil
+        stream?.close()
+        stream = nil
         output.removeAll()
         session.unsentBytesChanged(0)
         parser = RESPParser(limits: options.parserLimits)

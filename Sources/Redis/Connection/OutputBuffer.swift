@@ -13,12 +13,13 @@ struct OutputBuffer {
         bytes.append(contentsOf: more)
     }
 
-    /// Writes as much as the socket takes now; returns how many bytes left.
-    mutating func write(to socket: TCPSocket) throws(SystemError) -> Int {
+    /// Writes as much as the stream takes now; returns how many bytes it wrote. Unwritten bytes stay
+    /// at the front, so a TLS write that must be repeated is repeated with the same bytes.
+    mutating func write(to stream: RedisStream) throws(RedisDisconnectReason) -> Int {
         var written = 0
         while !isEmpty {
             let result = bytes.withUnsafeBytes { all in
-                Result { () throws(SystemError) in try socket.write(UnsafeRawBufferPointer(rebasing: all[start...])) }
+                Result { () throws(RedisDisconnectReason) in try stream.write(UnsafeRawBufferPointer(rebasing: all[start...])) }
             }
             guard case .done(let count) = try result.get() else { break }
             start += count

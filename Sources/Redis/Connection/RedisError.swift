@@ -2,8 +2,12 @@
 public enum RedisDisconnectReason: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
     case resolveFailed(host: String, message: String)
     case connectFailed(address: String, message: String)
-    /// Connecting plus AUTH/SELECT took longer than `RedisOptions.connectTimeoutMs`.
+    /// Connecting plus the TLS handshake plus AUTH/SELECT took longer than `RedisOptions.connectTimeoutMs`.
     case connectTimedOut(afterMs: Int)
+    /// `rediss://`: the TLS handshake failed (the certificate did not verify, the server does not
+    /// speak TLS, the CA file cannot be read) or TLS failed later. The text says which, with the
+    /// first entries of OpenSSL's error queue.
+    case tlsFailed(String)
     /// AUTH or SELECT on connect was answered with an error (a wrong password, a bad db).
     case handshakeFailed(command: String, message: String)
     case closedByServer
@@ -20,6 +24,7 @@ public enum RedisDisconnectReason: Error, Equatable, Hashable, Sendable, CustomS
         case .connectFailed(let address, let message): "cannot connect to Redis at \(address): \(message)"
         case .connectTimedOut(let ms): "connecting to Redis timed out after \(ms) ms"
         case .handshakeFailed(let command, let message): "Redis refused \(command) on connect: \(message)"
+        case .tlsFailed(let message): "TLS: \(message)"
         case .closedByServer: "Redis closed the connection"
         case .socketError(let message): "Redis connection failed: \(message)"
         case .malformedReply(let error): "malformed reply from Redis: \(error)"

@@ -1,4 +1,5 @@
-/// Where a Redis server is and how to log in: `redis://[[user]:password@]host[:port][/db]`.
+/// Where a Redis server is and how to log in: `redis://[[user]:password@]host[:port][/db]`,
+/// or `rediss://…` (the same forms) for TLS.
 ///
 /// - `user` and `password` are percent-decoded; `redis://:secret@host` sends `AUTH secret`,
 ///   `redis://alice:secret@host` sends `AUTH alice secret` (an ACL user, Redis 6+).
@@ -6,29 +7,37 @@
 /// - `port` defaults to 6379, `db` to 0; a db other than 0 is selected on every connect.
 /// - A query (`?…`) or fragment (`#…`) is rejected rather than ignored: other clients read
 ///   settings such as `?password=` from it, and ignoring one would connect without it.
-/// - `rediss://` (TLS) and `unix://` are not supported and rejected.
+/// - `rediss://` connects with TLS and always verifies the server: its certificate must chain
+///   to the system's CA store or `RedisOptions.tlsCAFile`, and name `host` (an IP address as an
+///   IP address SAN). The port defaults to 6379 there too, as other Redis clients have it.
+/// - `unix://` is not supported and rejected.
 public struct RedisURL: Equatable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var user: String?
     public var password: String?
     public var database: Int
+    /// `rediss://`: TLS over the TCP connection.
+    public var usesTLS: Bool
 
     public static let defaultPort = 6379
 
-    public init(host: String, port: Int = RedisURL.defaultPort, user: String? = nil, password: String? = nil, database: Int = 0) {
+    public init(host: String, port: Int = RedisURL.defaultPort, user: String? = nil, password: String? = nil, database: Int = 0,
+                usesTLS: Bool = false) {
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.database = database
+        self.usesTLS = usesTLS
     }
 
     public init(_ text: String) throws(RedisURLError) {
         var rest = Substring(text)
         guard let schemeEnd = rest.firstRange(of: "://") else { throw .missingScheme }
         let scheme = rest[..<schemeEnd.lowerBound].lowercased()
-        guard scheme == "redis" else { throw .unsupportedScheme(scheme) }
+        guard scheme == "redis" || scheme == "rediss" else { throw .unsupportedScheme(scheme) }
+        usesTLS = scheme == "rediss"
         rest = rest[schemeEnd.upperBound...]
         if rest.contains("?") { throw .queryNotSupported }
         if rest.contains("#") { throw .fragmentNotSupported }
@@ -47,7 +56,7 @@ public struct RedisURL: Equatable, Sendable, CustomStringConvertible {
 
     /// The URL with the password masked, for logs.
     public var description: String {
-        var text = "redis://"
+        var text = usesTLS ? "rediss://" : "redis://"
         if password != nil { text += (user.map(Self.percentEncoded) ?? "") + ":***@" }
         text += host.contains(":") ? "[\(host)]" : host
         text += ":\(port)/\(database)"
@@ -160,8 +169,8 @@ public enum RedisURLError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .missingScheme: "Redis URL must start with redis://"
-        case .unsupportedScheme(let scheme): "Redis URL scheme \"\(scheme)\" is not supported (only redis://; no TLS, no unix sockets)"
+        case .missingScheme: "Redis URL must start with redis:// or rediss://"
+        case .unsupportedScheme(let scheme): "Redis URL scheme \"\(scheme)\" is not supported (only redis:// and rediss://; no unix sockets)"
         case .queryNotSupported: "Redis URL query (?…) is not supported; put the password before the host and the db in the path"
         case .fragmentNotSupported: "Redis URL fragment (#…) is not supported"
         case .userWithoutPassword: "Redis URL names a user without a password; use redis://user:password@host"
