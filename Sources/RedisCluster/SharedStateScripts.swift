@@ -200,8 +200,10 @@ enum SharedStateScripts {
     local envelope, data, ttl, missed = '', '', -2, 0
     if ARGV[6] == '1' then
       local event = redis.call('HMGET', last, 'e', 'd')
-      if event[1] then
-        envelope, data, ttl = event[1], event[2], redis.call('PTTL', last)
+      local left = event[1] and redis.call('PTTL', last) or -2
+      -- An event in its last millisecond (PTTL 0) counts as gone, as it does for the reader.
+      if left > 0 then
+        envelope, data, ttl = event[1], event[2], left
       elseif redis.call('HSETNX', key, 'cm', '1') == 1 then
         missed = 1
       end
