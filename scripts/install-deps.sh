@@ -29,6 +29,9 @@ browser_apt=(chromium chromium-driver libjs-jquery)
 rails_example_apt=(ruby-rails ruby-sqlite3 bundler puma ruby-webrick)
 # The Redis client and cluster tests (Tests/RedisTests, Tests/RedisClusterTests) start their own redis-server on a loopback port.
 test_apt=(redis-server)
+# The TLS tests (Swift and Python) make their test certificates with the openssl command, which
+# libssl-dev does not bring.
+test_apt+=(openssl)
 # .venv/py3 runs the integration tests and the Django example (its tests and the end-to-end run).
 py3_requirements=(Tests/Integration/requirements.txt examples/django/requirements.txt)
 autobahn_requirements="scripts/autobahn-requirements.txt"

@@ -1,15 +1,16 @@
 """Headless Chromium for the browser tests, and a small "test backend" web app beside bridge.
 
 - `browser` fixture: a factory; `browser()` starts one headless Chromium (selenium, chromedriver
-  at /usr/bin/chromedriver) and returns its driver. Two calls give two independent pages (two
-  users). Every driver quits at teardown; the console logs of each are printed then, so pytest
-  shows them with a failing test.
+  at /usr/bin/chromedriver) and returns its driver; `browser(flag, ...)` adds command-line flags.
+  Two calls give two independent pages (two users). Every driver quits at teardown; the console
+  logs of each are printed then, so pytest shows them with a failing test.
 - `wait_js(driver, expression, timeout)`: polls a JavaScript expression until it is truthy and
   returns its value; on timeout it fails with the expression, its last value and the console log.
 - `web_backend` fixture: a `TestBackend` (threaded http.server on 127.0.0.1:0, so another origin
   than bridge) serving HTML pages, /jquery.js (Debian's libjs-jquery), any file, and
   POST /pusher/auth, which signs private and presence subscriptions with the app secret
-  (PROTOCOL.md §1.7) as an application's auth endpoint would.
+  (PROTOCOL.md §1.7) as an application's auth endpoint would. `TestBackend(tls=context)` serves
+  the same over https (test_browser_tls.py).
 - `fetch_session_jwt(port, token)`: the article's PageController step, done server-side:
   POST /api/sessions with the organization's secret token, returns the JWT.
 """
@@ -20,6 +21,8 @@ import hashlib
 import hmac
 import json
 import shutil
+import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -46,8 +49,9 @@ PAGE_LOAD_TIMEOUT = 15.0
 # ----------------------------------------------------------------------------------------------
 
 
-def start_chromium() -> webdriver.Chrome:
-    """One headless Chromium with its own throw-away profile; the caller quits it."""
+def start_chromium(*extra_flags: str) -> webdriver.Chrome:
+    """One headless Chromium with its own throw-away profile (plus `extra_flags`); the caller
+    quits it."""
     for path in (CHROMEDRIVER, CHROMIUM):
         if not Path(path).exists():
             pytest.fail(f"{path} is missing: run scripts/install-deps.sh test "
@@ -61,7 +65,7 @@ def start_chromium() -> webdriver.Chrome:
                  "--no-first-run", "--no-default-browser-check", "--disable-extensions",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-default-apps", "--mute-audio",
-                 "--disable-features=Translate,OptimizationHints,MediaRouter"):
+                 "--disable-features=Translate,OptimizationHints,MediaRouter", *extra_flags):
         options.add_argument(flag)
     # Keep every console message (the default level drops console.log).
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -99,11 +103,11 @@ def quit_chromium(driver: webdriver.Chrome) -> None:
 
 @pytest.fixture
 def browser():
-    """Factory: `browser()` → a new headless Chromium driver; all quit at teardown."""
+    """Factory: `browser(*flags)` → a new headless Chromium driver; all quit at teardown."""
     drivers: list[webdriver.Chrome] = []
 
-    def open_browser() -> webdriver.Chrome:
-        driver = start_chromium()
+    def open_browser(*flags: str) -> webdriver.Chrome:
+        driver = start_chromium(*flags)
         drivers.append(driver)
         return driver
 
@@ -200,13 +204,17 @@ class TestBackend:
     for presence channels, channel_data {"user_id": form user_id, "user_info": {"name": form
     user_name}} (the page chooses them through the client's auth params). Every request is
     recorded in `requests` as (method, path, form).
+
+    With `tls` (a server SSLContext) it speaks https only; handshakes the client gave up on (a
+    browser refusing the certificate) are recorded in `tls_failures`.
     """
 
     __test__ = False  # not a pytest test class despite the name
 
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None):
         self.routes: dict[tuple[str, str], Route] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.tls_failures: list[str] = []
         self.app_key: str | None = None
         self.app_secret: str | None = None
         self._lock = threading.Lock()
@@ -227,10 +235,9 @@ class TestBackend:
             def log_message(self, *args: Any) -> None:
                 pass  # keep pytest's output clean
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _BackendServer(("127.0.0.1", 0), Handler, tls, self._tls_failed)
         self.port = self.server.server_address[1]
-        self.origin = f"http://127.0.0.1:{self.port}"
+        self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, name="test-backend",
                                         daemon=True)
         self._thread.start()
@@ -258,6 +265,10 @@ class TestBackend:
     def file(self, path: str, file: Path | str, content_type: str) -> None:
         """A file read on every request (so a rebuilt file is served fresh)."""
         self.route(path, lambda _: (200, content_type, Path(file).read_bytes()))
+
+    def _tls_failed(self, error: Exception) -> None:
+        with self._lock:
+            self.tls_failures.append(str(error))
 
     def set_app(self, key: str, secret: str) -> None:
         self.app_key, self.app_secret = key, secret
@@ -306,6 +317,36 @@ class TestBackend:
         handler.send_header("Cache-Control", "no-store")
         handler.end_headers()
         handler.wfile.write(payload)
+
+
+class _BackendServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer, with the TLS handshake (when there is a context) done in the
+    connection's own thread, so that a client stalling or refusing it holds up no other."""
+
+    daemon_threads = True
+    HANDSHAKE_TIMEOUT = 10.0
+
+    def __init__(self, address, handler, tls: ssl.SSLContext | None,
+                 on_tls_failure: Callable[[Exception], None]):
+        super().__init__(address, handler)
+        self.tls = tls
+        self.on_tls_failure = on_tls_failure
+
+    def finish_request(self, request: socket.socket, client_address) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(self.HANDSHAKE_TIMEOUT)
+        try:
+            secure = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as error:
+            self.on_tls_failure(error)
+            return
+        secure.settimeout(None)  # then as the plain server: a kept-alive connection may idle
+        try:
+            super().finish_request(secure, client_address)
+        finally:
+            secure.close()
 
 
 @pytest.fixture
