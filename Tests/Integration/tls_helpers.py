@@ -85,6 +85,8 @@ class TestPKI:
                                      "-----END CERTIFICATE-----\n")
         # Both P-256: the key parses and has the right type, it is just another key.
         self.mismatched = CertFiles(self.a.cert, self.server.key)
+        # An RSA certificate with an EC key.
+        self.mismatched_type = CertFiles(self.other.cert, self.server.key)
 
     def _prepare_ca_database(self) -> None:
         """What `openssl ca` needs: an index, a serial file and a minimal configuration."""
