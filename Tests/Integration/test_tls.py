@@ -19,7 +19,7 @@ import pysher
 import pytest
 
 from conftest import OP_TEXT, Conn, get, http_request, retry_until
-from pusher_helpers import TIMEOUT, make_app
+from pusher_helpers import TIMEOUT
 from tls_helpers import TLSConn, client_hello
 
 CHANNEL = "news"
@@ -323,3 +323,32 @@ def test_large_messages_to_a_slow_reader_arrive_intact(tls_bridge):
         time.sleep(0.5)  # let the server fill the socket and wait for it
         for message in messages:
             assert conn.read_message(timeout=TIMEOUT * 2) == (0x2, message)
+
+
+def test_pipelined_requests_in_one_record_are_all_answered(tls_bridge):
+    """Requests that arrive together in one TLS record are answered in order, none left in
+    OpenSSL's buffer (the socket does not report those bytes again)."""
+    server = tls_bridge()
+    paths = ["/health", "/ready", "/no/such/route"] * 10
+    with server.conn() as conn:
+        conn.send(b"".join(http_request("GET", path) for path in paths))
+        statuses = [conn.read_response().status for _ in paths]
+    assert statuses == [200, 200, 404] * 10
+
+
+def test_fan_out_to_many_wss_subscribers(tls_bridge):
+    server = tls_bridge()  # two loops (the fixture's --threads 2)
+    subscribers = [server.ws() for _ in range(40)]
+    try:
+        for ws in subscribers:
+            ws.subscribe_ok(CHANNEL)
+        api = server.api()
+        payloads = [f"{index:04d}" + "x" * 4000 for index in range(25)]
+        for payload in payloads:
+            api.trigger(CHANNEL, "bulk", payload)
+        for ws in subscribers:
+            got = [ws.wait_for("bulk", CHANNEL)["data"] for _ in payloads]
+            assert got == payloads
+    finally:
+        for ws in subscribers:
+            ws.close()

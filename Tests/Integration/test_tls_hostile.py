@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import Closed, Conn, get, wait_until
-from pusher_helpers import TIMEOUT
 from tls_helpers import client_hello
 
 CHANNEL = "news"

@@ -200,10 +200,18 @@ class TLSBridge:
                       ssl_context=self.pki.client_context(), host=self.tls_host)
 
     def ws(self, which: int | str = 0, **kwargs: Any) -> PusherWS:
-        """A PusherWS over wss://TLS_HOST:TLS_PORT."""
+        """A PusherWS over wss://TLS_HOST:TLS_PORT, in TLS 1.2 unless `ssl_context` says otherwise.
+
+        Why 1.2: the `websockets` sync client reads in a thread of its own from the moment the TLS
+        handshake is done, while the caller's thread writes the upgrade request; CPython does not
+        serialize SSL_read and SSL_write on one SSL object. In TLS 1.3 the server's session tickets
+        arrive just then, so the reader is inside SSL_read as the request is written, and about one
+        connection in 300 never sends its request (or the client crashes). The same happens against
+        a `websockets` server, so it is the client's; in 1.2 the tickets come within the handshake.
+        The raw TLS tests and pysher (one thread) run TLS 1.3."""
         app = self.server.app(which)
         kwargs.setdefault("key", app["key"])
-        kwargs.setdefault("ssl_context", self.pki.client_context())
+        kwargs.setdefault("ssl_context", self.pki.client_context(maximum=ssl.TLSVersion.TLSv1_2))
         return PusherWS(self.tls_port, rest=self.rest(which), host=self.tls_host, **kwargs)
 
     def connect(self, context: ssl.SSLContext | None = None, server_hostname: str | None = None,
