@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs the Autobahn|Testsuite fuzzing client against bridge's WebSocket echo endpoint.
 #
-#   scripts/autobahn.sh [quick|full]
+#   scripts/autobahn.sh [quick|full] [tls]
 #
 # Needs .venv/autobahn (scripts/install-deps.sh test) and a built server
 # (.build/debug/bridge, or the binary named by BRIDGE_BIN). Writes the reports to
 # reports/autobahn/ (index.html for people, index.json for this script) and
 # "passed failed" to reports/autobahn.counts. Exits non-zero when any case fails.
+#
+# "tls" runs the same cases over wss:// against the TLS listener (--tls-port) with a
+# throwaway self-signed certificate made by `openssl`; wstest's client (Twisted's
+# ClientContextFactory) does not verify certificates. Reports go to reports/autobahn-tls/
+# and reports/autobahn-tls.counts.
 #
 # Two passes: "defaults" runs the server with its default limits (a message of exactly
 # --max-message-bytes must be echoed, whatever the outbound bound), leaving out only the
@@ -16,13 +21,22 @@
 set -euo pipefail
 
 mode="${1:-quick}"
+transport="${2:-plain}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bridge="${BRIDGE_BIN:-.build/debug/bridge}"
 wstest=.venv/autobahn/bin/wstest
 pass="${AUTOBAHN_PASS:-}"
-outdir="$root/reports/autobahn/$pass"
+case "$transport" in
+plain) reports_name=autobahn ;;
+tls) reports_name=autobahn-tls ;;
+*)
+    echo "usage: $0 [quick|full] [tls]" >&2
+    exit 2
+    ;;
+esac
+outdir="$root/reports/$reports_name/$pass"
 counts="$outdir/counts"
 startup_seconds=30
 
@@ -43,7 +57,7 @@ full)
     stall_seconds=300
     ;;
 *)
-    echo "usage: $0 [quick|full]" >&2
+    echo "usage: $0 [quick|full] [tls]" >&2
     exit 2
     ;;
 esac
@@ -52,15 +66,15 @@ say() { printf 'autobahn: %s\n' "$*" >&2; }
 
 # The script runs itself once per pass and adds up their counts.
 if [[ -z $pass ]]; then
-    rm -rf "$root/reports/autobahn" "$root/reports/autobahn.counts"
+    rm -rf "$root/reports/$reports_name" "$root/reports/$reports_name.counts"
     total_passed=0 total_failed=0 status=0
     for pass in defaults large; do
-        AUTOBAHN_PASS=$pass "$0" "$mode" || status=1
-        read -r p f <"$root/reports/autobahn/$pass/counts" || { p=0 f=1; }
+        AUTOBAHN_PASS=$pass "$0" "$mode" "$transport" || status=1
+        read -r p f <"$root/reports/$reports_name/$pass/counts" || { p=0 f=1; }
         total_passed=$((total_passed + p))
         total_failed=$((total_failed + f))
     done
-    echo "$total_passed $total_failed" >"$root/reports/autobahn.counts"
+    echo "$total_passed $total_failed" >"$root/reports/$reports_name.counts"
     exit "$status"
 fi
 case "$pass" in
@@ -96,8 +110,28 @@ if [[ ! -x $bridge ]]; then
     exit 1
 fi
 
+tls_flags=()
+scheme=ws
+listening='http'
+if [[ $transport == tls ]]; then
+    # A key made for this run only, in the reports directory; never committed.
+    if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$outdir/tls.key" -out "$outdir/tls.pem" >"$outdir/openssl.log" 2>&1; then
+        say "openssl could not make a certificate:"
+        cat "$outdir/openssl.log" >&2
+        exit 1
+    fi
+    tls_flags=(--tls-port 0 --tls-cert "$outdir/tls.pem" --tls-key "$outdir/tls.key")
+    scheme=wss
+    listening='https'
+fi
+
 server_log="$outdir/server.log"
-"$bridge" serve --host 127.0.0.1 --port 0 --echo-path /echo --threads 1 "${server_limits[@]}" >"$server_log" 2>&1 &
+# Created here, not by the background job's redirection: the loop below may read it first.
+: >"$server_log"
+"$bridge" serve --host 127.0.0.1 --port 0 --echo-path /echo --threads 1 "${server_limits[@]}" "${tls_flags[@]}" \
+    >"$server_log" 2>&1 &
 children=($!)
 server_pid=$!
 # shellcheck disable=SC2317  # called from the EXIT trap
@@ -110,7 +144,7 @@ trap 'exit 143' TERM INT
 
 port=""
 for _ in $(seq $((startup_seconds * 10))); do
-    port="$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$server_log" | head -n 1)"
+    port="$(sed -n "s|.*listening on $listening://127\\.0\\.0\\.1:\\([0-9][0-9]*\\).*|\\1|p" "$server_log" | head -n 1)"
     [[ -n $port ]] && break
     if ! kill -0 "$server_pid" 2>/dev/null; then
         say "server exited before listening:"
@@ -120,7 +154,7 @@ for _ in $(seq $((startup_seconds * 10))); do
     sleep 0.1
 done
 if [[ -z $port ]]; then
-    say "no 'listening on' line from the server within ${startup_seconds}s"
+    say "no 'listening on $listening://' line from the server within ${startup_seconds}s"
     exit 1
 fi
 
@@ -128,14 +162,14 @@ spec="$outdir/spec.json"
 cat >"$spec" <<EOF
 {
   "outdir": "$outdir",
-  "servers": [{"agent": "bridge", "url": "ws://127.0.0.1:$port/echo"}],
+  "servers": [{"agent": "bridge", "url": "$scheme://127.0.0.1:$port/echo"}],
   "cases": $pass_cases,
   "exclude-cases": $excluded,
   "exclude-agent-cases": {}
 }
 EOF
 
-say "$mode run, $pass pass, against ws://127.0.0.1:$port/echo (log: $outdir/wstest.log)"
+say "$mode run, $pass pass, against $scheme://127.0.0.1:$port/echo (log: $outdir/wstest.log)"
 # wstest waits forever on a server that stops answering, so it runs in the
 # background under a watchdog: no new case within stall_seconds, or the whole run
 # over wstest_timeout, and it is stopped.
@@ -187,7 +221,8 @@ fi
 python=python3
 [[ -x .venv/py3/bin/python ]] && python=.venv/py3/bin/python
 verdict_status=0
-"$python" - "$outdir/index.json" "$counts" "$mode" "$elapsed" "$server_alive" "$wstest_status" "$pass" <<'EOF' || verdict_status=$?
+"$python" - "$outdir/index.json" "$counts" "$mode" "$elapsed" "$server_alive" "$wstest_status" "$pass" \
+    "$([[ $transport == tls ]] && echo ', over TLS')" <<'EOF' || verdict_status=$?
 import collections, json, sys
 
 index_path, counts_path, mode, elapsed, server_alive, wstest_status = sys.argv[1:7]
@@ -227,7 +262,7 @@ if others:
     summary += " " + " ".join(f"{b}={n}" for b, n in sorted(others.items()))
 close_summary = ",".join(f"{b}={n}" for b, n in sorted(closes.items()))
 slowest = ",".join(f"{c}={r['duration']}ms" for c, r in slow)
-print(f"autobahn {mode} ({sys.argv[7]}): {len(cases)} cases in {elapsed}s: {summary} close[{close_summary}] "
+print(f"autobahn {mode} ({sys.argv[7]}{sys.argv[8]}): {len(cases)} cases in {elapsed}s: {summary} close[{close_summary}] "
       f"slowest[{slowest}]" + (f" ({'; '.join(extra)})" if extra else ""))
 sys.exit(1 if failures else 0)
 EOF

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs what the tests need, builds, and runs every suite:
 # Swift unit tests (Swift Testing and XCTest), the Python integration tests (with the examples'
-# end-to-end runs), the Django and Rails examples' own tests, Autobahn|Testsuite (quick) and the
-# fuzzers (FUZZ_SECONDS per target, default 30).
+# end-to-end runs), the Django and Rails examples' own tests, Autobahn|Testsuite (quick, over ws://
+# and over wss://) and the fuzzers (FUZZ_SECONDS per target, default 30).
 #
 # Every suite runs even when an earlier one failed; a failed build stops the run.
 # Reports land in reports/. The last line is "N passed, N failed" summed over the
@@ -157,6 +157,8 @@ counted_suite django "examples/django (manage.py test)" reports/django.log scrip
 counted_suite rails "examples/rails (bin/rails test)" reports/rails.log scripts/examples-rails.sh
 BRIDGE_BIN="$bridge" counted_suite autobahn "autobahn ($autobahn_mode)" reports/autobahn/ \
     scripts/autobahn.sh "$autobahn_mode"
+BRIDGE_BIN="$bridge" counted_suite autobahn-tls "autobahn ($autobahn_mode, wss)" reports/autobahn-tls/ \
+    scripts/autobahn.sh "$autobahn_mode" tls
 counted_suite fuzz "fuzz (${fuzz_seconds}s per target)" "" scripts/fuzz.sh "$fuzz_seconds"
 
 summary

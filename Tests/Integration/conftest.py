@@ -641,6 +641,23 @@ def seed_bridge(bridge, tmp_path):
     return seed_bridge_factory(bridge, tmp_path)
 
 
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A test CA and its server certificates, made once per run with `openssl` (tls_helpers.py)."""
+    from tls_helpers import TestPKI
+
+    return TestPKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def tls_bridge(pusher_bridge, pki):
+    """Factory: `tls_bridge(*flags, cert=pki.server, apps=None, options=None)` → a running
+    `pusher_bridge` with a TLS listener on an ephemeral port (see tls_helpers.py)."""
+    from tls_helpers import tls_bridge_factory
+
+    return tls_bridge_factory(pusher_bridge, pki)
+
+
 @pytest.fixture
 def redis(tmp_path):
     """A real redis-server on a free loopback port, restartable on that port (cluster_helpers.py)."""

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import time
 import urllib.parse
@@ -247,11 +248,14 @@ class ApiResult:
 class RawAPI:
     """Signed HTTP API requests over http.client, every part of which a test can change."""
 
-    def __init__(self, port: int, app_id: str, key: str, secret: str):
+    def __init__(self, port: int, app_id: str, key: str, secret: str,
+                 ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"):
         self.port = port
         self.app_id = app_id
         self.key = key
         self.secret = secret
+        self.ssl_context = ssl_context  # https when set
+        self.host = host
 
     def request(self, method: str, path: str, params: dict[str, str] | None = None,
                 body: bytes | str | dict | list | None = None, *, key: str | None = None,
@@ -279,7 +283,10 @@ class RawAPI:
         query_string = "&".join(f"{urllib.parse.quote(k, safe='')}={quote(v)}" for k, v in query.items())
         target = path + (f"?{query_string}" if query_string else "")
         payload = raw if send_body is None else send_body
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        if self.ssl_context is not None:
+            conn = http.client.HTTPSConnection(self.host, self.port, timeout=TIMEOUT, context=self.ssl_context)
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
         try:
             headers = {"Content-Type": "application/json"} if method == "POST" else {}
             conn.request(method, target, body=payload if method == "POST" else None, headers=headers)
@@ -338,8 +345,10 @@ class PusherWS:
 
     def __init__(self, port: int, key: str = DEFAULT_APP["key"], query: str | None = DEFAULT_QUERY,
                  established: bool = True, rest: pusher.Pusher | None = None,
-                 timeout: float = TIMEOUT, max_queue: int | None = 1024):
-        self.url = f"ws://127.0.0.1:{port}/app/{key}" + (f"?{query}" if query is not None else "")
+                 timeout: float = TIMEOUT, max_queue: int | None = 1024,
+                 ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"):
+        scheme = "ws" if ssl_context is None else "wss"
+        self.url = f"{scheme}://{host}:{port}/app/{key}" + (f"?{query}" if query is not None else "")
         self.port = port
         self.key = key
         self.rest = rest
@@ -349,7 +358,7 @@ class PusherWS:
         self.activity_timeout: Any = None
         self.conn = ws_connect(self.url, open_timeout=timeout, close_timeout=2, ping_interval=None,
                                compression=None, max_size=None, proxy=None,
-                               max_queue=max_queue, legacy=True)
+                               max_queue=max_queue, legacy=True, ssl=ssl_context)
         if established:
             first = self.recv(timeout)
             assert first.get("event") == "pusher:connection_established", f"first frame {first.raw}"

@@ -2,7 +2,7 @@
 https origins, the seed article's chat served over https.
 
 Every certificate comes from a test CA made with the `openssl` command in the test's tmp dir
-(tls_helpers.py). Chromium keeps verifying certificates: it accepts the one test server key named
+(browser_tls_helpers.py). Chromium keeps verifying certificates: it accepts the one test server key named
 by `--ignore-certificate-errors-spki-list` (its SPKI hash; the flag works only with a
 --user-data-dir, which every test browser has). The CA itself is not trusted, so a second
 certificate from it with another key is refused, which the first test shows. Bridge and the https
@@ -32,7 +32,7 @@ from pusher_helpers import make_app
 from test_browser_client import (ARTICLE_APPLICATION_JS, ARTICLE_LAYOUT, ARTICLE_VIEW, chat_lines,
                                  cli_json, client_page, open_client, pusher_js_url, subscribe,
                                  type_message, wait_event, wait_subscribed)
-from tls_helpers import (APP_NAME, BRIDGE_NAME, make_test_pki, official_rest, resolver_flag,
+from browser_tls_helpers import (APP_NAME, BRIDGE_NAME, make_test_pki, official_rest, resolver_flag,
                          server_context, spki_sha256, tls_flags, tls_port)
 
 APP = make_app("1")
