@@ -1,8 +1,8 @@
 """The JS client over TLS in real headless Chromium: wss:// to Bridge's TLS listener, pages on
 https origins, the seed article's chat served over https.
 
-Every certificate comes from a test CA made with the `openssl` command in the test's tmp dir
-(browser_tls_helpers.py). Chromium keeps verifying certificates: it accepts the one test server key named
+Every certificate comes from the run's test CA, made with the `openssl` command in a tmp dir
+(`pki`, tls_helpers.py). Chromium keeps verifying certificates: it accepts the one test server key named
 by `--ignore-certificate-errors-spki-list` (its SPKI hash; the flag works only with a
 --user-data-dir, which every test browser has). The CA itself is not trusted, so a second
 certificate from it with another key is refused, which the first test shows. Bridge and the https
@@ -32,34 +32,45 @@ from pusher_helpers import make_app
 from test_browser_client import (ARTICLE_APPLICATION_JS, ARTICLE_LAYOUT, ARTICLE_VIEW, chat_lines,
                                  cli_json, client_page, open_client, pusher_js_url, subscribe,
                                  type_message, wait_event, wait_subscribed)
-from browser_tls_helpers import (APP_NAME, BRIDGE_NAME, make_test_pki, official_rest, resolver_flag,
-                         server_context, spki_sha256, tls_flags, tls_port)
+from tls_helpers import CertFiles, tls_address, tls_flags
 
 APP = make_app("1")
 PUSHER_JS = Path(__file__).resolve().parents[2] / "Sources" / "BridgeServer" / "Static" / "pusher.js"
+# Names the test browser resolves to 127.0.0.1 (--host-resolver-rules). Unlike 127.0.0.1 and
+# localhost they are not "potentially trustworthy" origins, so Chromium applies its mixed-content
+# rules to them as to any site on the internet.
+BRIDGE_NAME = "bridge.test"
+APP_NAME = "app.test"
+SERVER_NAMES = ["IP:127.0.0.1", "DNS:localhost", f"DNS:{BRIDGE_NAME}", f"DNS:{APP_NAME}"]
+
+
+def resolver_flag() -> str:
+    """Chromium's flag that sends the test names to 127.0.0.1 (no DNS is asked)."""
+    return f"--host-resolver-rules=MAP {BRIDGE_NAME} 127.0.0.1,MAP {APP_NAME} 127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def server_cert(pki) -> CertFiles:
+    """The certificate Bridge and the https test backend serve (leaf then CA), for the test names."""
+    return pki.issue("browser-server", SERVER_NAMES, chain=True)
 
 
 @pytest.fixture
-def pki(tmp_path):
-    return make_test_pki(tmp_path / "pki")
-
-
-@pytest.fixture
-def tls_browser(browser, pki):
+def tls_browser(browser, server_cert):
     """Factory: a Chromium that accepts the test server certificate's key and no other, and
     resolves the test names to 127.0.0.1."""
-    trusted = f"--ignore-certificate-errors-spki-list={spki_sha256(pki.server.leaf)}"
+    trusted = f"--ignore-certificate-errors-spki-list={server_cert.spki_sha256}"
     return lambda: browser(trusted, resolver_flag())
 
 
 @pytest.fixture
-def https_backend(pki):
+def https_backend(server_cert):
     """Factory: `https_backend(cert=None)` → a TestBackend on https with `cert` (default: the
     test server certificate, the one Bridge has); all are closed at teardown."""
     started: list[TestBackend] = []
 
-    def start(cert=None) -> TestBackend:
-        backend = TestBackend(tls=server_context(cert or pki.server))
+    def start(cert: CertFiles | None = None) -> TestBackend:
+        backend = TestBackend(tls=(cert or server_cert).server_context())
         started.append(backend)
         return backend
 
@@ -69,11 +80,11 @@ def https_backend(pki):
 
 
 @pytest.fixture
-def tls_server(pusher_bridge, pki):
+def tls_server(tls_bridge, server_cert):
     """bridge with APP, its plain listener and a TLS listener with the test certificate.
-    Returns (server, TLS port)."""
-    server = pusher_bridge([APP], *tls_flags(pki.server))
-    return server, tls_port(server.proc)
+    Returns (TLSBridge, TLS port)."""
+    server = tls_bridge(cert=server_cert, apps=[APP])
+    return server, server.tls_port
 
 
 def app_url(backend: TestBackend, path: str) -> str:
@@ -104,11 +115,11 @@ def open_secure_client(browser, backend: TestBackend, script_url: str, options: 
 # ----------------------------------------------------------------------------------------------
 
 
-def test_a_certificate_whose_key_is_not_on_the_list_is_refused(pki, tls_browser, https_backend, pusher_bridge):
+def test_a_certificate_whose_key_is_not_on_the_list_is_refused(pki, tls_browser, https_backend, tls_bridge):
     trusted = https_backend()
     trusted.page("/", "<!doctype html><title>trusted</title><p>served over TLS</p>")
     # Same CA, same names, same extensions: only the key differs from the listed certificate.
-    stranger_cert = pki.issue("stranger")
+    stranger_cert = pki.issue("browser-stranger", SERVER_NAMES, chain=True)
     stranger = https_backend(stranger_cert)
     stranger.page("/", "<!doctype html><title>stranger</title><p>must not be shown</p>")
 
@@ -127,10 +138,10 @@ def test_a_certificate_whose_key_is_not_on_the_list_is_refused(pki, tls_browser,
 
     # A wss:// socket to a Bridge with that certificate is refused too (pusher.js comes from the
     # trusted page's own origin: Bridge's is the untrusted one now).
-    server = pusher_bridge([APP], *tls_flags(stranger_cert))
+    server = tls_bridge(cert=stranger_cert, apps=[APP])
     trusted.file("/pusher.js", PUSHER_JS, "application/javascript")
     client = open_secure_client(tls_browser, trusted, app_url(trusted, "/pusher.js"),
-                                {"host": f"{BRIDGE_NAME}:{tls_port(server.proc)}"})
+                                {"host": f"{BRIDGE_NAME}:{server.tls_port}"})
     wait_js(client, "received('error').length >= 1 && pusher.state === 'unavailable'",
             message="the socket refused")
     assert evaluate(client, "pusher.url").startswith(f"wss://{BRIDGE_NAME}:")
@@ -160,7 +171,7 @@ def test_an_https_page_may_not_open_a_plain_ws_socket(tls_server, tls_browser, h
 # ----------------------------------------------------------------------------------------------
 
 
-def test_force_tls_on_an_http_page_connects_over_wss(tls_server, pki, tls_browser, web_backend):
+def test_force_tls_on_an_http_page_connects_over_wss(tls_server, tls_browser, web_backend):
     server, port = tls_server
     # The page and pusher.js are plain http; only the socket is asked to use TLS, pusher-js style.
     page = open_client(tls_browser, web_backend, server.port, {
@@ -170,7 +181,7 @@ def test_force_tls_on_an_http_page_connects_over_wss(tls_server, pki, tls_browse
     wait_subscribed(page, "news")
     assert evaluate(page, "pusher.url").startswith(f"wss://127.0.0.1:{port}/app/{APP['key']}?protocol=7&")
 
-    official_rest(port, APP, pki.ca_cert).trigger("news", "update", {"over": "https", "n": 1})
+    server.rest().trigger("news", "update", {"over": "https", "n": 1})
 
     [event] = wait_event(page, "news/update")
     assert event["data"] == {"over": "https", "n": 1}
@@ -243,14 +254,14 @@ HTTPS_ARTICLE_APPLICATION_JS = ARTICLE_APPLICATION_JS.replace('return "http://" 
 
 
 @pytest.fixture
-def tls_seed_server(bridge, tmp_path, pki):
+def tls_seed_server(bridge, tmp_path, server_cert):
     """bridge with organization acme-inc and its app "chat" (made by the CLI) and a TLS listener.
     Returns (server, TLS port, org JSON, app JSON)."""
     data_dir = str(tmp_path / "seed-data")
     org = cli_json("orgs", "create", "acme-inc", "--data-dir", data_dir)
     app = cli_json("apps", "create", "--org", "acme-inc", "--name", "chat", "--data-dir", data_dir)
-    server = bridge("--data-dir", data_dir, *tls_flags(pki.server))
-    return server, tls_port(server), org, app
+    server = bridge("--data-dir", data_dir, *tls_flags(server_cert))
+    return server, tls_address(server)[1], org, app
 
 
 def test_article_chat_on_an_https_page(tls_seed_server, tls_browser, https_backend):

@@ -1,8 +1,9 @@
 """A cluster on Redis over TLS (issue 14): bridge nodes with `--redis-url rediss://…` and
 `--redis-ca-file`, against one redis-server that takes TLS connections only.
 
-The CA and the server's certificate (for 127.0.0.1 and localhost) are made with the `openssl`
-command in the test's temporary directory; no key is kept anywhere else."""
+The CA and the server's certificate (for 127.0.0.1 and localhost) are the run's test CA and its
+default certificate (`pki`, tls_helpers.py, made with the `openssl` command in a temporary
+directory); no key is kept anywhere else."""
 from __future__ import annotations
 
 import socket
@@ -17,35 +18,17 @@ import pytest
 from cluster_helpers import REDIS_SERVER, drain, free_port, wait_ready
 from conftest import get, wait_until
 from pusher_helpers import run_bridge_once
+from tls_helpers import TestPKI
 
 NODES = 3
-
-
-def openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
-
-
-def make_certificates(directory: Path, names: str = "IP:127.0.0.1,DNS:localhost") -> tuple[Path, Path, Path]:
-    """A test CA and a server certificate it signed for `names` (subjectAltName): (ca, cert, key)."""
-    directory.mkdir()
-    ca, ca_key = directory / "ca.pem", directory / "ca.key"
-    cert, key, csr, ext = directory / "redis.pem", directory / "redis.key", directory / "redis.csr", directory / "redis.ext"
-    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *curve, "-keyout", str(ca_key), "-out", str(ca), "-days", "2", "-subj", "/CN=Bridge test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    openssl("req", *curve, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=redis")
-    ext.write_text(f"subjectAltName={names}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-            "-out", str(cert), "-days", "2", "-extfile", str(ext))
-    return ca, cert, key
 
 
 class TLSRedisServer:
     """redis-server taking TLS connections only (`--port 0 --tls-port P`), clients not authenticated."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, pki: TestPKI):
         self.workdir = workdir
-        self.ca, self.cert, self.key = make_certificates(workdir / "tls")
+        self.ca, self.cert, self.key = pki.ca, pki.server.cert, pki.server.key
         self.port = free_port()
         self.log = workdir / "redis-tls.log"
         self.proc: subprocess.Popen | None = None
@@ -83,8 +66,8 @@ class TLSRedisServer:
 
 
 @pytest.fixture
-def tls_redis(tmp_path):
-    server = TLSRedisServer(tmp_path)
+def tls_redis(tmp_path, pki):
+    server = TLSRedisServer(tmp_path, pki)
     server.start()
     yield server
     server.stop()

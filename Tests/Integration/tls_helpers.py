@@ -1,19 +1,24 @@
-"""Helpers and fixtures for the TLS listener's tests (test_tls*.py).
+"""Helpers and fixtures for the tests over TLS: the TLS listener's (test_tls*.py), the browser's
+(test_browser_tls.py), webhooks to https receivers and Redis over TLS.
 
-- `TestPKI`: a throwaway CA and server certificates made with the `openssl` command in a tmp dir
-  at test time (no key is ever committed): the default certificate (127.0.0.1, 127.0.0.2,
-  localhost), another one for the same addresses (reloads), a.test, *.b.test, one that expired
-  and one not valid yet (both through `openssl ca -startdate/-enddate`: openssl 3.0's `x509` has
-  no `-not_after`, and `-days` cannot go negative), plus broken files (garbage PEM, a key that
-  does not match).
+- `TestPKI`: the one throwaway CA of a test run, and server certificates it signs, made with the
+  `openssl` command in a tmp dir at test time (no key is ever committed): the default certificate
+  (127.0.0.1, 127.0.0.2, localhost), another one for the same addresses (reloads), a.test,
+  *.b.test, one that expired and one not valid yet (both through `openssl ca -startdate/-enddate`:
+  openssl 3.0's `x509` has no `-not_after`, and `-days` cannot go negative), plus broken files
+  (garbage PEM, a key that does not match). `issue()` signs more: other names (a wrong host), a
+  chain file, a fresh key. `CertFiles.spki_sha256` is what Chromium's
+  `--ignore-certificate-errors-spki-list` takes; `CertFiles.server_context()` serves the files.
 - `TLSBridge`: a `pusher_bridge` server started with `--tls-port 0`, its TLS port read from the
   `listening on https://HOST:PORT` line the way conftest reads the plain one, and clients for
-  it: the official `pusher` library over https, `PusherWS` over wss, raw TLS sockets.
+  it: the official `pusher` library over https (`official_rest`), `PusherWS` over wss, raw TLS
+  sockets.
 - `client_hello`: a real ClientHello from Python's ssl through memory BIOs, for the hostile tests.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -50,10 +55,26 @@ class CertFiles:
         """One item of the config file's "tls-certificates"."""
         return {"hostnames": list(hostnames), "cert": str(self.cert), "key": str(self.key)}
 
+    @property
+    def spki_sha256(self) -> str:
+        """base64(SHA-256(DER SubjectPublicKeyInfo)) of the leaf: a PEM public key is that DER."""
+        public_pem = openssl("x509", "-in", str(self.cert), "-noout", "-pubkey").decode()
+        body = "".join(line for line in public_pem.splitlines() if not line.startswith("-----"))
+        return base64.b64encode(hashlib.sha256(base64.b64decode(body)).digest()).decode()
 
-def openssl(*args: str, cwd: Path) -> None:
+    def server_context(self) -> ssl.SSLContext:
+        """A Python server-side context that serves these files."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(str(self.cert), str(self.key))
+        return context
+
+
+def openssl(*args: str, cwd: Path | None = None) -> bytes:
+    """The `openssl` command's output; the test fails with its stderr if it fails."""
     result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, timeout=60)
     assert result.returncode == 0, f"openssl {' '.join(args)}: {result.stderr.decode(errors='replace')}"
+    return result.stdout
 
 
 class TestPKI:
@@ -104,9 +125,11 @@ class TestPKI:
             "[any_name]\ncommonName = supplied\n")
 
     def issue(self, name: str, alt_names: list[str], rsa: bool = False,
-              dates: tuple[str, str] | None = None) -> CertFiles:
-        """A server certificate signed by the CA: valid from yesterday for three days, or for
-        `dates` (notBefore, notAfter as YYYYMMDDHHMMSSZ, which `openssl ca` takes)."""
+              dates: tuple[str, str] | None = None, chain: bool = False) -> CertFiles:
+        """A server certificate signed by the CA, with a key of its own (P-256, or RSA 2048):
+        valid from now for two days, or for `dates` (notBefore, notAfter as YYYYMMDDHHMMSSZ,
+        which `openssl ca` takes). With `chain` the cert file holds the leaf then the CA, as a
+        server sends them."""
         files = CertFiles(self.root / f"{name}.pem", self.root / f"{name}.key")
         csr = self.root / f"{name}.csr"
         extensions = self.root / f"{name}.ext"
@@ -126,6 +149,8 @@ class TestPKI:
                     "-keyfile", str(self.ca_key), "-in", str(csr), "-out", str(files.cert),
                     "-startdate", dates[0], "-enddate", dates[1], "-extfile", str(extensions),
                     cwd=self.root)
+        if chain:
+            files.cert.write_bytes(files.cert.read_bytes() + self.ca.read_bytes())
         return files
 
     def client_context(self, alpn: list[str] | None = None, minimum: ssl.TLSVersion | None = None,
@@ -161,11 +186,23 @@ class TrustingTestCA(RequestsBackend):
     """The official library's requests backend, verifying against the test CA: the library pins
     `verify` to its own bundle when `ssl=True`, so a backend (its documented hook) sets it."""
 
-    ca_path: str = ""
-
-    def __init__(self, client: Any, **options: Any):
+    def __init__(self, client: Any, ca: str, **options: Any):
         super().__init__(client, **options)
-        self.options["verify"] = self.ca_path
+        self.options["verify"] = ca
+
+
+def official_rest(app: dict, host: str, port: int, ca: Path) -> pusher.Pusher:
+    """The official library over https to HOST:PORT, trusting `ca` only."""
+    return pusher.Pusher(app_id=str(app["id"]), key=app["key"], secret=app["secret"],
+                         host=host, port=port, ssl=True, timeout=TIMEOUT,
+                         encryption_master_key_base64=MASTER_KEY_B64, backend=TrustingTestCA, ca=str(ca))
+
+
+def tls_address(proc) -> tuple[str, int]:
+    """The host and port of a started BridgeProcess's TLS listener, from its log line."""
+    match = proc.wait_for_log(TLS_LISTENING_RE, 10.0)
+    assert match, f"no 'listening on https://' line:\n{proc.stderr_text}"
+    return match.group(1), int(match.group(2))
 
 
 class TLSBridge:
@@ -175,10 +212,7 @@ class TLSBridge:
         self.server = server
         self.proc = server.proc
         self.pki = pki
-        match = self.proc.wait_for_log(TLS_LISTENING_RE, 10.0)
-        assert match, f"no 'listening on https://' line:\n{self.proc.stderr_text}"
-        self.tls_host = match.group(1)
-        self.tls_port = int(match.group(2))
+        self.tls_host, self.tls_port = tls_address(self.proc)
         assert 0 < self.tls_port < 65536 and self.tls_port != server.port
 
     @property
@@ -187,11 +221,7 @@ class TLSBridge:
 
     def rest(self, which: int | str = 0) -> pusher.Pusher:
         """The official library over https to the TLS listener, trusting the test CA."""
-        app = self.server.app(which)
-        backend = type("Backend", (TrustingTestCA,), {"ca_path": str(self.pki.ca)})
-        return pusher.Pusher(app_id=str(app["id"]), key=app["key"], secret=app["secret"],
-                             host=self.tls_host, port=self.tls_port, ssl=True, timeout=TIMEOUT,
-                             encryption_master_key_base64=MASTER_KEY_B64, backend=backend)
+        return official_rest(self.server.app(which), self.tls_host, self.tls_port, self.pki.ca)
 
     def api(self, which: int | str = 0) -> RawAPI:
         """Signed raw requests over https."""
