@@ -1,8 +1,8 @@
 """Webhooks to https:// receivers: a target's `tls_ca_file` and `tls_verify` (README, Webhooks).
 
-The receiver (webhook_receiver.py) serves HTTPS with certificates made here, at test time, by the
-`openssl` command: a test CA, a certificate it signed for 127.0.0.1/localhost, and one it signed
-for another host name. No key is kept beyond the test's temporary directory. Certificates that do
+The receiver (webhook_receiver.py) serves HTTPS with certificates of the run's test CA (`pki`,
+tls_helpers.py, made by the `openssl` command at test time): its default one for 127.0.0.1 and
+localhost, and one for another host name. No key is kept beyond the tests' temporary directory. Certificates that do
 not verify are refused and retried like a refused connection, with a rate-limited log line that
 says TLS; fixing the configuration gets the waiting webhooks delivered."""
 
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from pusher_helpers import make_app, retry_until, run_bridge_once
 from test_webhooks import SAFE, hook_flags, webhook_status
+from tls_helpers import CertFiles
 from webhook_receiver import WebhookReceiver, check_webhook, occupied, target
 
 ADMIN = "admin-token-for-webhook-tls-tests"
@@ -29,49 +28,19 @@ RETRY_LINE = r"webhooks: attempt \d+ to {url} failed, retrying: curl error (\d+)
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Certificates:
-    ca: Path                      # the test CA's certificate (PEM)
-    server: tuple[str, str]       # (cert, key) for 127.0.0.1 and localhost, signed by the CA
-    wrong_host: tuple[str, str]   # (cert, key) for wrong.example only, signed by the CA
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, timeout=30)
-    assert result.returncode == 0, f"openssl {' '.join(args)}: {result.stderr.decode(errors='replace')}"
-
-
-def _signed(directory: Path, name: str, serial: int, subject: str, alt_names: str) -> tuple[str, str]:
-    key, request, cert, extensions = (directory / f"{name}.{ext}" for ext in ("key", "csr", "pem", "ext"))
-    extensions.write_text(f"subjectAltName={alt_names}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", str(key), "-out", str(request), "-subj", subject, cwd=directory)
-    _openssl("x509", "-req", "-in", str(request), "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", str(serial),
-             "-days", "2", "-extfile", str(extensions), "-out", str(cert), cwd=directory)
-    return str(cert), str(key)
-
-
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory) -> Certificates:
-    directory = tmp_path_factory.mktemp("webhook-tls-certs")
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Bridge Webhook Test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             cwd=directory)
-    return Certificates(
-        ca=directory / "ca.pem",
-        server=_signed(directory, "server", 2, "/CN=127.0.0.1", "IP:127.0.0.1,DNS:localhost"),
-        wrong_host=_signed(directory, "wrong", 3, "/CN=wrong.example", "DNS:wrong.example"),
-    )
+def wrong_host(pki) -> CertFiles:
+    """Signed by the test CA, for wrong.example only."""
+    return pki.issue("webhook-wrong-host", ["DNS:wrong.example"])
 
 
 @pytest.fixture
 def tls_receiver():
-    """Factory: `tls_receiver((cert, key))` → a started HTTPS WebhookReceiver; all stopped after the test."""
+    """Factory: `tls_receiver(files)` → a started HTTPS WebhookReceiver; all stopped after the test."""
     started: list[WebhookReceiver] = []
 
-    def start(cert_and_key: tuple[str, str]) -> WebhookReceiver:
-        hooks = WebhookReceiver(tls=cert_and_key).start()
+    def start(files: CertFiles) -> WebhookReceiver:
+        hooks = WebhookReceiver(tls=files.server_context()).start()
         started.append(hooks)
         return hooks
 
@@ -107,8 +76,8 @@ def retry_lines(server, url: str) -> list[re.Match]:
 
 
 def test_unknown_ca_is_retried_and_logged_then_delivered_once_the_ca_is_configured(
-        pusher_bridge, tls_receiver, certs, tmp_path):
-    hooks = tls_receiver(certs.server)
+        pusher_bridge, tls_receiver, pki, tmp_path):
+    hooks = tls_receiver(pki.server)
     data = tmp_path / "data"
     app = make_app("1", webhooks=[target(hooks, event_types=["channel_occupied"])])
     server = start_server(pusher_bridge, data, [app])
@@ -127,7 +96,7 @@ def test_unknown_ca_is_retried_and_logged_then_delivered_once_the_ca_is_configur
     assert status == 200 and report["pending"] == 1 and report["dead"] == 0, report
 
     # A reload with the CA: new webhooks verify; the one already being retried keeps its setting.
-    app["webhooks"][0]["tls_ca_file"] = str(certs.ca)
+    app["webhooks"][0]["tls_ca_file"] = str(pki.ca)
     mark = server.reload({"apps": [app]})
     assert server.proc.wait_for_log(r"apps applied", 5, start=mark), server.proc.stderr_text
     occupy(server, "after-reload")
@@ -146,11 +115,11 @@ def test_unknown_ca_is_retried_and_logged_then_delivered_once_the_ca_is_configur
     assert retry_until(lambda: webhook_status(restarted.port, ADMIN)[1]["pending"] == 0, 5)
 
 
-def test_a_target_with_the_ca_file_gets_signed_webhooks(pusher_bridge, tls_receiver, certs, tmp_path):
-    hooks = tls_receiver(certs.server)
-    app = make_app("1", webhooks=[target(hooks, event_types=["channel_occupied"], tls_ca_file=str(certs.ca)),
+def test_a_target_with_the_ca_file_gets_signed_webhooks(pusher_bridge, tls_receiver, pki, tmp_path):
+    hooks = tls_receiver(pki.server)
+    app = make_app("1", webhooks=[target(hooks, event_types=["channel_occupied"], tls_ca_file=str(pki.ca)),
                                   {"url": hooks.url("/by-name", host="localhost"), "event_types": ["channel_occupied"],
-                                   "tls_ca_file": str(certs.ca), "tls_verify": True}])
+                                   "tls_ca_file": str(pki.ca), "tls_verify": True}])
     server = start_server(pusher_bridge, tmp_path / "data", [app])
     occupy(server, "room")
 
@@ -166,9 +135,9 @@ def test_a_target_with_the_ca_file_gets_signed_webhooks(pusher_bridge, tls_recei
 
 
 def test_a_certificate_for_another_host_name_is_refused_even_with_the_ca_file(
-        pusher_bridge, tls_receiver, certs, tmp_path):
-    hooks = tls_receiver(certs.wrong_host)
-    app = make_app("1", webhooks=[target(hooks, event_types=["channel_occupied"], tls_ca_file=str(certs.ca))])
+        pusher_bridge, tls_receiver, pki, wrong_host, tmp_path):
+    hooks = tls_receiver(wrong_host)
+    app = make_app("1", webhooks=[target(hooks, event_types=["channel_occupied"], tls_ca_file=str(pki.ca))])
     server = start_server(pusher_bridge, tmp_path / "data", [app])
     occupy(server, "room")
 
@@ -182,8 +151,8 @@ def test_a_certificate_for_another_host_name_is_refused_even_with_the_ca_file(
 
 
 def test_tls_verify_false_delivers_warns_once_per_target_and_leaves_other_targets_verified(
-        pusher_bridge, tls_receiver, certs, tmp_path):
-    hooks = tls_receiver(certs.server)
+        pusher_bridge, tls_receiver, pki, tmp_path):
+    hooks = tls_receiver(pki.server)
     open_url, checked_url, added_url = hooks.url("/open"), hooks.url("/checked"), hooks.url("/added")
     app = make_app("1", webhooks=[{"url": open_url, "event_types": ["channel_occupied"], "tls_verify": False},
                                   {"url": checked_url, "event_types": ["channel_occupied"]}])
@@ -216,11 +185,11 @@ def test_tls_verify_false_delivers_warns_once_per_target_and_leaves_other_target
 
 @pytest.mark.parametrize("first", ["tls_verify", "tls_ca_file"])
 def test_a_target_on_the_system_store_after_another_setting_is_still_verified(
-        pusher_bridge, tls_receiver, certs, tmp_path, first):
+        pusher_bridge, tls_receiver, pki, tmp_path, first):
     """The handle and the kept-alive connection that served a target with its own setting are the
     ones at hand for the next target: they must not carry that setting over."""
-    hooks = tls_receiver(certs.server)
-    setting = {"tls_verify": False} if first == "tls_verify" else {"tls_ca_file": str(certs.ca)}
+    hooks = tls_receiver(pki.server)
+    setting = {"tls_verify": False} if first == "tls_verify" else {"tls_ca_file": str(pki.ca)}
     app = make_app("1", webhooks=[{"url": hooks.url("/open"), "event_types": ["channel_occupied"], **setting}])
     server = start_server(pusher_bridge, tmp_path / "data", [app])
     occupy(server, "first")
@@ -260,11 +229,11 @@ HTTPS = "https://127.0.0.1:9/hook"
     ({"url": "http://127.0.0.1:9/hook", "tls_verify": False}, "only applies to an https:// url"),
 ], ids=["missing", "directory", "not-pem", "empty", "number", "string-verify", "number-verify", "both",
         "ca-on-http", "verify-on-http"])
-def test_bad_tls_settings_are_a_startup_error(tmp_path, certs, entry, mention):
+def test_bad_tls_settings_are_a_startup_error(tmp_path, pki, entry, mention):
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate\n")
     paths = {"{missing}": str(tmp_path / "missing.pem"), "{directory}": str(tmp_path), "{junk}": str(junk),
-             "{ca}": str(certs.ca)}
+             "{ca}": str(pki.ca)}
     entry = {key: paths.get(value, value) if isinstance(value, str) else value for key, value in entry.items()}
     path = tmp_path / "bridge.json"
     path.write_text(json.dumps({"apps": [make_app("1", webhooks=[{"url": "http://127.0.0.1:9/ok"}, entry])]}))
@@ -278,9 +247,9 @@ def test_bad_tls_settings_are_a_startup_error(tmp_path, certs, entry, mention):
     assert mention in lines[0], f"{mention!r} not in {lines[0]!r}"
 
 
-def test_a_reload_with_a_bad_tls_setting_keeps_the_running_config(pusher_bridge, tls_receiver, certs, tmp_path):
-    hooks = tls_receiver(certs.server)
-    app = make_app("1", webhooks=[target(hooks, event_types=["channel_occupied"], tls_ca_file=str(certs.ca))])
+def test_a_reload_with_a_bad_tls_setting_keeps_the_running_config(pusher_bridge, tls_receiver, pki, tmp_path):
+    hooks = tls_receiver(pki.server)
+    app = make_app("1", webhooks=[target(hooks, event_types=["channel_occupied"], tls_ca_file=str(pki.ca))])
     server = start_server(pusher_bridge, tmp_path / "data", [app])
     bad = json.loads(json.dumps(app))
     bad["webhooks"][0]["tls_ca_file"] = str(tmp_path / "gone.pem")

@@ -14,10 +14,12 @@ headers) and answers from a script the test sets:
 `stop()` closes the listener and every open connection (connections are refused while it is
 down); `start()` listens again on the SAME port. Every wait has a deadline, and hangs are bounded.
 
-`WebhookReceiver(tls=(cert_file, key_file))` serves HTTPS instead (the same script and records);
+`WebhookReceiver(tls=context)` (a server `ssl.SSLContext`) serves HTTPS instead (the same script and records);
 `url()` then says https://; `tls_handshakes` counts the handshakes that completed, and every one
 that failed (the sender refused the certificate) is kept in `tls_failures`. A sender that checks
 the host name only after the handshake (libcurl with OpenSSL) completes it and then hangs up.
+
+The HTTP server and the request and reply records are in webhook_http.py.
 """
 
 from __future__ import annotations
@@ -28,178 +30,29 @@ import json
 import re
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
 import pusher
+
+from webhook_http import HookServer, Received, Reply, as_reply, reset_connection
 
 MAX_HANG = 30.0  # a hung request is released after this even if the test forgets to
 ID_RE = re.compile(r"\A[\x21-\x7e]{1,200}\Z")
 
 
-@dataclass
-class Reply:
-    """What the receiver does with one request."""
-
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b"ok"
-    delay: float = 0.0      # wait this long before answering
-    hang: bool = False      # hold the request until release()/stop() (or MAX_HANG), then close unanswered
-    drop: bool = False      # close the connection (with a reset) without answering
-
-    def describe(self) -> str:
-        if self.drop:
-            return "drop"
-        if self.hang:
-            return "hang"
-        return str(self.status) + (f" after {self.delay}s" if self.delay else "")
-
-
-def as_reply(value: Reply | int) -> Reply:
-    return value if isinstance(value, Reply) else Reply(status=value)
-
-
-@dataclass
-class Received:
-    """One request as it arrived."""
-
-    method: str
-    path: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    wall: float              # time.time() when the body had been read
-    mono: float              # time.monotonic() at the same moment
-    reply: Reply | None = None
-    answered: int | None = None   # the status actually written, None for drop/hang/write failure
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def header_all(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key.lower() == name.lower()]
-
-    @property
-    def id(self) -> str | None:
-        return self.header("X-Bridge-Webhook-Id")
-
-    @property
-    def attempt(self) -> int | None:
-        value = self.header("X-Bridge-Webhook-Attempt")
-        return int(value) if value is not None and value.isdigit() else None
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def events(self) -> list[dict]:
-        return self.json["events"]
-
-    @property
-    def delivered(self) -> bool:
-        return self.answered is not None and 200 <= self.answered < 300
-
-    def __repr__(self) -> str:
-        return (f"<{self.method} {self.path} id={self.id} attempt={self.attempt} "
-                f"answered={self.answered} body={self.body[:200]!r}>")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True   # SO_REUSEADDR: listen again on the same port after stop()
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], owner: WebhookReceiver):
-        self.owner = owner
-        super().__init__(address, _Handler)
-
-    def get_request(self):
-        conn, address = super().get_request()
-        if self.owner._tls is not None:
-            # The handshake happens on the connection's own thread (`_Handler.setup`), so a slow
-            # or refused one never holds up the accept loop.
-            conn = self.owner._tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
-        return conn, address
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"   # keep-alive, and 100-continue handled by the base class
-    server: _Server
-
-    handshake_failed = False
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.owner._track(self.connection, True)
-        if isinstance(self.connection, ssl.SSLSocket):
-            self.connection.settimeout(10)
-            try:
-                self.connection.do_handshake()
-                self.server.owner._record_tls_handshake(None)
-            except (ssl.SSLError, OSError) as error:
-                self.handshake_failed = True
-                self.server.owner._record_tls_handshake(error)
-            self.connection.settimeout(None)
-
-    def handle(self) -> None:
-        if not self.handshake_failed:
-            super().handle()
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass
-        self.server.owner._track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
-        pass
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            body = bytearray()
-            while True:
-                size = int(self.rfile.readline(1024).split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(body)
-                body += self.rfile.read(size)
-                self.rfile.readline(16)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _handle(self) -> None:
-        body = self._read_body()
-        request = Received(self.command, self.path, list(self.headers.items()), body,
-                           time.time(), time.monotonic())
-        self.server.owner._serve(self, request)
-
-    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = _handle
-
-
 class WebhookReceiver:
     """The receiver; thread-safe. Use `start()`, `url(path)`, `reply(...)`, `wait_for(...)`, `stop()`."""
 
-    def __init__(self, port: int = 0, tls: tuple[str, str] | None = None):
+    def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None):
         self.port = port
-        self._tls: ssl.SSLContext | None = None
-        if tls is not None:
-            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self._tls.load_cert_chain(*tls)
+        self._tls = tls
         self._tls_failures: list[str] = []
         self._tls_handshakes = 0
-        self._server: _Server | None = None
+        self._server: HookServer | None = None
         self._thread: threading.Thread | None = None
         self._cond = threading.Condition()
         self._requests: list[Received] = []
@@ -217,7 +70,7 @@ class WebhookReceiver:
         deadline = time.monotonic() + bind_timeout
         while True:
             try:
-                server = _Server(("127.0.0.1", self.port), self)
+                server = HookServer(("127.0.0.1", self.port), self, self._tls)
                 break
             except OSError as error:
                 if self.port == 0 or time.monotonic() > deadline:
@@ -243,7 +96,7 @@ class WebhookReceiver:
             connections = list(self._connections)
             self._connections.clear()
         for conn in connections:
-            _reset(conn)
+            reset_connection(conn)
         if self._thread is not None:
             self._thread.join(5)
 
@@ -348,16 +201,16 @@ class WebhookReceiver:
         time.sleep(duration)
         return [r for r in self.requests[before:] if path is None or r.path == path]
 
-    # --- internals ---
+    # --- called by the HTTP server's handler (webhook_http.py) ---
 
-    def _track(self, conn: socket.socket, add: bool) -> None:
+    def track_connection(self, conn: socket.socket, add: bool) -> None:
         with self._cond:
             if add:
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)
 
-    def _record_tls_handshake(self, error: Exception | None) -> None:
+    def record_tls_handshake(self, error: Exception | None) -> None:
         with self._cond:
             if error is None:
                 self._tls_handshakes += 1
@@ -381,18 +234,18 @@ class WebhookReceiver:
             self._requests.append(request)
             self._cond.notify_all()
 
-    def _serve(self, handler: _Handler, request: Received) -> None:
+    def serve(self, handler: BaseHTTPRequestHandler, request: Received) -> None:
         reply = self._choose(request)  # the responder sees the earlier requests, not this one
         request.reply = reply
         self._record(request)
         if reply.drop:
             handler.close_connection = True
-            _reset(handler.connection)
+            reset_connection(handler.connection)
             return
         if reply.hang:
             self._release.wait(MAX_HANG)
             handler.close_connection = True
-            _reset(handler.connection)
+            reset_connection(handler.connection)
             return
         if reply.delay:
             if self._release.wait(reply.delay):
@@ -414,22 +267,6 @@ class WebhookReceiver:
             with self._cond:
                 request.answered = None
             handler.close_connection = True
-
-
-def _reset(conn: socket.socket) -> None:
-    """Close with SO_LINGER 0 (a TCP reset), ignoring a socket that is already gone."""
-    try:
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    try:
-        conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
-        conn.close()
-    except OSError:
-        pass
 
 
 # ----------------------------------------------------------------------------------------------
