@@ -11,8 +11,8 @@
   `--ignore-certificate-errors-spki-list` takes; `CertFiles.server_context()` serves the files.
 - `TLSBridge`: a `pusher_bridge` server started with `--tls-port 0`, its TLS port read from the
   `listening on https://HOST:PORT` line the way conftest reads the plain one, and clients for
-  it: the official `pusher` library over https (`official_rest`), `PusherWS` over wss, raw TLS
-  sockets.
+  it: the official `pusher` library over https, `PusherWS` over wss, raw TLS sockets
+  (`tls_address` reads the listener of any BridgeProcess).
 - `client_hello`: a real ClientHello from Python's ssl through memory BIOs, for the hostile tests.
 """
 
@@ -57,7 +57,8 @@ class CertFiles:
 
     @property
     def spki_sha256(self) -> str:
-        """base64(SHA-256(DER SubjectPublicKeyInfo)) of the leaf: a PEM public key is that DER."""
+        """base64(SHA-256(DER SubjectPublicKeyInfo)) of the leaf; a PEM public key is that DER
+        in base64, so one openssl call is enough."""
         public_pem = openssl("x509", "-in", str(self.cert), "-noout", "-pubkey").decode()
         body = "".join(line for line in public_pem.splitlines() if not line.startswith("-----"))
         return base64.b64encode(hashlib.sha256(base64.b64decode(body)).digest()).decode()
@@ -191,13 +192,6 @@ class TrustingTestCA(RequestsBackend):
         self.options["verify"] = ca
 
 
-def official_rest(app: dict, host: str, port: int, ca: Path) -> pusher.Pusher:
-    """The official library over https to HOST:PORT, trusting `ca` only."""
-    return pusher.Pusher(app_id=str(app["id"]), key=app["key"], secret=app["secret"],
-                         host=host, port=port, ssl=True, timeout=TIMEOUT,
-                         encryption_master_key_base64=MASTER_KEY_B64, backend=TrustingTestCA, ca=str(ca))
-
-
 def tls_address(proc) -> tuple[str, int]:
     """The host and port of a started BridgeProcess's TLS listener, from its log line."""
     match = proc.wait_for_log(TLS_LISTENING_RE, 10.0)
@@ -221,7 +215,11 @@ class TLSBridge:
 
     def rest(self, which: int | str = 0) -> pusher.Pusher:
         """The official library over https to the TLS listener, trusting the test CA."""
-        return official_rest(self.server.app(which), self.tls_host, self.tls_port, self.pki.ca)
+        app = self.server.app(which)
+        return pusher.Pusher(app_id=str(app["id"]), key=app["key"], secret=app["secret"],
+                             host=self.tls_host, port=self.tls_port, ssl=True, timeout=TIMEOUT,
+                             encryption_master_key_base64=MASTER_KEY_B64, backend=TrustingTestCA,
+                             ca=str(self.pki.ca))
 
     def api(self, which: int | str = 0) -> RawAPI:
         """Signed raw requests over https."""
