@@ -80,8 +80,8 @@ if [ "$(nproc)" -lt 2 ]; then SERVER_CPU=0; CLIENT_CPU=0; log "one CPU only: ser
 
 FANOUT="$WORK/fanout"
 log "building the fan-out client"
-timeout 120 gcc -O2 -Wall -Wextra -o "$FANOUT" "$ROOT/bench/fanout.c" -lcrypto ||
-    fail "bench/fanout.c did not build (it needs libssl-dev for -lcrypto)"
+timeout 120 gcc -O2 -Wall -Wextra -o "$FANOUT" "$ROOT/bench/fanout.c" -lssl -lcrypto ||
+    fail "bench/fanout.c did not build (it needs libssl-dev for -lssl -lcrypto)"
 
 want() { case " $TARGETS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
