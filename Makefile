@@ -1,7 +1,7 @@
 # Entry points; the logic lives in scripts/.
 FUZZ_SECONDS ?= 300
 
-.PHONY: build release run test bench bench-hostile fuzz conformance clean
+.PHONY: build release run test bench bench-hostile bench-tls fuzz conformance clean
 
 build:
 	scripts/install-deps.sh runtime
@@ -29,6 +29,11 @@ BASELINE_MINUTES ?= 2
 bench-hostile:
 	scripts/install-deps.sh runtime
 	nice -n 10 bench/hostile.sh --minutes $(MINUTES) --baseline-minutes $(BASELINE_MINUTES) $(ARGS)
+
+# Bridge vs nginx + nchan, each terminating TLS (about 5 minutes): not part of `make bench`.
+bench-tls:
+	scripts/install-deps.sh runtime
+	bench/tls.sh $(ARGS)
 
 fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -8,24 +8,27 @@
  *
  *   fanout --target bridge|nchan --port P --subscribers N --rate R --duration D
  *          [--size 100] [--publishers 8] [--warmup 1] [--drain 5] [--channel bench]
- *          [--server-pid PID]... [--deadline 60]
+ *          [--server-pid PID]... [--deadline 60] [--tls [--ca FILE]] [--hold S]
  *
+ * With --tls every connection, subscriber and publisher, speaks TLS (wss://, https://);
+ * --hold S only connects the subscribers and holds them idle (for memory per connection).
  * One thread, one epoll instance, loopback only. Bounded in count (N, R*D) and in
  * time (--deadline). Results are key=value lines on stdout; progress on stderr.
- * Build: gcc -O2 -Wall -o fanout fanout.c -lcrypto (it includes common.h, net.h and pusher_api.h beside it)
+ * Build: gcc -O2 -Wall -o fanout fanout.c -lssl -lcrypto (it includes common.h, net.h, tls.h and pusher_api.h beside it)
  */
 #define _GNU_SOURCE
 #define PROG "fanout"
 #include "net.h"
 #include "pusher_api.h"
+#include "tls.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/timerfd.h>
 
 enum target { T_BRIDGE, T_NCHAN };
-enum sub_state { S_FREE, S_CONNECTING, S_UPGRADING, S_ESTABLISHING, S_SUBSCRIBING, S_READY };
-enum pub_state { P_FREE, P_CONNECTING, P_IDLE, P_BUSY };
+enum sub_state { S_FREE, S_CONNECTING, S_TLS, S_UPGRADING, S_ESTABLISHING, S_SUBSCRIBING, S_READY };
+enum pub_state { P_FREE, P_CONNECTING, P_TLS, P_IDLE, P_BUSY };
 
 #define OUTCAP 512        /* per subscriber: upgrade request, subscribe frame, pongs */
 #define SCRATCH (256 * 1024)
@@ -42,6 +45,7 @@ struct sub {
     uint32_t next_seq; /* the sequence number expected next */
     uint8_t *left;
     uint8_t *out;
+    SSL *ssl;          /* with --tls, from the TCP connect on */
 };
 
 struct pub {
@@ -52,6 +56,7 @@ struct pub {
     uint64_t sent_ns;
     uint8_t in[PUB_INCAP];
     uint8_t *out;
+    SSL *ssl;
 };
 
 static struct {
@@ -74,6 +79,9 @@ static struct {
     long watch[MAX_WATCH];
     int nwatch;
     int quiet;
+    int tls;
+    const char *ca_file;
+    double hold;
 } opt = {
     .target = T_NCHAN, .host = "127.0.0.1", .subscribers = 1000, .rate = 10, .duration = 10,
     .warmup = 1, .drain = 5, .deadline = 60, .size = 100, .publishers = 8, .inflight = 256,
@@ -219,6 +227,9 @@ static void usage(FILE *f) {
         "  --app-id/--app-key/--app-secret   bridge credentials (1, app-key, app-secret)\n"
         "  --server-pid PID     report this process's CPU and RSS (repeatable, summed)\n"
         "  --deadline S         hard limit on the whole run (60)\n"
+        "  --tls                subscribers and publishers speak TLS (wss://, https://)\n"
+        "  --ca FILE            with --tls: check the server's certificate against this CA (default: no check)\n"
+        "  --hold S             connect the subscribers, hold them idle S seconds, publish nothing\n"
         "  --quiet              no progress lines\n");
 }
 
@@ -237,7 +248,7 @@ static void parse_args(int argc, char **argv) {
         {"size", 1, 0, 's'}, {"publishers", 1, 0, 'K'}, {"channel", 1, 0, 'C'}, {"inflight", 1, 0, 'k'},
         {"src-first", 1, 0, 'f'}, {"per-src", 1, 0, 'e'}, {"app-id", 1, 0, 'a'}, {"app-key", 1, 0, 'A'},
         {"app-secret", 1, 0, 'S'}, {"server-pid", 1, 0, 'x'}, {"deadline", 1, 0, 'D'}, {"quiet", 0, 0, 'q'},
-        {"help", 0, 0, 'H'}, {0, 0, 0, 0},
+        {"tls", 0, 0, 't'}, {"ca", 1, 0, 'c'}, {"hold", 1, 0, 'O'}, {"help", 0, 0, 'H'}, {0, 0, 0, 0},
     };
     int c, target_set = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -270,12 +281,16 @@ static void parse_args(int argc, char **argv) {
             break;
         case 'D': opt.deadline = parse_num("--deadline", optarg, 1, 3600); break;
         case 'q': opt.quiet = 1; break;
+        case 't': opt.tls = 1; break;
+        case 'c': opt.ca_file = optarg; break;
+        case 'O': opt.hold = parse_num("--hold", optarg, 0.1, 3600); break;
         case 'H': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
     }
     no_more_args(argc, argv);
     if (!target_set || !opt.port) { usage(stderr); exit(2); }
+    if (opt.ca_file && !opt.tls) { fprintf(stderr, "fanout: --ca needs --tls\n"); exit(2); }
     if (!channel_ok(opt.channel)) { fprintf(stderr, "fanout: --channel takes [A-Za-z0-9_-]{1,160}\n"); exit(2); }
     long srcs = (opt.subscribers + opt.per_src - 1) / opt.per_src;
     if (opt.src_first + srcs - 1 > 254) { fprintf(stderr, "fanout: source addresses past 127.0.0.254\n"); exit(2); }
@@ -292,6 +307,7 @@ static void sub_close(struct sub *s, int failed, const char *why) {
     else { n_connecting--; if (failed) n_failed++; }
     if (failed && !opt.quiet && n_failed + n_dropped <= 5)
         fprintf(stderr, "fanout: subscriber %ld: %s\n", (long)(s - subs), why);
+    if (s->ssl) { SSL_free(s->ssl); s->ssl = NULL; }
     close(s->fd);
     s->fd = -1;
     s->state = S_FREE;
@@ -304,10 +320,14 @@ static void sub_ready(struct sub *s) {
     n_ready++;
 }
 
+static ssize_t sub_write(struct sub *s, const uint8_t *p, size_t n) {
+    return s->ssl ? tls_write(s->ssl, p, n) : write(s->fd, p, n);
+}
+
 /* Writes what it can now; the rest waits for EPOLLOUT. */
 static void sub_send(struct sub *s, const uint8_t *p, size_t n) {
     if (s->outlen == 0) {
-        ssize_t w = write(s->fd, p, n);
+        ssize_t w = sub_write(s, p, n);
         if (w < 0 && errno != EAGAIN && errno != EINTR) { sub_close(s, 1, strerror(errno)); return; }
         if (w < 0) w = 0;
         p += w;
@@ -445,50 +465,81 @@ static long sub_frames(struct sub *s, const uint8_t *p, size_t n) {
     return (long)pos;
 }
 
-static void sub_readable(struct sub *s) {
-    /* Level-triggered: one read per wakeup; what a read leaves undone comes back. */
+/* Reads once and handles the frames; returns 1 when a TLS read stopped with data still
+ * inside OpenSSL, where no epoll event will announce it. */
+static int sub_read_once(struct sub *s) {
     memcpy(scratch, s->left, s->leftlen);
-    const char *why;
-    ssize_t r = sock_read(s->fd, scratch + s->leftlen, SCRATCH - s->leftlen, &why);
-    if (r == 0) return;
-    if (r < 0) { sub_close(s, 1, why); return; }
+    const char *why = "";
+    int drained = 1;
+    ssize_t r = s->ssl ? tls_read(s->ssl, scratch + s->leftlen, SCRATCH - s->leftlen, &drained, &why)
+                       : sock_read(s->fd, scratch + s->leftlen, SCRATCH - s->leftlen, &why);
+    if (r == 0) return 0;
+    if (r < 0) { sub_close(s, 1, why); return 0; }
     size_t n = s->leftlen + (size_t)r, pos = 0;
     if (s->state == S_UPGRADING) {
         long used = ws_upgrade_response(scratch, n, 4096);
         if (used < 0) {
             char buf[64];
             sub_close(s, 1, ws_upgrade_error(buf, scratch, n));
-            return;
+            return 0;
         }
         if (used == 0) {
-            if (n > leftcap) { sub_close(s, 1, "upgrade response too long"); return; }
+            if (n > leftcap) { sub_close(s, 1, "upgrade response too long"); return 0; }
             memcpy(s->left, scratch, n);
             s->leftlen = (uint16_t)n;
-            return;
+            return !drained;
         }
         pos = (size_t)used;
         if (opt.target == T_NCHAN) sub_ready(s);
         else s->state = S_ESTABLISHING;
     }
     long used = sub_frames(s, scratch + pos, n - pos);
-    if (used < 0) return;
+    if (used < 0) return 0;
     pos += (size_t)used;
-    if (n - pos > leftcap) { sub_close(s, 1, "incomplete frame too long"); return; }
+    if (n - pos > leftcap) { sub_close(s, 1, "incomplete frame too long"); return 0; }
     memcpy(s->left, scratch + pos, n - pos);
     s->leftlen = (uint16_t)(n - pos);
+    return !drained;
 }
+
+/* One step of the TLS handshake; once it is complete, the upgrade request goes out. */
+static void sub_tls_step(struct sub *s) {
+    const char *why;
+    int want_write = 0, r = tls_handshake(s->ssl, &want_write, &why);
+    if (r < 0) { sub_close(s, 1, why); return; }
+    if (r == 0) { ep_ctl(EPOLL_CTL_MOD, s->fd, want_write ? EPOLLIN | EPOLLOUT : EPOLLIN, (uint64_t)(s - subs)); return; }
+    s->state = S_UPGRADING;
+    ep_ctl(EPOLL_CTL_MOD, s->fd, EPOLLIN, (uint64_t)(s - subs));
+    sub_send(s, (const uint8_t *)sub_request, sub_request_len);
+}
+
+static void sub_readable(struct sub *s) {
+    if (s->state == S_TLS) { sub_tls_step(s); return; }
+    /* Level-triggered: one read per wakeup; what a read leaves undone comes back, except
+     * what OpenSSL holds already, which is read on here. */
+    while (sub_read_once(s) && s->state != S_FREE) {}
+}
+
 
 static void sub_writable(struct sub *s) {
     if (s->state == S_CONNECTING) {
         int err = sock_error(s->fd);
         if (err) { sub_close(s, 1, strerror(err)); return; }
+        if (opt.tls) {
+            s->ssl = tls_attach(s->fd, 1);
+            if (!s->ssl) { sub_close(s, 1, "SSL_new failed"); return; }
+            s->state = S_TLS;
+            sub_tls_step(s);
+            return;
+        }
         s->state = S_UPGRADING;
         ep_ctl(EPOLL_CTL_MOD, s->fd, EPOLLIN, (uint64_t)(s - subs));
         sub_send(s, (const uint8_t *)sub_request, sub_request_len);
         return;
     }
+    if (s->state == S_TLS) { sub_tls_step(s); return; }
     if (s->outlen) {
-        ssize_t w = write(s->fd, s->out, s->outlen);
+        ssize_t w = sub_write(s, s->out, s->outlen);
         if (w < 0 && errno != EAGAIN && errno != EINTR) { sub_close(s, 1, strerror(errno)); return; }
         if (w > 0) {
             memmove(s->out, s->out + w, s->outlen - (size_t)w);
@@ -520,6 +571,7 @@ static void pub_connect(struct pub *p) {
 static void pub_reset(struct pub *p, const char *why) {
     if (!opt.quiet) fprintf(stderr, "fanout: publisher %ld: %s; reconnecting\n", (long)(p - pubs), why);
     if (p->state == P_BUSY) n_pub_err++;
+    if (p->ssl) { SSL_free(p->ssl); p->ssl = NULL; }
     close(p->fd);
     p->state = P_FREE;
     n_pub_reconnects++;
@@ -529,7 +581,8 @@ static void pub_reset(struct pub *p, const char *why) {
 
 static void pub_flush(struct pub *p) {
     const char *why;
-    int r = sock_flush(p->fd, p->out, &p->outoff, &p->outlen, &why);
+    int r = p->ssl ? tls_flush(p->ssl, p->out, &p->outoff, &p->outlen, &why)
+                   : sock_flush(p->fd, p->out, &p->outoff, &p->outlen, &why);
     if (r == 0) ep_ctl(EPOLL_CTL_MOD, p->fd, EPOLLIN | EPOLLOUT, TAG_PUB | (uint64_t)(p - pubs));
     else if (r < 0) pub_reset(p, why);
 }
@@ -599,9 +652,24 @@ static long http_response_len(const uint8_t *p, size_t n, int *status, int *clos
     return headlen + clen <= n ? (long)(headlen + clen) : 0;
 }
 
-static void pub_readable(struct pub *p) {
+/* One step of the TLS handshake; once it is complete, the publisher is free for requests. */
+static void pub_tls_step(struct pub *p) {
     const char *why;
-    ssize_t r = sock_read(p->fd, p->in + p->inlen, PUB_INCAP - p->inlen, &why);
+    int want_write = 0, r = tls_handshake(p->ssl, &want_write, &why);
+    if (r < 0) { fprintf(stderr, "fanout: publisher TLS handshake: %s\n", why); exit(1); }
+    uint32_t events = r == 0 && want_write ? EPOLLIN | EPOLLOUT : EPOLLIN;
+    ep_ctl(EPOLL_CTL_MOD, p->fd, events, TAG_PUB | (uint64_t)(p - pubs));
+    if (r == 0) return;
+    p->state = P_IDLE;
+    dispatch_pending();
+}
+
+static void pub_readable(struct pub *p) {
+    if (p->state == P_TLS) { pub_tls_step(p); return; }
+    const char *why = "";
+    int drained;
+    ssize_t r = p->ssl ? tls_read(p->ssl, p->in + p->inlen, PUB_INCAP - p->inlen, &drained, &why)
+                       : sock_read(p->fd, p->in + p->inlen, PUB_INCAP - p->inlen, &why);
     if (r == 0) return;
     if (r < 0) { pub_reset(p, why); return; }
     p->inlen += (uint32_t)r;
@@ -629,11 +697,19 @@ static void pub_writable(struct pub *p) {
     if (p->state == P_CONNECTING) {
         int err = sock_error(p->fd);
         if (err) { fprintf(stderr, "fanout: publisher connect: %s\n", strerror(err)); exit(1); }
+        if (opt.tls) {
+            p->ssl = tls_attach(p->fd, 0);
+            if (!p->ssl) { fprintf(stderr, "fanout: SSL_new failed\n"); exit(1); }
+            p->state = P_TLS;
+            pub_tls_step(p);
+            return;
+        }
         p->state = P_IDLE;
         ep_ctl(EPOLL_CTL_MOD, p->fd, EPOLLIN, TAG_PUB | (uint64_t)(p - pubs));
         dispatch_pending();
         return;
     }
+    if (p->state == P_TLS) { pub_tls_step(p); return; }
     ep_ctl(EPOLL_CTL_MOD, p->fd, EPOLLIN, TAG_PUB | (uint64_t)(p - pubs));
     pub_flush(p);
 }
@@ -730,6 +806,7 @@ int main(int argc, char **argv) {
     install_signals();
 
     rng_seed();
+    if (opt.tls) tls_setup(opt.ca_file, opt.host, 0);
     snprintf(run_id, sizeof run_id, "%08x", rng32());
     hmac_init(opt.app_secret);
     char path[256];
@@ -777,6 +854,7 @@ int main(int argc, char **argv) {
     int rc = 0;
     printf("fanout_target=%s\nfanout_subscribers=%ld\nfanout_rate=%g\nfanout_duration=%g\nfanout_size=%ld\nfanout_publishers=%ld\n",
            opt.target == T_NCHAN ? "nchan" : "bridge", opt.subscribers, opt.rate, opt.duration, opt.size, opt.publishers);
+    printf("fanout_tls=%d\n", opt.tls);
 
     /* Phase 1: every subscriber connected (and, for Bridge, subscribed). */
     uint64_t t_conn0 = now_ns, next_report = now_ns + 1000000000ull;
@@ -792,6 +870,18 @@ int main(int argc, char **argv) {
     double connect_s = (double)(now_ns - t_conn0) / 1e9;
     printf("fanout_subscribers_ready=%ld\nfanout_subscribe_failed=%ld\nfanout_subscribe_seconds=%.3f\n", n_ready, n_failed, connect_s);
     if (n_ready == 0) { fprintf(stderr, "fanout: no subscriber is ready\n"); rc = 1; goto report; }
+
+    /* --hold: the subscribers stay connected and idle (pings answered) until the time is
+     * up or a signal comes; nothing is published. */
+    if (opt.hold > 0) {
+        uint64_t hold_end = now_ns + (uint64_t)(opt.hold * 1e9);
+        while (!stop_signal && now_ns < hold_end) {
+            if (past_deadline()) { rc = 3; break; }
+            loop_once(ms_until(hold_end));
+        }
+        printf("fanout_held_at_end=%ld\n", n_ready);
+        goto report;
+    }
 
     /* Phase 2: publishers connect; a probe message (seq 0) must reach every subscriber. */
     for (long i = 0; i < opt.publishers; i++) pub_connect(&pubs[i]);
@@ -821,6 +911,7 @@ int main(int argc, char **argv) {
     double cpu_self0 = 0, cpu_srv0 = -1;
     static struct cpu_jiffies cj0[MAX_CPUS], cj1[MAX_CPUS];
     double foreign0 = -1;
+    uint64_t records0 = 0, record_bytes0 = 0, recv_all0 = 0;
     int ncpu = 0;
     uint64_t t_meas0 = 0, t_pub_end = 0, t_end;
     long rss_max = -1;
@@ -842,6 +933,9 @@ int main(int argc, char **argv) {
             cpu_srv0 = opt.nwatch ? watched_cpu_s() : -1;
             ncpu = cpu_times(cj0);
             foreign0 = foreign_cpu_s();
+            records0 = tls_records_in;
+            record_bytes0 = tls_record_bytes_in;
+            recv_all0 = n_recv_all;
             sample_next = now_ns;
         }
         if (measuring && opt.nwatch && now_ns >= sample_next) {
@@ -923,13 +1017,22 @@ int main(int argc, char **argv) {
                        i, 100.0 * (double)(cj1[i].steal - cj0[i].steal) / t);
             }
         if (rss_max >= 0) printf("fanout_server_rss_max_kib=%ld\nfanout_server_rss_end_kib=%ld\n", rss_max, rss_end);
+        /* How the server packed its TLS output: application-data records the subscribers
+         * received over the window, per delivery (of any message) and per record. */
+        if (opt.tls && measuring) {
+            uint64_t records = tls_records_in - records0, bytes = tls_record_bytes_in - record_bytes0;
+            uint64_t deliveries = n_recv_all - recv_all0;
+            printf("fanout_tls_records=%llu\nfanout_tls_record_bytes=%llu\n", (unsigned long long)records, (unsigned long long)bytes);
+            printf("fanout_tls_records_per_delivery=%.3f\nfanout_tls_bytes_per_record=%.0f\n",
+                   deliveries ? (double)records / (double)deliveries : 0.0, records ? (double)bytes / (double)records : 0.0);
+        }
         if (n_recv_measured < expected && !rc) rc = 4;
     }
 report:
     printf("fanout_subscribers_dropped=%ld\nfanout_gaps=%ld\nfanout_out_of_order=%ld\nfanout_foreign=%ld\n"
            "fanout_errors=%ld\nfanout_pings_answered=%ld\nfanout_pusher_pings_answered=%ld\n",
            n_dropped, n_gaps, n_out_of_order, n_foreign, n_errors, n_pings, n_pusher_pings);
-    for (long i = 0; i < opt.subscribers; i++) if (subs[i].state != S_FREE) close(subs[i].fd);
+    for (long i = 0; i < opt.subscribers; i++) if (subs[i].state != S_FREE) sub_close(&subs[i], 0, "");
     for (long i = 0; i < opt.publishers; i++) if (pubs[i].fd >= 0) close(pubs[i].fd);
     return rc;
 }

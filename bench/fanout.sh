@@ -57,14 +57,6 @@ NCHAN_PREFIX="$WORK/nchan"
 TAG=fanout
 source "$ROOT/bench/lib.sh"
 
-stop_pid() { # stop_pid PID NAME: SIGTERM, SIGKILL after 8 s
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 80); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then log "$2 did not exit within 8 s of SIGTERM: killed"; kill -KILL "$pid" 2>/dev/null || true; fi
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
     if [ -n "$BRIDGE_PID" ]; then kill -KILL "$BRIDGE_PID" 2>/dev/null || true; fi
     if [ -n "$NGINX_PID" ]; then kill -KILL "$NGINX_PID" 2>/dev/null || true; fi
@@ -80,8 +72,8 @@ if [ "$(nproc)" -lt 2 ]; then SERVER_CPU=0; CLIENT_CPU=0; log "one CPU only: ser
 
 FANOUT="$WORK/fanout"
 log "building the fan-out client"
-timeout 120 gcc -O2 -Wall -Wextra -o "$FANOUT" "$ROOT/bench/fanout.c" -lcrypto ||
-    fail "bench/fanout.c did not build (it needs libssl-dev for -lcrypto)"
+timeout 120 gcc -O2 -Wall -Wextra -o "$FANOUT" "$ROOT/bench/fanout.c" -lssl -lcrypto ||
+    fail "bench/fanout.c did not build (it needs libssl-dev for -lssl -lcrypto)"
 
 want() { case " $TARGETS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
@@ -89,31 +81,13 @@ if want bridge; then
     build_bridge "$LOGS"
 fi
 
-NGINX=""; NCHAN_MODULE=""
-find_nchan() {
-    NGINX=$(command -v nginx || true)
-    [ -n "$NGINX" ] || [ ! -x /usr/sbin/nginx ] || NGINX=/usr/sbin/nginx
-    NCHAN_MODULE=$(ls /usr/lib/nginx/modules/ngx_nchan_module.so 2>/dev/null || true)
-    [ -n "$NGINX" ] && [ -n "$NCHAN_MODULE" ]
-}
-if want nchan && ! find_nchan; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        log "installing nginx-light and libnginx-mod-nchan"
-        export DEBIAN_FRONTEND=noninteractive
-        timeout 300 apt-get install -y -qq nginx-light libnginx-mod-nchan >/dev/null 2>&1 ||
-            { timeout 300 apt-get update -qq >/dev/null 2>&1 &&
-              timeout 300 apt-get install -y -qq nginx-light libnginx-mod-nchan >/dev/null 2>&1; } || true
-    fi
-    find_nchan || { log "nginx with the nchan module is not available: nchan is skipped"; TARGETS=${TARGETS//nchan/}; }
+if want nchan && ! nchan_setup; then
+    log "nginx with the nchan module is not available: nchan is skipped"
+    TARGETS=${TARGETS//nchan/}
 fi
 want bridge || want nchan || fail "no target to measure"
 
 # ---- servers -----------------------------------------------------------------
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
-        echo $((20000 + RANDOM % 10000))
-}
 
 start_bridge() {
     local logf="$LOGS/bridge-server-$1.log" i
@@ -130,49 +104,6 @@ start_bridge() {
     done
     [ -n "$BRIDGE_PORT" ] || { cat "$logf" >&2; fail "bridge printed no 'listening on' line within 10 s"; }
     log "bridge pid $BRIDGE_PID on port $BRIDGE_PORT"
-}
-
-start_nginx() {
-    local i try
-    for try in 1 2 3; do
-        rm -rf "$NCHAN_PREFIX"
-        mkdir -p "$NCHAN_PREFIX"
-        NGINX_PORT=$(free_port)
-        sed -e "s#@PREFIX@#$NCHAN_PREFIX#g" -e "s#@PORT@#$NGINX_PORT#g" -e "s#@NCHAN_MODULE@#$NCHAN_MODULE#g" \
-            "$ROOT/bench/nginx-nchan.conf" >"$NCHAN_PREFIX/nginx.conf"
-        # daemon off: the master started here stays in the foreground; its one worker serves.
-        taskset -c "$SERVER_CPU" "$NGINX" -p "$NCHAN_PREFIX" -c "$NCHAN_PREFIX/nginx.conf" -e "$NCHAN_PREFIX/error.log" \
-            >"$LOGS/nginx-stdout-$1.log" 2>&1 &
-        NGINX_PID=$!
-        for i in $(seq 1 50); do
-            kill -0 "$NGINX_PID" 2>/dev/null || break
-            NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1 || true)
-            if [ -n "$NGINX_WORKER" ] && (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PORT") 2>/dev/null; then
-                log "nginx+nchan master pid $NGINX_PID, worker pid $NGINX_WORKER, on port $NGINX_PORT"
-                return 0
-            fi
-            sleep 0.1
-        done
-        kill -KILL "$NGINX_PID" 2>/dev/null || true
-        wait "$NGINX_PID" 2>/dev/null || true
-        NGINX_PID=""
-        log "nginx did not start (try $try): $(tail -3 "$NCHAN_PREFIX/error.log" "$LOGS/nginx-stdout-$1.log" 2>/dev/null | tr '\n' ' ')"
-    done
-    fail "nginx+nchan did not start (logs: $NCHAN_PREFIX/error.log)"
-}
-
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-
-# settle PID: waits (at most 5 s) until the server is idle again, so that work left
-# over from an overloaded step does not land in the next one.
-settle() {
-    local pid=$1 i a b
-    for i in $(seq 1 10); do
-        a=$(cpu_ticks "$pid" 2>/dev/null) || return 0
-        sleep 0.5
-        b=$(cpu_ticks "$pid" 2>/dev/null) || return 0
-        [ $((b - a)) -le 5 ] && return 0 # <= 10 % of a core at 100 Hz
-    done
 }
 
 # ---- one step ------------------------------------------------------------------
@@ -232,7 +163,7 @@ for scenario in "${SCENARIOS[@]}"; do
     # Fresh servers for each scenario; both stay up through its steps, one idle while
     # the other is measured, and the targets alternate in order from step to step.
     if want bridge; then start_bridge "$subs"; fi
-    if want nchan; then start_nginx "$subs"; fi
+    if want nchan; then start_nginx "$subs" "$ROOT/bench/nginx-nchan.conf" "$NCHAN_PREFIX"; fi
     for rate in $rates; do
         order="bridge nchan"
         if [ $((step % 2)) = 1 ]; then order="nchan bridge"; fi

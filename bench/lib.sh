@@ -108,3 +108,90 @@ build_pusher_bench() {
     timeout 120 gcc -O2 -Wall -Wextra -o "$PUSHER_BENCH" "$ROOT/bench/pusher_bench.c" -lcrypto ||
         fail "pusher_bench did not build (it needs the OpenSSL headers: package libssl-dev)"
 }
+
+# stop_pid PID NAME: SIGTERM, SIGKILL after 8 s.
+stop_pid() {
+    local pid=$1 i
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 80); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then log "$2 did not exit within 8 s of SIGTERM: killed"; kill -KILL "$pid" 2>/dev/null || true; fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# cpu_ticks PID: the process's utime + stime in clock ticks.
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+# settle PID: waits (at most 5 s) until the server is idle again, so that work left
+# over from an overloaded step does not land in the next one.
+settle() {
+    local pid=$1 i a b
+    for i in $(seq 1 10); do
+        a=$(cpu_ticks "$pid" 2>/dev/null) || return 0
+        sleep 0.5
+        b=$(cpu_ticks "$pid" 2>/dev/null) || return 0
+        [ $((b - a)) -le 5 ] && return 0 # <= 10 % of a core at 100 Hz
+    done
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+        echo $((20000 + RANDOM % 10000))
+}
+
+# nchan_setup: sets NGINX and NCHAN_MODULE; when they are missing and the script runs as root,
+# installs Debian's nginx-light and libnginx-mod-nchan with apt-get first. False if still missing.
+NGINX=""; NCHAN_MODULE=""
+find_nchan() {
+    NGINX=$(command -v nginx || true)
+    [ -n "$NGINX" ] || [ ! -x /usr/sbin/nginx ] || NGINX=/usr/sbin/nginx
+    NCHAN_MODULE=$(ls /usr/lib/nginx/modules/ngx_nchan_module.so 2>/dev/null || true)
+    [ -n "$NGINX" ] && [ -n "$NCHAN_MODULE" ]
+}
+nchan_setup() {
+    find_nchan && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "installing nginx-light and libnginx-mod-nchan"
+        export DEBIAN_FRONTEND=noninteractive
+        timeout 300 apt-get install -y -qq nginx-light libnginx-mod-nchan >/dev/null 2>&1 ||
+            { timeout 300 apt-get update -qq >/dev/null 2>&1 &&
+              timeout 300 apt-get install -y -qq nginx-light libnginx-mod-nchan >/dev/null 2>&1; } || true
+    fi
+    find_nchan
+}
+
+# start_nginx NAME TEMPLATE PREFIX [SED-EXPRESSION...]: nginx + nchan from the config TEMPLATE,
+# rendered into PREFIX/nginx.conf (@PREFIX@, @PORT@ with a free port, @NCHAN_MODULE@, then the
+# extra sed expressions), pinned to SERVER_CPU, its output in LOGS/nginx-stdout-NAME.log. Sets
+# NGINX_PID (the master, in the foreground), NGINX_WORKER (the one worker) and NGINX_PORT.
+start_nginx() {
+    local name=$1 template=$2 prefix=$3 i try
+    shift 3
+    local extra=() e
+    for e in "$@"; do extra+=(-e "$e"); done
+    for try in 1 2 3; do
+        rm -rf "$prefix"
+        mkdir -p "$prefix"
+        NGINX_PORT=$(free_port)
+        sed -e "s#@PREFIX@#$prefix#g" -e "s#@PORT@#$NGINX_PORT#g" -e "s#@NCHAN_MODULE@#$NCHAN_MODULE#g" \
+            "${extra[@]}" "$template" >"$prefix/nginx.conf"
+        # daemon off: the master started here stays in the foreground; its one worker serves.
+        taskset -c "$SERVER_CPU" "$NGINX" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" \
+            >"$LOGS/nginx-stdout-$name.log" 2>&1 &
+        NGINX_PID=$!
+        for i in $(seq 1 50); do
+            kill -0 "$NGINX_PID" 2>/dev/null || break
+            NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1 || true)
+            if [ -n "$NGINX_WORKER" ] && (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PORT") 2>/dev/null; then
+                log "nginx+nchan master pid $NGINX_PID, worker pid $NGINX_WORKER, on port $NGINX_PORT"
+                return 0
+            fi
+            sleep 0.1
+        done
+        kill -KILL "$NGINX_PID" 2>/dev/null || true
+        wait "$NGINX_PID" 2>/dev/null || true
+        NGINX_PID=""
+        log "nginx did not start (try $try): $(tail -3 "$prefix/error.log" "$LOGS/nginx-stdout-$name.log" 2>/dev/null | tr '\n' ' ')"
+    done
+    fail "nginx+nchan did not start (logs: $prefix/error.log)"
+}

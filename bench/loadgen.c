@@ -8,15 +8,17 @@
  *   loadgen echo      --port P [--connections C] [--window W] [--size S] [--duration D]
  *   loadgen handshake --port P [--inflight K] [--duration D]
  *
+ * With --tls [--ca FILE] every connection does a full TLS 1.3 handshake first (wss://).
  * Results are printed on stdout as key=value lines; progress goes to stderr.
- * Build: gcc -O2 -Wall -o loadgen loadgen.c (it includes common.h and net.h beside it)
+ * Build: gcc -O2 -Wall -o loadgen loadgen.c -lssl -lcrypto (it includes common.h, net.h and tls.h beside it)
  */
 #define _GNU_SOURCE
 #define PROG "loadgen"
 #include "net.h"
+#include "tls.h"
 
 enum mode { MODE_IDLE, MODE_ECHO, MODE_HANDSHAKE };
-enum state { ST_FREE, ST_CONNECTING, ST_UPGRADING, ST_OPEN };
+enum state { ST_FREE, ST_CONNECTING, ST_TLS, ST_UPGRADING, ST_OPEN };
 
 struct conn {
     int fd;
@@ -31,6 +33,7 @@ struct conn {
     uint8_t *in;
     uint8_t *out;
     uint64_t *sent_ns; /* echo: send times, ring of `window` entries */
+    SSL *ssl;          /* with --tls, from the TCP connect on */
 };
 
 static struct {
@@ -52,6 +55,8 @@ static struct {
     int quiet;
     long watch_pid;  /* report this process's CPU use over the measured window */
     int touch;       /* idle: exchange one echo per connection before it counts as up */
+    int tls;         /* wss://: a full TLS 1.3 handshake before the upgrade */
+    const char *ca_file;
 } opt = {
     .host = "127.0.0.1", .port = 0, .path = "/echo", .connections = 0, .window = 1,
     .size = 32, .duration = 10, .warmup = 1, .hold = 10, .deadline = 60, .inflight = 0,
@@ -100,6 +105,8 @@ static void usage(FILE *f) {
         "  --touch                idle: send one --size message per connection and await its echo\n"
         "  --deadline S           hard limit on the whole run (60)\n"
         "  --watch-pid PID        echo/handshake: report that process's CPU use while measuring\n"
+        "  --tls                  TLS 1.3 first (wss://), a full handshake on every connection\n"
+        "  --ca FILE              with --tls: check the server's certificate against this CA (default: no check)\n"
         "  --quiet                no progress lines\n");
 }
 
@@ -110,7 +117,8 @@ static void parse_args(int argc, char **argv) {
         {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'W'}, {"hold", 1, 0, 'H'},
         {"inflight", 1, 0, 'k'}, {"src-first", 1, 0, 'f'}, {"src-count", 1, 0, 'n'},
         {"per-src", 1, 0, 'e'}, {"deadline", 1, 0, 'D'}, {"quiet", 0, 0, 'q'},
-        {"watch-pid", 1, 0, 'x'}, {"touch", 0, 0, 't'}, {"help", 0, 0, '?'}, {0, 0, 0, 0},
+        {"watch-pid", 1, 0, 'x'}, {"touch", 0, 0, 't'}, {"tls", 0, 0, 'T'}, {"ca", 1, 0, 'C'},
+        {"help", 0, 0, '?'}, {0, 0, 0, 0},
     };
     static const char *const modes[] = {"idle", "echo", "handshake"}; /* in enum mode's order */
     opt.mode = (enum mode)parse_mode(argc, argv, modes, 3, usage);
@@ -133,12 +141,15 @@ static void parse_args(int argc, char **argv) {
         case 'D': opt.deadline = parse_num("--deadline", optarg, 0.1, 3600); break;
         case 'q': opt.quiet = 1; break;
         case 't': opt.touch = 1; break;
+        case 'T': opt.tls = 1; break;
+        case 'C': opt.ca_file = optarg; break;
         case 'x': opt.watch_pid = (long)parse_num("--watch-pid", optarg, 1, 1 << 30); break;
         default: usage(stderr); exit(2);
         }
     }
     no_more_args(argc, argv);
     if (!opt.port) { fprintf(stderr, "loadgen: --port is required\n"); exit(2); }
+    if (opt.ca_file && !opt.tls) { fprintf(stderr, "loadgen: --ca needs --tls\n"); exit(2); }
     if (!opt.connections) opt.connections = opt.mode == MODE_IDLE ? 1000 : 1;
     if (!opt.inflight) opt.inflight = opt.mode == MODE_HANDSHAKE ? 32 : 256;
     if (!opt.src_count)
@@ -178,7 +189,9 @@ static void conn_close(struct conn *c) {
     if (c->state == ST_OPEN) n_open--;
     else n_connecting--;
     if (opt.mode == MODE_IDLE) n_awaiting_echo -= c->inflight;
-    /* SO_LINGER 0 was set at creation: close sends RST, leaving no TIME_WAIT. */
+    /* SO_LINGER 0 was set at creation: close sends RST, leaving no TIME_WAIT (and,
+     * over TLS, no close_notify: both servers see the same abrupt end). */
+    if (c->ssl) { SSL_free(c->ssl); c->ssl = NULL; }
     close(c->fd);
     c->fd = -1;
     c->state = ST_FREE;
@@ -219,7 +232,8 @@ static int conn_start(struct conn *c, long index) {
 
 static void conn_flush(struct conn *c) {
     const char *why;
-    int r = sock_flush(c->fd, c->out, &c->outoff, &c->outlen, &why);
+    int r = c->ssl ? tls_flush(c->ssl, c->out, &c->outoff, &c->outlen, &why)
+                   : sock_flush(c->fd, c->out, &c->outoff, &c->outlen, &why);
     if (r < 0) conn_fail(c, why);
     else c->want_out = r == 0;
 }
@@ -284,14 +298,30 @@ static int parse_frames(struct conn *c) {
     return 0;
 }
 
+/* One step of the TLS handshake; once it is complete, the upgrade request goes out. */
+static void tls_step(struct conn *c) {
+    const char *why;
+    int want_write;
+    int r = tls_handshake(c->ssl, &want_write, &why);
+    if (r < 0) { conn_fail(c, why); return; }
+    if (r == 0) return; /* edge-triggered for both directions: the next edge steps on */
+    c->state = ST_UPGRADING;
+    if (queue_out(c, request, request_len) < 0) { conn_fail(c, "output buffer full"); return; }
+    conn_flush(c);
+}
+
 static void on_readable(struct conn *c) {
-    /* Edge-triggered: read until a short read. Bounded because the server only
-     * ever sends what we asked for (echoes, one 101) plus its pings. */
+    if (c->state == ST_TLS) { tls_step(c); return; }
+    /* Edge-triggered: read until a short read (over TLS: until OpenSSL finds the socket
+     * empty). Bounded because the server only ever sends what we asked for (echoes, one
+     * 101) plus its pings. */
     for (;;) {
         if (c->inlen >= incap) { conn_fail(c, "input buffer full"); return; }
         size_t want = incap - c->inlen;
-        const char *why;
-        ssize_t n = sock_read(c->fd, c->in + c->inlen, want, &why);
+        const char *why = "";
+        int drained = 0;
+        ssize_t n = c->ssl ? tls_read(c->ssl, c->in + c->inlen, want, &drained, &why)
+                           : sock_read(c->fd, c->in + c->inlen, want, &why);
         if (n == 0) break;
         if (n < 0) { conn_fail(c, why); return; }
         c->inlen += (uint32_t)n;
@@ -308,7 +338,7 @@ static void on_readable(struct conn *c) {
             if (c->state != ST_OPEN) return;
         }
         if (c->state == ST_OPEN && parse_frames(c) < 0) return;
-        if ((size_t)n < want) break; /* short read: the socket is drained */
+        if (c->ssl ? drained : (size_t)n < want) break; /* short read: the socket is drained */
     }
     if (c->state != ST_FREE && c->outlen > c->outoff) conn_flush(c);
 }
@@ -317,9 +347,16 @@ static void on_writable(struct conn *c) {
     if (c->state == ST_CONNECTING) {
         int err = sock_error(c->fd);
         if (err) { conn_fail(c, strerror(err)); return; }
-        c->state = ST_UPGRADING;
-        if (queue_out(c, request, request_len) < 0) { conn_fail(c, "output buffer full"); return; }
+        if (opt.tls) {
+            c->ssl = tls_attach(c->fd, 0);
+            if (!c->ssl) { conn_fail(c, "SSL_new failed"); return; }
+            c->state = ST_TLS;
+        } else {
+            c->state = ST_UPGRADING;
+            if (queue_out(c, request, request_len) < 0) { conn_fail(c, "output buffer full"); return; }
+        }
     }
+    if (c->state == ST_TLS) { tls_step(c); return; }
     if (c->outlen > c->outoff) conn_flush(c);
 }
 
@@ -489,6 +526,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     install_signals();
+    if (opt.tls) tls_setup(opt.ca_file, opt.host, 1);
 
     request_len = ws_upgrade_request(request, sizeof request, opt.path, opt.host, opt.port);
     if (request_len >= sizeof request) { fprintf(stderr, "loadgen: --path too long\n"); return 2; }

@@ -82,7 +82,8 @@ fi
 
 LOADGEN="$WORK/loadgen"
 log "building the load generator"
-timeout 120 gcc -O2 -Wall -Wextra -o "$LOADGEN" "$ROOT/bench/loadgen.c" || fail "loadgen did not build"
+timeout 120 gcc -O2 -Wall -Wextra -o "$LOADGEN" "$ROOT/bench/loadgen.c" -lssl -lcrypto ||
+    fail "loadgen did not build (it needs libssl-dev for -lssl -lcrypto)"
 
 build_bridge "$WORK/logs"
 
@@ -111,7 +112,6 @@ stop_server() {
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 tcp_mem_pages() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
 slab_kib() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
 
@@ -327,7 +327,7 @@ fmt() { printf '%s' "${1:-?}" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|[^
     echo "Kernel figures: the /proc/meminfo \`Slab\` delta and /proc/net/sockstat \`TCP mem\` with all open, for the client and server sockets together."
     echo
     echo "Machine: $(machine)."
-    echo "Server pinned to CPU $SERVER_CPU, load generator to CPU $CLIENT_CPU (taskset); open-file limit $HARD. $(basename "$BRIDGE") built with \`swift build -c release\`; loadgen with \`gcc -O2\`."
+    echo "Server pinned to CPU $SERVER_CPU, load generator to CPU $CLIENT_CPU (taskset); open-file limit $HARD. $(basename "$BRIDGE") built with \`swift build -c release\`; loadgen with \`gcc -O2 … -lssl -lcrypto\`."
     if [ "$QUICK" = 1 ]; then echo "(--quick run: shortened, not for publishing)"; fi
     echo
     report_commands "bench/run.sh runs them all; PORT is the server's ephemeral port"
