@@ -41,6 +41,7 @@ fuzz:
 conformance: build
 	scripts/install-deps.sh test
 	scripts/autobahn.sh full
+	scripts/autobahn.sh full tls
 
 clean:
 	rm -rf .build .fuzz reports
