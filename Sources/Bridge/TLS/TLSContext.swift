@@ -1,5 +1,6 @@
 import COpenSSL
 import Glibc
+import Support
 
 /// One certificate's server context (an `SSL_CTX`): its chain and key, and the protocol settings
 /// every TLS connection gets. Immutable once loaded; an `SSL` made from it holds its own reference,
@@ -26,7 +27,7 @@ final class TLSContext: @unchecked Sendable {
     /// Loads the chain and key and refuses what would fail every handshake: unreadable files, a key
     /// that does not match, a certificate that has expired or is not valid yet.
     static func load(_ files: TLSCertificateFiles, server: TLSServer) throws(OpenSSLError) -> TLSContext {
-        OpenSSLError.drainQueue()
+        OpenSSLErrorQueue.drain()
         guard let pointer = SSL_CTX_new(TLS_server_method()) else { throw OpenSSLError("SSL_CTX_new failed") }
         let context = TLSContext(pointer: pointer, files: files)
         try context.configure(server: server)

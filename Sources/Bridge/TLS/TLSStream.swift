@@ -1,5 +1,6 @@
 import COpenSSL
 import Glibc
+import Support
 
 /// One connection's TLS session (an `SSL`) over its non-blocking socket. It reads and writes the
 /// socket itself; the connection drives it from the loop and learns from each call whether it
@@ -19,14 +20,14 @@ final class TLSStream {
     var recordSeen = false
 
     init?(context: TLSContext, fd: Int32) {
-        OpenSSLError.drainQueue()
+        OpenSSLErrorQueue.drain()
         guard let ssl = SSL_new(context.pointer) else {
-            OpenSSLError.drainQueue()
+            OpenSSLErrorQueue.drain()
             return nil
         }
         self.ssl = ssl
         guard SSL_set_fd(ssl, fd) == 1 else {
-            OpenSSLError.drainQueue()
+            OpenSSLErrorQueue.drain()
             return nil
         }
         SSL_set_accept_state(ssl)
@@ -67,7 +68,7 @@ final class TLSStream {
         guard isEstablished else { return }
         ERR_clear_error()
         _ = SSL_shutdown(ssl)
-        OpenSSLError.drainQueue()
+        OpenSSLErrorQueue.drain()
     }
 
     private func outcome(of result: Int32) -> Outcome {
@@ -80,7 +81,7 @@ final class TLSStream {
         case SSL_ERROR_ZERO_RETURN:
             return .closed
         case SSL_ERROR_SYSCALL:
-            let queued = OpenSSLError.drainQueue()
+            let queued = OpenSSLErrorQueue.drain()
             // A TCP close (or reset) without close_notify: the peer is gone either way.
             if queued.isEmpty && (savedErrno == 0 || savedErrno == ECONNRESET || savedErrno == EPIPE) { return .closed }
             return .failed(OpenSSLError(queued.first ?? "I/O error: \(String(cString: strerror(savedErrno)))"))

@@ -1,4 +1,5 @@
 import COpenSSL
+import Support
 
 /// What every TLS connection to Redis is made from (an `SSL_CTX`): TLS 1.2 or later, and the
 /// server's certificate verified against the system's CA store plus `RedisOptions.tlsCAFile`.

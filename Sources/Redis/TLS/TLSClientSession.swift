@@ -1,5 +1,6 @@
 import COpenSSL
 import Glibc
+import Support
 import System
 
 /// One TLS session (an `SSL`) over a connected, non-blocking socket to Redis. It reads and
