@@ -54,6 +54,10 @@ enum CLI {
             }
             c.server.logLevel = level
         },
+        Option(name: "log-format", placeholder: "FORMAT", help: "text (default) or json: one JSON object per line") { c, v throws(CLIError) in
+            guard let format = Log.Format(rawValue: v) else { throw CLIError(message: "--log-format must be text or json, got \"\(v)\"") }
+            c.server.logFormat = format
+        },
         Option(name: "max-connections", placeholder: "N", help: "open connections before new ones get 503 (default: open-file limit - 100)") { c, v throws(CLIError) in
             c.server.maxConnections = try integer(v, "max-connections", 1...10_000_000)
         },

@@ -59,9 +59,10 @@ def assert_usage_error(result: subprocess.CompletedProcess, mention: str) -> Non
     (["serve", *SAFE, "--port", "0", "--jwt-ttl", "0"], "jwt-ttl"),
     (["serve", *SAFE, "--port", "0", "--adapter", "etcd"], "adapter"),
     (["serve", *SAFE, "--port", "0", "--redis-prefix", ""], "redis-prefix"),
+    (["serve", *SAFE, "--port", "0", "--log-format", "xml"], "log-format"),
 ], ids=["unknown-flag", "port-abc", "port-range", "threads-0", "threads-word", "log-level",
         "duration", "negative", "missing-value", "admin-token-short", "jwt-secret-short", "jwt-ttl-0",
-        "adapter", "redis-prefix-empty"])
+        "adapter", "redis-prefix-empty", "log-format"])
 def test_bad_flag_or_value(args, mention, tmp_path):
     assert_usage_error(run_bridge(args, cwd=tmp_path), mention)
 
@@ -102,6 +103,20 @@ def test_listening_log_line_format(bridge):
     line = next(line for line in server.stderr_lines if LISTENING_RE.search(line))
     assert re.match(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z INFO ", line), line
     assert f"listening on http://127.0.0.1:{server.port}" in line
+
+
+def test_json_log_format_is_one_object_per_line(bridge):
+    server = bridge("--log-format", "json", "--log-level", "debug")
+    assert upgrade_status(server.port, "/echo") == 101  # a connection: debug lines with its id
+    time.sleep(0.3)
+    records = [json.loads(line) for line in server.stderr_lines if line.strip()]
+    assert records, "no log lines"
+    for record in records:
+        assert set(record) <= {"time", "level", "message", "conn"}, record
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", record["time"]), record
+        assert record["level"] in {"debug", "info", "warn", "error"}, record
+    assert any(f"listening on http://127.0.0.1:{server.port}" in r["message"] and r["level"] == "info" for r in records)
+    assert any(isinstance(r.get("conn"), int) and r["level"] == "debug" for r in records), records
 
 
 def test_env_port_zero_starts(bridge):

@@ -16,6 +16,7 @@ public struct ServerConfig: Sendable {
     /// Path of a WebSocket echo endpoint for conformance runs; off unless set.
     public var echoPath: String?
     public var logLevel = Log.Level.info
+    public var logFormat = Log.Format.text
 
     /// Past this many open connections, new ones get HTTP 503. Defaults to the open-file limit
     /// minus a reserve for listeners, loop fds and files.

@@ -39,6 +39,7 @@ public final class Server {
     @discardableResult
     public func start() throws -> Int {
         Log.level = config.logLevel
+        Log.format = config.logFormat
         signal(SIGPIPE, SIG_IGN)
         var signals = Server.handledSignals
         pthread_sigmask(SIG_BLOCK, &signals, nil)

@@ -1,9 +1,15 @@
 import Glibc
+import Support
 import Synchronization
 
-/// One line per event on stderr: `<time> <LEVEL> [conn N] message`. The level is set once at start;
-/// per-message logging exists only at `debug`.
+/// One line per event on stderr: `<time> <LEVEL> [conn N] message`, or with `--log-format json` one
+/// JSON object per line (`time`, `level`, `message`, `conn`) for log collectors. Level and format
+/// are set once at start; per-message logging exists only at `debug`.
 public enum Log {
+    public enum Format: String, Sendable {
+        case text, json
+    }
+
     public enum Level: Int, Sendable, Comparable {
         case debug, info, warn, error
 
@@ -30,6 +36,12 @@ public enum Log {
     }
 
     private static let threshold = Atomic<Int>(Level.info.rawValue)
+    private static let writesJSON = Atomic<Bool>(false)
+
+    public static var format: Format {
+        get { writesJSON.load(ordering: .relaxed) ? .json : .text }
+        set { writesJSON.store(newValue == .json, ordering: .relaxed) }
+    }
 
     public static var level: Level {
         get { Level(rawValue: threshold.load(ordering: .relaxed)) ?? .info }
@@ -47,12 +59,25 @@ public enum Log {
 
     private static func write(_ level: Level, _ message: () -> String, _ conn: UInt64?) {
         guard enabled(level) else { return }
-        var line = timestamp() + " " + level.label + " "
-        if let conn { line += "[conn \(conn)] " }
-        line += message() + "\n"
+        var bytes = Array(line(level, message(), conn: conn, time: timestamp(), format: format).utf8)
         // One write(2) per line keeps lines from different loops whole.
-        var bytes = Array(line.utf8)
         _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// One log line, newline included. In JSON the message is escaped, so a client-supplied
+    /// string in it cannot forge another line or field.
+    static func line(_ level: Level, _ message: String, conn: UInt64?, time: String, format: Format) -> String {
+        switch format {
+        case .text:
+            return time + " " + level.label + " " + (conn.map { "[conn \($0)] " } ?? "") + message + "\n"
+        case .json:
+            return JSONWriter.object {
+                $0.field("time", time)
+                $0.field("level", level.label.lowercased())
+                $0.field("message", message)
+                if let conn { $0.field("conn", conn) }
+            }.text + "\n"
+        }
     }
 
     private static func timestamp() -> String {
