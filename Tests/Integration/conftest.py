@@ -14,6 +14,7 @@ import re
 import resource
 import select
 import signal
+import ssl
 import socket
 import struct
 import subprocess
@@ -272,14 +273,14 @@ class Conn:
         """Read at least one more byte into the buffer before `deadline`; raise Closed at EOF."""
         if self.eof:
             raise Closed("connection closed by peer")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("deadline passed waiting for data")
-        if not wait_readable(self.sock, remaining):
-            raise TimeoutError("deadline passed waiting for data")
+        # Over TLS, decrypted bytes OpenSSL already holds do not make the socket readable again.
+        if not (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not wait_readable(self.sock, remaining):
+                raise TimeoutError("deadline passed waiting for data")
         try:
             chunk = self.sock.recv(size)
-        except (ConnectionResetError, BrokenPipeError) as error:
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError) as error:
             self.eof = True
             raise Closed(f"connection reset: {error}") from error
         if not chunk:

@@ -25,7 +25,6 @@ import re
 import socket
 import ssl
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from typing import Any
 import pusher
 from pusher.requests import RequestsBackend
 
-from conftest import Closed, Conn, wait_readable
+from conftest import Conn
 from pusher_helpers import MASTER_KEY_B64, TIMEOUT, PusherServer, PusherWS, RawAPI, make_app
 
 TLS_LISTENING_RE = re.compile(r"listening on https://([0-9.]+|localhost):(\d+) \(TLS")
@@ -288,24 +287,6 @@ class TLSConn(Conn):
         self.sock = tls
         self.buf = bytearray()
         self.eof = False
-
-    def _fill(self, deadline: float, size: int = 65536) -> None:
-        if self.eof:
-            raise Closed("connection closed by peer")
-        # Decrypted bytes OpenSSL already holds do not make the socket readable again.
-        if self.sock.pending() == 0:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not wait_readable(self.sock, remaining):
-                raise TimeoutError("deadline passed waiting for data")
-        try:
-            chunk = self.sock.recv(size)
-        except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError) as error:
-            self.eof = True
-            raise Closed(f"connection reset: {error}") from error
-        if not chunk:
-            self.eof = True
-            raise Closed("connection closed by peer")
-        self.buf += chunk
 
 
 def tls_flags(files: CertFiles, *more: str) -> tuple[str, ...]:
