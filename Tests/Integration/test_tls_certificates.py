@@ -186,6 +186,8 @@ def test_a_broken_certificate_stops_the_start(pki, tmp_path, broken, mention, wh
     (["--tls-cert", "CERT", "--tls-key", "KEY"], "--tls-port"),
     (["--tls-host", "127.0.0.2"], "--tls-port"),
     (["--tls-port", "65536", "--tls-cert", "CERT", "--tls-key", "KEY"], "tls-port"),
+    (["--port", "7123", "--tls-port", "7123", "--tls-cert", "CERT", "--tls-key", "KEY"], "must differ from --port"),
+    (["--tls-port", "0", "--tls-cert", "CERT", "--tls-key", "KEY", "--tls-ticket-key-hours", "0"], "tls-ticket-key-hours"),
 ])
 def test_tls_options_that_do_not_go_together_are_usage_errors(pki, tmp_path, flags, mention):
     flags = [str(pki.server.cert) if f == "CERT" else str(pki.server.key) if f == "KEY" else f for f in flags]
@@ -193,6 +195,25 @@ def test_tls_options_that_do_not_go_together_are_usage_errors(pki, tmp_path, fla
     lines = result.stderr.decode(errors="replace").splitlines()
     assert result.returncode == 2, (result.returncode, lines)
     assert len(lines) == 1 and lines[0].startswith("bridge: ") and mention in lines[0], lines
+
+
+@pytest.mark.parametrize("entries,mention", [
+    ({"hostnames": ["a.test"]}, "must be an array"),
+    (["not an object"], "tls-certificates[0] must be an object"),
+    ([{"hostnames": [], "cert": "CERT", "key": "KEY"}], "hostnames must be a non-empty array"),
+    ([{"hostnames": ["a test"], "cert": "CERT", "key": "KEY"}], "hostnames must be a non-empty array"),
+    ([{"hostnames": ["a.test"], "cert": "CERT"}], 'needs "cert" and "key"'),
+    ([{"hostnames": ["a.test"], "cert": "CERT", "key": "KEY", "chain": "x"}], 'unknown key "chain"'),
+], ids=["not-array", "not-object", "no-hostnames", "bad-hostname", "no-key", "unknown-key"])
+def test_malformed_sni_certificates_are_usage_errors(pki, tmp_path, entries, mention):
+    text = json.dumps(entries).replace('"CERT"', json.dumps(str(pki.a.cert))).replace('"KEY"', json.dumps(str(pki.a.key)))
+    config = tmp_path / "bridge.json"
+    config.write_text('{"tls-certificates": ' + text + "}")
+    result = run_bridge_once(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path / "data"),
+                              "--config", str(config), "--tls-port", "0", "--tls-cert", str(pki.server.cert),
+                              "--tls-key", str(pki.server.key)])
+    lines = result.stderr.decode(errors="replace").splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and mention in lines[0], (result.returncode, lines)
 
 
 def test_sni_certificates_without_a_tls_port_are_a_usage_error(pki, tmp_path):
