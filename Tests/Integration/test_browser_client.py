@@ -495,15 +495,12 @@ def chat_lines(page) -> list[str]:
     return evaluate(page, "$('#chat p').map(function () { return $(this).html(); }).get()")
 
 
-def test_article_chat_over_the_socket_and_through_the_api(seed_server, browser, web_backend):
-    server, org, app = seed_server
-    serve_article(web_backend, server.port, org, app)
-    ann = open_article(browser, web_backend)
-    bob = open_article(browser, web_backend)
-
+def chat_over_socket_and_api(ann, bob, socket_text: str, api_text: str) -> None:
+    """The article's two ways to send, each seen by both pages: ann over the socket, bob (checkbox
+    checked) through the cross-origin event API."""
     # Checkbox unchecked: channel.trigger over the WebSocket; the seed echoes it to the sender too.
-    type_message(ann, "ann", "hello over the socket")
-    line = "<strong>ann</strong> hello over the socket"
+    type_message(ann, "ann", socket_text)
+    line = "<strong>ann</strong> " + socket_text
     for page in (bob, ann):
         wait_js(page, f"$('#chat p').length >= 1 && $('#chat').html().indexOf({json.dumps(line)}) >= 0",
                 message="socket message in #chat")
@@ -513,14 +510,23 @@ def test_article_chat_over_the_socket_and_through_the_api(seed_server, browser, 
     # Checkbox checked: a cross-origin $.ajax POST to the event API with the Bearer JWT.
     bob.find_element(By.ID, "channel").click()
     assert evaluate(bob, "$('#channel').prop('checked')") is True
-    type_message(bob, "bob", "hello through the API")
-    line = "<strong>bob</strong> hello through the API"
+    type_message(bob, "bob", api_text)
+    line = "<strong>bob</strong> " + api_text
     for page in (ann, bob):
         wait_js(page, f"$('#chat').html().indexOf({json.dumps(line)}) >= 0", message="API message in #chat")
     # The CORS answer reached jQuery's success callback (a preflight failure would not).
     wait_until(lambda: any("sent through API successfully" in entry for entry in console_logs(bob)),
                message="success callback of $.ajax")
     assert any("sending through API" in entry for entry in console_logs(bob))
+
+
+def test_article_chat_over_the_socket_and_through_the_api(seed_server, browser, web_backend):
+    server, org, app = seed_server
+    serve_article(web_backend, server.port, org, app)
+    ann = open_article(browser, web_backend)
+    bob = open_article(browser, web_backend)
+
+    chat_over_socket_and_api(ann, bob, "hello over the socket", "hello through the API")
 
     assert chat_lines(ann) == chat_lines(bob) == [
         "<strong>ann</strong> hello over the socket", "<strong>bob</strong> hello through the API"]

@@ -19,19 +19,17 @@ and the PyPI packages around Pusher do not ship it).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from selenium.webdriver.common.by import By
 
 # `browser` and `web_backend` are fixtures: imported so that pytest finds them here.
 from browser_helpers import (TestBackend, browser, console_logs, evaluate,  # noqa: F401
                              fetch_session_jwt, wait_js, wait_until, web_backend)
 from pusher_helpers import make_app
-from test_browser_client import (ARTICLE_APPLICATION_JS, ARTICLE_LAYOUT, ARTICLE_VIEW, chat_lines,
+from test_browser_client import (ARTICLE_APPLICATION_JS, ARTICLE_LAYOUT, ARTICLE_VIEW, chat_lines, chat_over_socket_and_api,
                                  cli_json, client_page, open_client, pusher_js_url, subscribe,
-                                 type_message, wait_event, wait_subscribed)
+                                 wait_event, wait_subscribed)
 from tls_helpers import CertFiles, tls_address, tls_flags
 
 APP = make_app("1")
@@ -292,21 +290,7 @@ def test_article_chat_on_an_https_page(tls_seed_server, tls_browser, https_backe
     ann = visit()
     bob = visit()
 
-    type_message(ann, "ann", "hello over wss")
-    line = "<strong>ann</strong> hello over wss"
-    for page in (bob, ann):
-        wait_js(page, f"$('#chat').html().indexOf({json.dumps(line)}) >= 0", message="socket message in #chat")
-    assert any("sending through socket" in entry for entry in console_logs(ann))
-
-    bob.find_element(By.ID, "channel").click()
-    assert evaluate(bob, "$('#channel').prop('checked')") is True
-    type_message(bob, "bob", "hello through the https API")
-    line = "<strong>bob</strong> hello through the https API"
-    for page in (ann, bob):
-        wait_js(page, f"$('#chat').html().indexOf({json.dumps(line)}) >= 0", message="API message in #chat")
-    # The CORS answer from Bridge's https origin reached jQuery's success callback.
-    wait_until(lambda: any("sent through API successfully" in entry for entry in console_logs(bob)),
-               message="success callback of $.ajax")
+    chat_over_socket_and_api(ann, bob, "hello over wss", "hello through the https API")
 
     assert chat_lines(ann) == chat_lines(bob) == [
         "<strong>ann</strong> hello over wss", "<strong>bob</strong> hello through the https API"]
